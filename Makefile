@@ -1,0 +1,34 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.sandbox: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[sandbox]'
+	touch $@
+
+$(VENV)/.test: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.sandbox
+
+demo: $(VENV)/.sandbox
+	$(BIN)/byoc demo
+
+test: $(VENV)/.test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q -n 4 $(PYTEST_ARGS)
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check src tests bench
+
+bench: $(VENV)/.sandbox
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

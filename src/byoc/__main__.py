@@ -1,0 +1,3 @@
+from byoc.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The one thin layer between byoc and AWS: clients, retries, error translation, partitions."""

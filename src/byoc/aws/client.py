@@ -1,0 +1,227 @@
+"""The only place byoc talks to boto3.
+
+`Aws` holds one boto3 session and hands out wrapped clients: every call goes through
+`_call`, which counts it, applies byoc's bounded backoff on throttling on top of botocore's
+adaptive retry mode, and translates credential and permission errors into `AuthError`
+(exit code 4) naming the denied action. The endpoint URL comes from boto3's own
+configuration (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, profiles), so the same code
+talks to AWS or to any server speaking its protocols.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable, Iterator
+
+from byoc import __version__
+from byoc.aws import partitions
+from byoc.errors import AuthError, AwsError
+
+# IAM action prefixes that differ from the client's signing name.
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+ACCESS_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "NotAuthorized",
+    "AuthorizationError",
+}
+BAD_CREDENTIALS = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "RequestExpired",
+}
+THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+
+# Bounded backoff applied after botocore's own retries gave up on throttling.
+THROTTLE_EXTRA_TRIES = 6
+THROTTLE_MAX_SLEEP = 8.0
+
+_DENIED_RE = re.compile(r"not authorized to perform:? (?P<action>[\w\-]+:[\w\-*]+)(?: on resource:? (?P<resource>\S+))?")
+
+
+def policy_statement(action: str, resource: str = "*") -> str:
+    """The one-line IAM statement that grants `action` on `resource`."""
+    return '{"Effect": "Allow", "Action": "%s", "Resource": "%s"}' % (action, resource or "*")
+
+
+def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> Exception:
+    """Map a botocore exception to a byoc error; other exceptions are returned unchanged."""
+    from botocore import exceptions as bx
+
+    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+        return AuthError(
+            "No AWS credentials found.",
+            "Run `aws configure`, set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile.",
+        )
+    if isinstance(exc, bx.ProfileNotFound):
+        return AuthError(f"{exc}.", "List profiles with `aws configure list-profiles`.")
+    if isinstance(exc, bx.NoRegionError):
+        return AuthError("No AWS region configured.", "Pass --region or set AWS_REGION (e.g. us-east-1).")
+    if isinstance(exc, bx.EndpointConnectionError):
+        return AwsError("EndpointConnectionError", str(exc), operation)
+    if not isinstance(exc, bx.ClientError):
+        return exc
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", ""))
+    message = str(err.get("Message", ""))
+    if code in ACCESS_DENIED:
+        m = _DENIED_RE.search(message)
+        action = m.group("action") if m else f"{iam_prefix}:{operation}"
+        resource = (m.group("resource") or "") if m else ""
+        where = f" on {resource}" if resource else ""
+        return AuthError(
+            f"Permission denied: {action}{where}.",
+            f"Add this statement to your IAM policy: {policy_statement(action, resource)}"
+            " (or run `byoc policy`).",
+            action=action,
+            resource=resource,
+        )
+    if code in BAD_CREDENTIALS:
+        return AuthError(
+            f"AWS rejected the credentials ({code}): {message}",
+            "Refresh them (`aws sso login`, new session token) or check the access key.",
+        )
+    return AwsError(code, message, operation)
+
+
+class _Client:
+    """A boto3 client whose methods go through `Aws._call`."""
+
+    def __init__(self, aws: "Aws", service: str):
+        self._aws = aws
+        self._service = service
+        self._raw = None
+
+    @property
+    def raw(self):
+        if self._raw is None:
+            self._raw = self._aws._make_client(self._service)
+        return self._raw
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def method(**kwargs):
+            return self._aws._call(self, name, kwargs)
+
+        method.__name__ = name
+        return method
+
+    def paginate(self, name: str, **kwargs) -> Iterator[dict]:
+        """Yield every page of a paginated operation, each page through `_call`."""
+        paginator = self.raw.get_paginator(name)
+        config = paginator._pagination_cfg  # botocore's paginators-1.json entry
+        in_token = config["input_token"]
+        out_token = config["output_token"]
+        token = None
+        while True:
+            params = dict(kwargs)
+            if token:
+                params[in_token] = token
+            page = self._aws._call(self, name, params)
+            yield page
+            token = page.get(out_token)
+            if not token:
+                return
+
+
+class Aws:
+    """One boto3 session for one region; clients are created on first use and cached."""
+
+    def __init__(self, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None):
+        import boto3
+        from botocore import exceptions as bx
+
+        try:
+            self._session = boto3.session.Session(profile_name=profile, region_name=region)
+        except bx.ProfileNotFound as exc:
+            raise translate(exc, "sts", "Session", "sts") from exc
+        self.region = self._session.region_name
+        if not self.region:
+            raise translate(bx.NoRegionError(), "sts", "Session", "sts")
+        self.partition = partitions.for_region(self.region)
+        self.endpoint_url = endpoint_url
+        self.calls: Counter = Counter()
+        self.throttled = 0
+        self._lock = threading.Lock()
+        self._clients: dict = {}
+        self._identity: dict | None = None
+
+    def _make_client(self, service: str):
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "adaptive", "max_attempts": 8},
+            user_agent_extra=f"byoc/{__version__}",
+            connect_timeout=10,
+            read_timeout=70,
+            max_pool_connections=32,
+        )
+        kwargs = {"config": config}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        with self._lock:
+            return self._session.client(service, **kwargs)
+
+    def client(self, service: str) -> _Client:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = _Client(self, service)
+            return self._clients[service]
+
+    def __getattr__(self, name: str) -> _Client:
+        # aws.sagemaker, aws.ecr, aws.logs ... ; names with '-' via client("sagemaker-runtime").
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.client(name.replace("_", "-"))
+
+    def _call(self, client: _Client, method: str, params: dict) -> Any:
+        from botocore import exceptions as bx
+
+        raw = client.raw
+        operation = raw.meta.method_to_api_mapping.get(method, method)
+        signing = raw.meta.service_model.signing_name
+        iam_prefix = _IAM_PREFIX.get(signing, signing)
+        for attempt in range(THROTTLE_EXTRA_TRIES + 1):
+            with self._lock:
+                self.calls[f"{iam_prefix}:{operation}"] += 1
+            try:
+                return getattr(raw, method)(**params)
+            except bx.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in THROTTLED and attempt < THROTTLE_EXTRA_TRIES:
+                    with self._lock:
+                        self.throttled += 1
+                    time.sleep(min(THROTTLE_MAX_SLEEP, 0.25 * 2**attempt) * (0.5 + random.random() / 2))
+                    continue
+                raise translate(exc, client._service, operation, iam_prefix) from exc
+            except (bx.BotoCoreError,) as exc:
+                raise translate(exc, client._service, operation, iam_prefix) from exc
+        raise AssertionError("unreachable")
+
+    def identity(self) -> dict:
+        """STS GetCallerIdentity, cached: Account, Arn, UserId."""
+        if self._identity is None:
+            self._identity = self.sts.get_caller_identity()
+        return self._identity
+
+    @property
+    def account(self) -> str:
+        return self.identity()["Account"]
+
+    @property
+    def caller_arn(self) -> str:
+        return self.identity()["Arn"]

@@ -1,0 +1,113 @@
+"""Options every AWS-facing command shares, and the context object they build.
+
+Heavy imports (boto3, rich) happen inside functions so `byoc --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import click
+
+from byoc.errors import EXIT_BAD_INPUT, BadInput
+
+# Set by the --debug option wherever it appears; read by main() to decide on tracebacks.
+DEBUG = {"on": False}
+
+
+@dataclass
+class Ctx:
+    region: Optional[str] = None
+    profile: Optional[str] = None
+    output: str = "text"
+    debug: bool = False
+    endpoint_url: Optional[str] = None
+    _aws: Any = field(default=None, repr=False)
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    @property
+    def aws(self):
+        """The `byoc.aws.client.Aws` for this invocation, created on first use."""
+        if self._aws is None:
+            from byoc.aws.client import Aws
+
+            self._aws = Aws(region=self.region, profile=self.profile, endpoint_url=self.endpoint_url)
+        return self._aws
+
+    # -- rendering -------------------------------------------------------------------------
+    def emit(self, data: Any, text: Optional[Callable[[Any], None]] = None) -> None:
+        """One JSON document on stdout with --output json; otherwise `text(console)`."""
+        if self.json or text is None:
+            click.echo(json.dumps(data, indent=2, default=str, sort_keys=False))
+        else:
+            text(self.console())
+
+    def console(self):
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=True)
+
+    def err_console(self):
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def progress(self, message: str) -> None:
+        """Human progress on stderr (never on stdout, which JSON owns)."""
+        click.echo(message, err=True)
+
+
+def _set_debug(ctx, param, value):
+    if value:
+        DEBUG["on"] = True
+    return value
+
+
+def aws_options(func: Callable) -> Callable:
+    """Add --region/--profile/--output/--debug/--endpoint-url and pass a `Ctx` as `c`."""
+
+    @click.option("--region", envvar=None, help="AWS region (default: the profile's or AWS_REGION).")
+    @click.option("--profile", help="AWS named profile (default: boto3's credential chain).")
+    @click.option(
+        "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        help="text for people, json for scripts (one document on stdout).",
+    )
+    @click.option("--debug", is_flag=True, callback=_set_debug, expose_value=True, is_eager=True,
+                  help="Show tracebacks.")
+    @click.option("--endpoint-url", help="Send every AWS call to this URL (AWS_ENDPOINT_URL works too).")
+    @functools.wraps(func)
+    def wrapper(region, profile, output, debug, endpoint_url, **kwargs):
+        c = Ctx(region=region, profile=profile, output=output, debug=debug, endpoint_url=endpoint_url)
+        return func(c, **kwargs)
+
+    return wrapper
+
+
+def output_option(func: Callable) -> Callable:
+    """--output and --debug only, for commands that need no AWS session."""
+
+    @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                  help="text for people, json for scripts.")
+    @click.option("--debug", is_flag=True, callback=_set_debug, is_eager=True, help="Show tracebacks.")
+    @functools.wraps(func)
+    def wrapper(output, debug, **kwargs):
+        return func(Ctx(output=output, debug=debug), **kwargs)
+
+    return wrapper
+
+
+def fail(message: str, fix: str = "", code: int = EXIT_BAD_INPUT) -> None:
+    err = BadInput(message, fix)
+    err.exit_code = code
+    raise err
+
+
+def exit_with(code: int) -> None:
+    sys.exit(code)

@@ -1,0 +1,34 @@
+"""`byoc endpoints`: a table of the region's endpoints."""
+
+from __future__ import annotations
+
+import click
+
+from byoc.cli.common import aws_options
+
+
+@click.command("endpoints")
+@click.option("--name-contains", help="Only endpoints whose name contains this text.")
+@aws_options
+def endpoints_cmd(c, name_contains):
+    """List endpoints: status, async/real-time, instances, image and short digest."""
+    from byoc.ops.endpoints import list_endpoints
+
+    rows = list_endpoints(c.aws, name_contains)
+
+    def text(console):
+        from rich.table import Table
+
+        table = Table(title=f"SageMaker endpoints in {c.aws.region}", title_justify="left")
+        for col in ("Endpoint", "Status", "Kind", "Instance type", "Count", "Image"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r.name, r.status, r.kind, r.instance_type or "-",
+                          "-" if r.instances is None else str(r.instances), r.image_short)
+        console.print(table if rows else "No endpoints.")
+
+    c.emit({"region": c.aws.region, "endpoints": [r.to_dict() for r in rows]}, text)
+    return 0
+
+
+COMMANDS = [endpoints_cmd]

@@ -1,0 +1,67 @@
+"""`byoc` entry point: the command group, exit codes, and one-line errors."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from byoc import __version__
+from byoc.cli.common import DEBUG
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success (updated, unchanged, verify PASS)
+  1  deployment failed; the endpoint is back on its previous image (verify: FAIL)
+  2  bad input or a pre-flight check failed; nothing was changed
+  3  timed out while SageMaker goes on (the command to resume is printed)
+  4  credentials or permission problem (the missing action is named)
+"""
+
+# Modules that define commands; each exposes COMMANDS (a list of click commands/groups).
+COMMAND_MODULES = [
+    "byoc.cli.endpoints",
+]
+
+
+@click.group(
+    help="Bring your own container to a SageMaker endpoint: build, permissions, zero-downtime "
+    "image updates with rollback, verification and diagnosis.\n\n" + EXIT_CODES,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="byoc")
+def cli() -> None:
+    pass
+
+
+for _name in COMMAND_MODULES:
+    for _cmd in importlib.import_module(_name).COMMANDS:
+        cli.add_command(_cmd)
+
+
+def main(argv=None) -> None:
+    """Run the CLI; ByocError becomes one line on stderr and its exit code."""
+    from byoc.errors import ByocError
+
+    try:
+        rv = cli.main(args=argv, prog_name="byoc", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except ByocError as exc:
+        if DEBUG["on"]:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.fix:
+            click.echo(f"  fix: {exc.fix}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,68 @@
+"""Errors byoc reports to users, each with the exit code the CLI documents.
+
+Exit codes (also in `byoc --help` and the README):
+  0  success (updated, unchanged, PASS)
+  1  the deployment failed and the endpoint is back on its previous image (or verify FAILed)
+  2  bad input or a pre-flight check failed: nothing was changed
+  3  timed out while SageMaker goes on
+  4  credentials or permission problem
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_TIMEOUT = 3
+EXIT_AUTH = 4
+
+
+class ByocError(Exception):
+    """An error with a one-line message, an optional fix, and an exit code."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, fix: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.fix}".strip() if self.fix else self.message
+
+
+class BadInput(ByocError):
+    """The user asked for something malformed; nothing was changed."""
+
+
+class PreflightFailed(ByocError):
+    """A pre-flight check refused the change; nothing was changed."""
+
+
+class DeploymentFailed(ByocError):
+    exit_code = EXIT_FAILED
+
+
+class WaitTimeout(ByocError):
+    exit_code = EXIT_TIMEOUT
+
+
+class AuthError(ByocError):
+    """Missing or expired credentials, no region, or a denied action."""
+
+    exit_code = EXIT_AUTH
+
+    def __init__(self, message: str, fix: str = "", action: str = "", resource: str = ""):
+        super().__init__(message, fix)
+        self.action = action
+        self.resource = resource
+
+
+class AwsError(ByocError):
+    """An AWS error that byoc does not translate further (carries the AWS code)."""
+
+    def __init__(self, code: str, message: str, operation: str = ""):
+        super().__init__(f"{operation}: {code}: {message}" if operation else f"{code}: {message}")
+        self.code = code
+        self.aws_message = message
+        self.operation = operation

@@ -1,0 +1,1 @@
+"""byoc's operations, one module each, importable without the CLI."""

@@ -1,0 +1,114 @@
+"""Read an endpoint, its live endpoint config and its models into one typed view."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Optional
+
+from byoc.errors import AwsError, BadInput
+
+
+@dataclass
+class VariantView:
+    name: str
+    model: str
+    instance_type: Optional[str]
+    current_instances: Optional[int]
+    desired_instances: Optional[int]
+    image: Optional[str]  # as specified in the model
+    resolved_image: Optional[str]  # DeployedImages[].ResolvedImage (repo@sha256:...)
+    serverless: bool = False
+
+    @property
+    def digest(self) -> Optional[str]:
+        if self.resolved_image and "@" in self.resolved_image:
+            return self.resolved_image.split("@", 1)[1]
+        if self.image and "@" in self.image:
+            return self.image.split("@", 1)[1]
+        return None
+
+
+@dataclass
+class EndpointView:
+    name: str
+    endpoint: dict
+    config: dict
+    models: dict = field(default_factory=dict)  # model name -> DescribeModel output
+
+    @property
+    def status(self) -> str:
+        return self.endpoint.get("EndpointStatus", "")
+
+    @property
+    def config_name(self) -> str:
+        return self.endpoint.get("EndpointConfigName", "")
+
+    @property
+    def is_async(self) -> bool:
+        return bool(self.config.get("AsyncInferenceConfig"))
+
+    @property
+    def variants(self) -> list:
+        live = {v["VariantName"]: v for v in self.endpoint.get("ProductionVariants", [])}
+        out = []
+        for cv in self.config.get("ProductionVariants", []):
+            lv = live.get(cv["VariantName"], {})
+            deployed = (lv.get("DeployedImages") or [{}])[0]
+            model = self.models.get(cv["ModelName"], {})
+            out.append(
+                VariantView(
+                    name=cv["VariantName"],
+                    model=cv["ModelName"],
+                    instance_type=cv.get("InstanceType"),
+                    current_instances=lv.get("CurrentInstanceCount"),
+                    desired_instances=lv.get("DesiredInstanceCount"),
+                    image=deployed.get("SpecifiedImage") or model_image(model),
+                    resolved_image=deployed.get("ResolvedImage"),
+                    serverless="ServerlessConfig" in cv,
+                )
+            )
+        return out
+
+
+def model_image(model: dict) -> Optional[str]:
+    """The image of a model's primary (or first) container."""
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    return container.get("Image")
+
+
+def is_not_found(exc: AwsError) -> bool:
+    return exc.code in ("ValidationException", "ResourceNotFound") and "Could not find" in exc.aws_message
+
+
+def describe_endpoint(aws, name: str) -> dict:
+    try:
+        return aws.sagemaker.describe_endpoint(EndpointName=name)
+    except AwsError as exc:
+        if is_not_found(exc):
+            raise BadInput(
+                f"Endpoint '{name}' does not exist in {aws.region}.",
+                "List endpoints with `byoc endpoints` (and check --region).",
+            ) from exc
+        raise
+
+
+def load(aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
+    """DescribeEndpoint, DescribeEndpointConfig and DescribeModel of every variant's model."""
+    endpoint = endpoint or describe_endpoint(aws, name)
+    config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    names = sorted({v["ModelName"] for v in config.get("ProductionVariants", [])}
+                   | {v["ModelName"] for v in config.get("ShadowProductionVariants", []) or []})
+    models = {}
+    for model_name in names:
+        try:
+            models[model_name] = aws.sagemaker.describe_model(ModelName=model_name)
+        except AwsError as exc:
+            if not is_not_found(exc):
+                raise
+    return EndpointView(name=name, endpoint=endpoint, config=config, models=models)
+
+
+def load_many(aws, names: list, workers: int = 8) -> list:
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names) or 1))) as pool:
+        return list(pool.map(lambda n: load(aws, n), names))
