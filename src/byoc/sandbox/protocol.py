@@ -1,0 +1,94 @@
+"""Wire-protocol helpers: who is being called, and AWS-shaped JSON answers and errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+_SCOPE_RE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+
+
+@dataclass
+class Caller:
+    access_key: str
+    region: str
+    service: str
+
+
+def caller(environ: dict) -> Optional[Caller]:
+    """The access key, region and signing service of a SigV4-signed request."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    m = _SCOPE_RE.search(auth)
+    if m:
+        return Caller(m["key"], m["region"], m["service"].lower())
+    return None
+
+
+class ServiceError(Exception):
+    """An error answered in the service's protocol: code, message, HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def validation(message: str) -> ServiceError:
+    return ServiceError("ValidationException", message)
+
+
+def json_response(start_response, body: dict, status: int = 200, content_type: str = "application/x-amz-json-1.1",
+                  headers: Optional[list] = None):
+    data = json.dumps(body, default=_default).encode()
+    hdrs = [("Content-Type", content_type), ("Content-Length", str(len(data))),
+            ("x-amzn-RequestId", _request_id())]
+    hdrs.extend(headers or [])
+    start_response(f"{status} {_REASONS.get(status, 'Error')}", hdrs)
+    return [data]
+
+
+def error_response(start_response, err: ServiceError, content_type: str = "application/x-amz-json-1.1"):
+    # AWS JSON protocols carry the code in "__type" and in the x-amzn-ErrorType header
+    # (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html#operation-error-serialization).
+    body = {"__type": err.code, "message": err.message, "Message": err.message}
+    return json_response(start_response, body, err.status, content_type,
+                         headers=[("x-amzn-ErrorType", err.code)])
+
+
+def raw_response(start_response, data: bytes, status: int = 200, content_type: str = "application/json",
+                 headers: Optional[list] = None):
+    hdrs = [("Content-Type", content_type), ("Content-Length", str(len(data))), ("x-amzn-RequestId", _request_id())]
+    hdrs.extend(headers or [])
+    start_response(f"{status} {_REASONS.get(status, 'Error')}", hdrs)
+    return [data]
+
+
+_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            409: "Conflict", 424: "Failed Dependency", 429: "Too Many Requests", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+
+
+def _request_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _default(value):
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(f"not JSON serializable: {type(value)}")
+
+
+def read_body(environ: dict) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    stream = environ["wsgi.input"]
+    return stream.read(length) if length else stream.read()

@@ -1,0 +1,1 @@
+"""The emulated SageMaker control plane and runtime."""

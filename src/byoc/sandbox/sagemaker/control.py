@@ -1,0 +1,438 @@
+"""SageMaker control-plane operations (AWS JSON 1.1, X-Amz-Target: SageMaker.<Operation>).
+
+Wording of errors follows what SageMaker answers (Amazon SageMaker API Reference, "Common Errors"
+and each operation's Errors section): ValidationException for missing resources ("Could not
+find endpoint ..."), duplicates ("Cannot create already existing ..."), and endpoints that are
+busy ("Cannot update in-progress endpoint ..."); ResourceInUse; ResourceLimitExceeded.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import time
+from dataclasses import dataclass, field
+
+from byoc.sandbox import peers
+from byoc.sandbox.protocol import ServiceError, validation
+from byoc.sandbox.sagemaker import deploy
+from byoc.sandbox.sagemaker.resources import Endpoint, EndpointConfig, Model, arn
+
+BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "UpdateRollbackFailed")
+
+
+@dataclass
+class Region:
+    account: str
+    region: str
+    models: dict = field(default_factory=dict)
+    configs: dict = field(default_factory=dict)
+    endpoints: dict = field(default_factory=dict)
+    quotas: dict = field(default_factory=dict)  # instance type -> max instances for endpoint usage
+
+
+class SageMaker:
+    def __init__(self, clock, lock):
+        self.clock = clock
+        self.lock = lock
+        self.regions: dict = {}
+        self.deployer = deploy.Deployer(clock, lambda reg: (reg.account, reg.region))
+
+    def reset(self) -> None:
+        with self.lock:
+            self.regions.clear()
+
+    def region(self, account: str, region: str) -> Region:
+        key = (account, region)
+        if key not in self.regions:
+            self.regions[key] = Region(account, region)
+        return self.regions[key]
+
+    def handle(self, operation: str, params: dict, account: str, region: str) -> dict:
+        handler = getattr(self, "op_" + operation, None)
+        if handler is None:
+            raise ServiceError("UnknownOperationException", f"Operation {operation} is not supported by the sandbox.")
+        with self.lock:
+            return handler(self.region(account, region), params)
+
+    # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _arn(reg: Region, kind: str, name: str) -> str:
+        return arn(reg.region, reg.account, kind, name)
+
+    def _model(self, reg, name):
+        if name not in reg.models:
+            raise validation(f'Could not find model "{self._arn(reg, "model", name)}".')
+        return reg.models[name]
+
+    def _config(self, reg, name):
+        if name not in reg.configs:
+            raise validation(f'Could not find endpoint configuration "{self._arn(reg, "endpoint-config", name)}".')
+        return reg.configs[name]
+
+    def _endpoint(self, reg, name) -> Endpoint:
+        if name not in reg.endpoints:
+            raise validation(f'Could not find endpoint "{self._arn(reg, "endpoint", name)}".')
+        return reg.endpoints[name]
+
+    # -- models --------------------------------------------------------------------------------
+    def op_CreateModel(self, reg, p):
+        name = p["ModelName"]
+        if name in reg.models:
+            raise validation(f'Cannot create already existing model "{self._arn(reg, "model", name)}".')
+        spec = {k: copy.deepcopy(v) for k, v in p.items() if k not in ("ModelName", "Tags")}
+        model = Model(name=name, arn=self._arn(reg, "model", name), spec=spec, tags=list(p.get("Tags") or []))
+        if not model.containers and not p.get("InferenceExecutionConfig"):
+            raise validation("Either PrimaryContainer or Containers must be provided.")
+        for c in model.containers:
+            self._check_image(reg, c)
+        reg.models[name] = model
+        return {"ModelArn": model.arn}
+
+    def _check_image(self, reg, container: dict) -> None:
+        image = container.get("Image")
+        if not image:
+            if container.get("ModelPackageName") or container.get("InferenceSpecificationName"):
+                return
+            raise validation("Image is required for a container.")
+        if (container.get("ImageConfig") or {}).get("RepositoryAccessMode") == "Vpc":
+            return  # a private registry reached through the model's VPC: nothing to check here
+        parsed = deploy.parse_ecr(image)
+        if parsed is None:
+            # Error seen from CreateModel for registries other than ECR without ImageConfig Vpc mode.
+            raise validation(f'Using non-ECR image "{image}" without Vpc repository access mode is not supported.')
+        if parsed["region"] != reg.region:
+            # SageMaker hosting pulls only from ECR in the model's region ("Use a private Docker registry
+            # for real-time inference containers" / "Amazon ECR" requirements in the Developer Guide).
+            raise validation(f'ECR image "{image}" is in region {parsed["region"]}; images must be in the same '
+                             f"region as the model ({reg.region}).")
+        if deploy.resolve(reg.account, reg.region, image) is None:
+            raise validation(f"Requested image {image} not found.")
+
+    def op_DescribeModel(self, reg, p):
+        return self._model(reg, p["ModelName"]).describe()
+
+    def op_DeleteModel(self, reg, p):
+        self._model(reg, p["ModelName"])
+        del reg.models[p["ModelName"]]
+        return {}
+
+    def op_ListModels(self, reg, p):
+        items = [{"ModelName": m.name, "ModelArn": m.arn, "CreationTime": m.created} for m in reg.models.values()]
+        return self._list(items, p, "Models", "ModelName", {"Name": "ModelName", "CreationTime": "CreationTime"},
+                          default_sort="CreationTime")
+
+    # -- endpoint configs -----------------------------------------------------------------------
+    def op_CreateEndpointConfig(self, reg, p):
+        name = p["EndpointConfigName"]
+        if name in reg.configs:
+            raise validation(
+                f'Cannot create already existing endpoint configuration "{self._arn(reg, "endpoint-config", name)}".')
+        names = [v["VariantName"] for v in p["ProductionVariants"]]
+        if len(set(names)) != len(names):
+            raise validation("The VariantName of each production variant must be unique.")
+        for v in p["ProductionVariants"] + list(p.get("ShadowProductionVariants") or []):
+            if v.get("ModelName"):
+                self._model(reg, v["ModelName"])
+            if "InstanceType" not in v and "ServerlessConfig" not in v:
+                raise validation(f"Either InstanceType or ServerlessConfig must be provided for variant {v['VariantName']}.")
+        spec = {k: copy.deepcopy(v) for k, v in p.items() if k not in ("EndpointConfigName", "Tags")}
+        cfg = EndpointConfig(name=name, arn=self._arn(reg, "endpoint-config", name), spec=spec,
+                             tags=list(p.get("Tags") or []))
+        reg.configs[name] = cfg
+        return {"EndpointConfigArn": cfg.arn}
+
+    def op_DescribeEndpointConfig(self, reg, p):
+        return self._config(reg, p["EndpointConfigName"]).describe()
+
+    def op_DeleteEndpointConfig(self, reg, p):
+        self._config(reg, p["EndpointConfigName"])
+        del reg.configs[p["EndpointConfigName"]]
+        return {}
+
+    def op_ListEndpointConfigs(self, reg, p):
+        items = [{"EndpointConfigName": c.name, "EndpointConfigArn": c.arn, "CreationTime": c.created}
+                 for c in reg.configs.values()]
+        return self._list(items, p, "EndpointConfigs", "EndpointConfigName",
+                          {"Name": "EndpointConfigName", "CreationTime": "CreationTime"}, default_sort="CreationTime")
+
+    # -- endpoints ------------------------------------------------------------------------------
+    def op_CreateEndpoint(self, reg, p):
+        name = p["EndpointName"]
+        if name in reg.endpoints:
+            raise validation(f'Cannot create already existing endpoint "{self._arn(reg, "endpoint", name)}".')
+        cfg = self._config(reg, p["EndpointConfigName"])
+        for v in cfg.variants:
+            self._model(reg, v["ModelName"])
+        self._check_quota(reg, cfg, None)
+        ep = Endpoint(name=name, arn=self._arn(reg, "endpoint", name), config=cfg.name,
+                      tags=list(p.get("Tags") or []), deployment_config=p.get("DeploymentConfig"))
+        ep.pending = self.deployer.build_fleet(reg, ep, cfg)
+        ep.pending_started = time.time()
+        reg.endpoints[name] = ep
+        self._start(reg, ep, ep.pending)
+        return {"EndpointArn": ep.arn}
+
+    def _start(self, reg, ep, fleet):
+        ep.generation += 1
+        generation = ep.generation
+        self.clock.after(deploy.PROVISION, lambda: self.deployer.launch(reg, ep, fleet, generation))
+
+    def op_DescribeEndpoint(self, reg, p):
+        return self.describe_endpoint(reg, self._endpoint(reg, p["EndpointName"]))
+
+    def describe_endpoint(self, reg, ep: Endpoint) -> dict:
+        out = {"EndpointName": ep.name, "EndpointArn": ep.arn, "EndpointConfigName": ep.config}
+        live_cfg = reg.configs.get(ep.live.config) if ep.live else None
+        if ep.live is not None:
+            out["ProductionVariants"] = [self._variant_summary(vf, ep.traffic_to_pending if ep.pending else 0.0)
+                                         for vf in ep.live.variants.values()]
+            spec = live_cfg.spec if live_cfg else {}
+            if spec.get("DataCaptureConfig"):
+                dc = spec["DataCaptureConfig"]
+                out["DataCaptureConfig"] = {
+                    "EnableCapture": dc.get("EnableCapture", True), "CaptureStatus": "Started",
+                    "CurrentSamplingPercentage": dc.get("InitialSamplingPercentage"),
+                    "DestinationS3Uri": dc.get("DestinationS3Uri"), **({"KmsKeyId": dc["KmsKeyId"]} if dc.get("KmsKeyId") else {})}
+            if spec.get("AsyncInferenceConfig"):
+                out["AsyncInferenceConfig"] = spec["AsyncInferenceConfig"]
+        out["EndpointStatus"] = ep.status
+        if ep.failure_reason:
+            out["FailureReason"] = ep.failure_reason
+        out["CreationTime"] = ep.created
+        out["LastModifiedTime"] = ep.modified
+        if ep.deployment_config:
+            out["LastDeploymentConfig"] = ep.deployment_config
+        if ep.pending is not None and ep.live is not None:
+            out["PendingDeploymentSummary"] = {
+                "EndpointConfigName": ep.pending.config,
+                "ProductionVariants": [
+                    {**self._variant_summary(vf, ep.traffic_to_pending),
+                     "VariantStatus": [{"Status": "Baking" if ep.traffic_to_pending else "Creating",
+                                        "StartTime": ep.pending_started}]}
+                    for vf in ep.pending.variants.values()],
+                "StartTime": ep.pending_started,
+            }
+        return out
+
+    @staticmethod
+    def _variant_summary(vf, share: float) -> dict:
+        out = {
+            "VariantName": vf.name,
+            "DeployedImages": [{"SpecifiedImage": vf.image, "ResolvedImage": vf.resolved,
+                                "ResolutionTime": vf.resolved_at}],
+            "CurrentWeight": vf.weight,
+            "DesiredWeight": vf.weight,
+            "CurrentInstanceCount": len(vf.serving()),
+            "DesiredInstanceCount": vf.desired,
+        }
+        if vf.serverless:
+            out.pop("CurrentInstanceCount")
+            out.pop("DesiredInstanceCount")
+        return out
+
+    def op_UpdateEndpoint(self, reg, p):
+        ep = self._endpoint(reg, p["EndpointName"])
+        if ep.status in BUSY:
+            raise validation(f'Cannot update in-progress endpoint "{ep.arn}".')
+        if ep.status == "Failed":
+            # A Failed endpoint cannot be updated; delete and create it again (API_UpdateEndpoint).
+            raise validation(f'Cannot update failed endpoint "{ep.arn}". Delete it and create it again.')
+        cfg = self._config(reg, p["EndpointConfigName"])
+        for v in cfg.variants:
+            self._model(reg, v["ModelName"])
+        self._check_autoscaling(reg, ep, cfg)
+        policy = (p.get("DeploymentConfig") or {})
+        if policy.get("RollingUpdatePolicy") and len(cfg.variants) > 1:
+            raise validation("Rolling deployments are not supported for endpoints with multiple production variants.")
+        counts, weights = {}, {}
+        live = ep.live.variants if ep.live else {}
+        excluded = {e.get("VariantPropertyType") for e in p.get("ExcludeRetainedVariantProperties") or []}
+        if p.get("RetainAllVariantProperties"):
+            for name, vf in live.items():
+                if "DesiredInstanceCount" not in excluded:
+                    counts[name] = vf.desired
+                if "DesiredWeight" not in excluded:
+                    weights[name] = vf.weight
+        self._check_quota(reg, cfg, ep, counts)
+        fleet = self.deployer.build_fleet(reg, ep, cfg, counts, weights)
+        ep.pending, ep.pending_started = fleet, time.time()
+        ep.status, ep.failure_reason, ep.modified = "Updating", None, time.time()
+        ep.deployment_config = policy or None
+        self._start(reg, ep, fleet)
+        return {"EndpointArn": ep.arn}
+
+    def _check_autoscaling(self, reg, ep, cfg) -> None:
+        """"Update endpoints that use auto scaling" (endpoint-scaling-update.html): an update that changes
+        the instance type of, or removes, a variant registered as a scalable target fails; changing
+        only the model is allowed."""
+        if ep.live is None:
+            return
+        new = {v["VariantName"]: v for v in cfg.variants}
+        blocked = []
+        for name, vf in ep.live.variants.items():
+            if peers.scalable_target(reg.account, reg.region, ep.name, name) is None:
+                continue
+            if name not in new or new[name].get("InstanceType") != vf.instance_type:
+                blocked.append(name)
+        if blocked:
+            raise validation(
+                f"The variant(s) \"[{', '.join(blocked)}]\" of endpoint \"{ep.arn}\" are registered as scalable "
+                "targets with Application Auto Scaling and this update would remove them or change their instance "
+                "type. Deregister them (DeregisterScalableTarget) before updating, then register them again.")
+
+    def _check_quota(self, reg, cfg, ep, counts=None) -> None:
+        """ResourceLimitExceeded when instances of a type would exceed the account's
+        "<type> for endpoint usage" quota (Service Quotas; "SageMaker AI endpoints and quotas")."""
+        need: dict = {}
+        for v in cfg.variants:
+            if "InstanceType" in v:
+                n = (counts or {}).get(v["VariantName"], v.get("InitialInstanceCount", 1))
+                need[v["InstanceType"]] = need.get(v["InstanceType"], 0) + int(n)
+        for itype, n in need.items():
+            limit = reg.quotas.get(itype)
+            if limit is None:
+                continue
+            used = self.instances_in_use(reg, itype)
+            if used + n > limit:
+                raise ServiceError(
+                    "ResourceLimitExceeded",
+                    f"The account-level service limit '{itype} for endpoint usage' is {limit} Instances, with current "
+                    f"utilization of {used} Instances and a request delta of {n} Instances. Please use AWS Service "
+                    "Quotas to request an increase for this quota.")
+
+    @staticmethod
+    def instances_in_use(reg, itype: str) -> int:
+        total = 0
+        for e in reg.endpoints.values():
+            for fleet in (e.live, e.pending):
+                if fleet is None or fleet.state in ("Failed", "Terminated"):
+                    continue
+                total += sum(v.desired for v in fleet.variants.values() if v.instance_type == itype)
+        return total
+
+    def op_DeleteEndpoint(self, reg, p):
+        ep = self._endpoint(reg, p["EndpointName"])
+        if ep.status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"):
+            raise validation(f'Cannot delete in-progress endpoint "{ep.arn}".')
+        ep.status, ep.modified = "Deleting", time.time()
+        ep.generation += 1
+        # Deleting an endpoint deregisters its variants' scalable targets
+        # ("Delete endpoints configured for auto scaling", endpoint-scaling.html).
+        peers.deregister_endpoint(reg.account, reg.region, ep.name)
+
+        def gone():
+            for fleet in (ep.live, ep.pending):
+                if fleet is not None:
+                    self.deployer.terminate(reg, ep, fleet)
+            if reg.endpoints.get(ep.name) is ep:
+                del reg.endpoints[ep.name]
+
+        self.clock.after(deploy.DELETE, gone)
+        return {}
+
+    def op_ListEndpoints(self, reg, p):
+        items = [{"EndpointName": e.name, "EndpointArn": e.arn, "CreationTime": e.created,
+                  "LastModifiedTime": e.modified, "EndpointStatus": e.status} for e in reg.endpoints.values()]
+        if p.get("StatusEquals"):
+            items = [i for i in items if i["EndpointStatus"] == p["StatusEquals"]]
+        for key, field_, cmp in (("LastModifiedTimeBefore", "LastModifiedTime", -1),
+                                 ("LastModifiedTimeAfter", "LastModifiedTime", 1)):
+            if p.get(key) is not None:
+                items = [i for i in items if (i[field_] - _ts(p[key])) * cmp > 0]
+        return self._list(items, p, "Endpoints", "EndpointName",
+                          {"Name": "EndpointName", "CreationTime": "CreationTime", "Status": "EndpointStatus"},
+                          default_sort="CreationTime")
+
+    def op_UpdateEndpointWeightsAndCapacities(self, reg, p):
+        ep = self._endpoint(reg, p["EndpointName"])
+        if ep.status != "InService" or ep.live is None:
+            raise validation(f'Cannot update in-progress endpoint "{ep.arn}".')
+        unknown = [d["VariantName"] for d in p["DesiredWeightsAndCapacities"] if d["VariantName"] not in ep.live.variants]
+        if unknown:
+            raise validation(f"The variant(s) \"[{', '.join(unknown)}]\" are not present in endpoint \"{ep.arn}\".")
+        ep.status, ep.modified = "Updating", time.time()
+        ep.generation += 1
+        generation = ep.generation
+        pending = {"n": 0}
+
+        def one_done():
+            pending["n"] -= 1
+            if pending["n"] <= 0 and ep.generation == generation and ep.status == "Updating":
+                ep.status, ep.modified = "InService", time.time()
+
+        for d in p["DesiredWeightsAndCapacities"]:
+            vf = ep.live.variants[d["VariantName"]]
+            if d.get("DesiredWeight") is not None:
+                vf.weight = float(d["DesiredWeight"])
+            if d.get("DesiredInstanceCount") is not None:
+                pending["n"] += 1
+                self.deployer.resize(reg, ep, vf.name, int(d["DesiredInstanceCount"]), generation, one_done)
+        if pending["n"] == 0:
+            self.clock.after(1, one_done)
+        return {"EndpointArn": ep.arn}
+
+    # -- tags -------------------------------------------------------------------------------------
+    def _tagged(self, reg, resource_arn: str):
+        for coll in (reg.models, reg.configs, reg.endpoints):
+            for item in coll.values():
+                if item.arn == resource_arn:
+                    return item
+        raise validation(f"Could not find resource {resource_arn}.")
+
+    def op_AddTags(self, reg, p):
+        item = self._tagged(reg, p["ResourceArn"])
+        keep = {t["Key"]: t for t in item.tags}
+        for t in p["Tags"]:
+            keep[t["Key"]] = t
+        if len(keep) > 50:
+            raise validation("A resource can have at most 50 tags.")
+        item.tags = list(keep.values())
+        return {"Tags": p["Tags"]}
+
+    def op_ListTags(self, reg, p):
+        item = self._tagged(reg, p["ResourceArn"])
+        return self._page(list(item.tags), p, "Tags", default_max=50)
+
+    def op_DeleteTags(self, reg, p):
+        item = self._tagged(reg, p["ResourceArn"])
+        drop = set(p["TagKeys"])
+        item.tags = [t for t in item.tags if t["Key"] not in drop]
+        return {}
+
+    # -- listing ----------------------------------------------------------------------------------
+    def _list(self, items, p, key, name_field, sort_fields, default_sort):
+        if p.get("NameContains"):
+            needle = p["NameContains"].lower()
+            items = [i for i in items if needle in i[name_field].lower()]
+        for pkey, cmp in (("CreationTimeBefore", -1), ("CreationTimeAfter", 1)):
+            if p.get(pkey) is not None:
+                items = [i for i in items if (i["CreationTime"] - _ts(p[pkey])) * cmp > 0]
+        field_ = sort_fields.get(p.get("SortBy") or default_sort, sort_fields[default_sort])
+        items.sort(key=lambda i: (i[field_], i[name_field]), reverse=(p.get("SortOrder") or "Descending") == "Descending")
+        return self._page(items, p, key)
+
+    @staticmethod
+    def _page(items, p, key, default_max=10):
+        start = 0
+        if p.get("NextToken"):
+            try:
+                start = int(base64.b64decode(p["NextToken"]).decode())
+            except (ValueError, UnicodeDecodeError):
+                raise validation("Invalid pagination token.") from None
+        size = int(p.get("MaxResults") or default_max)
+        out = {key: items[start:start + size]}
+        if start + size < len(items):
+            out["NextToken"] = base64.b64encode(str(start + size).encode()).decode()
+        return out
+
+
+def _ts(value) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return float(value)

@@ -1,0 +1,302 @@
+"""Endpoint lifecycle: provisioning fleets, health checks, traffic shifts, rollback, deletion.
+
+Rules emulated, from the SageMaker Developer Guide and API Reference:
+- CreateEndpoint: Creating -> InService, or Failed with FailureReason (API_CreateEndpoint).
+- UpdateEndpoint uses blue/green by default: a new fleet is provisioned while the old one keeps
+  serving; traffic shifts once the new fleet passes health checks, then the old fleet is
+  terminated. If the new fleet fails, the endpoint stays on (returns to) its previous config,
+  InService, with FailureReason set ("Blue/Green Deployments", deployment-guardrails-blue-green.html;
+  API_UpdateEndpoint: "If the update fails, the endpoint goes back to its previous configuration").
+- RetainAllVariantProperties keeps the current DesiredInstanceCount/weights of same-named
+  variants instead of the new config's InitialInstanceCount (API_UpdateEndpoint).
+- Canary and linear traffic shifting bake between steps and roll back when an alarm of
+  AutoRollbackConfiguration is in ALARM (deployment-guardrails-blue-green-canary.html, -linear.html);
+  rolling updates replace capacity in batches (deployment-guardrails-rolling.html).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from byoc.sandbox import peers
+from byoc.sandbox.sagemaker import containers
+from byoc.sandbox.sagemaker.resources import Endpoint, Fleet, Instance, VariantFleet, instance_id
+
+# Simulated seconds (see clock.py).
+PROVISION = 180
+TERMINATE = 30
+DELETE = 60
+CAPACITY_CHANGE = 120
+ALARM_POLL = 10
+
+
+def log_group(endpoint: str) -> str:
+    # "Log Amazon SageMaker AI Events with Amazon CloudWatch": /aws/sagemaker/Endpoints/[EndpointName],
+    # streams [production-variant-name]/[instance-id].
+    return f"/aws/sagemaker/Endpoints/{endpoint}"
+
+
+class Deployer:
+    def __init__(self, clock, account_of):
+        self.clock = clock
+        self.account_of = account_of  # region store -> (account, region)
+
+    # -- fleets ------------------------------------------------------------------------------
+    def build_fleet(self, reg, ep: Endpoint, cfg, counts: Optional[dict] = None, weights: Optional[dict] = None) -> Fleet:
+        variants = {}
+        for v in cfg.variants:
+            model = reg.models.get(v["ModelName"])
+            container = model.containers[0] if model and model.containers else {}
+            image = container.get("Image", "")
+            name = v["VariantName"]
+            serverless = "ServerlessConfig" in v
+            count = (counts or {}).get(name, v.get("InitialInstanceCount", 1 if serverless else 0))
+            variants[name] = VariantFleet(
+                name=name, model=v["ModelName"], image=image, resolved=image,
+                instance_type=v.get("InstanceType"), desired=int(count),
+                weight=float((weights or {}).get(name, v.get("InitialVariantWeight", 1.0))),
+                serverless=serverless)
+        return Fleet(config=cfg.name, variants=variants)
+
+    def _write(self, reg, ep: Endpoint, inst: Instance, lines: list) -> None:
+        account, region = self.account_of(reg)
+        peers.put_logs(account, region, log_group(ep.name), inst.stream, lines)
+
+    def launch(self, reg, ep: Endpoint, fleet: Fleet, generation: int) -> None:
+        """Provision every variant's instances; each container then boots per its image's behaviour."""
+        if ep.generation != generation or fleet.state != "Provisioning":
+            return
+        account, region = self.account_of(reg)
+        for vf in fleet.variants.values():
+            model = reg.models.get(vf.model)
+            if model is None:
+                return self.fail(reg, ep, fleet, generation,
+                                 f"Could not find model \"{vf.model}\" for production variant {vf.name}.")
+            for c in model.containers:
+                if c.get("ImageConfig", {}).get("RepositoryAccessMode") == "Vpc":
+                    continue
+                if resolve(account, region, c.get("Image", "")) is None:
+                    return self.fail(reg, ep, fleet, generation, containers.IMAGE_FAILURE.format(variant=vf.name))
+            found = resolve(account, region, vf.image) or {"digest": None, "manifest": {}}
+            if found["digest"]:
+                vf.resolved = f"{image_base(vf.image)}@{found['digest']}"
+            vf.resolved_at = time.time()
+            behavior = containers.behavior_of(found["manifest"])
+            env = dict((model.containers[0] if model.containers else {}).get("Environment") or {})
+            variant_spec = next((v for v in reg.configs[fleet.config].variants if v["VariantName"] == vf.name), {}) \
+                if fleet.config in reg.configs else {}
+            timeout = variant_spec.get("ContainerStartupHealthCheckTimeoutInSeconds")
+            for _ in range(vf.desired):
+                self.start_instance(reg, ep, fleet, vf, behavior, env, timeout, generation)
+        self.check_ready(reg, ep, fleet, generation)
+
+    def start_instance(self, reg, ep, fleet, vf, behavior, env, timeout, generation) -> Instance:
+        script = containers.boot(behavior, ep.name, vf.name, vf.instance_type or "ml.serverless", env, timeout)
+        inst = Instance(id=instance_id(), variant=vf.name, invoke_error=script.invoke_error)
+        vf.instances.append(inst)
+        self._write(reg, ep, inst, script.start_lines)
+
+        def ready():
+            if inst.state != "Pending" or fleet.state == "Terminated":
+                return
+            inst.state = "InService"
+            self._write(reg, ep, inst, ['INFO:     169.254.178.2:50412 - "GET /ping HTTP/1.1" 200 OK'])
+            self.check_ready(reg, ep, fleet, generation)
+
+        def failed():
+            if inst.state != "Pending" or fleet.state == "Terminated":
+                return
+            inst.state = "Failed"
+            if script.failure_lines:
+                self._write(reg, ep, inst, script.failure_lines)
+            self.fail(reg, ep, fleet, generation, containers.PING_FAILURE.format(variant=vf.name))
+
+        if script.ready_after is not None:
+            self.clock.after(script.ready_after, ready)
+        else:
+            self.clock.after(script.fail_after or containers.CRASH_DETECT, failed)
+        return inst
+
+    def check_ready(self, reg, ep: Endpoint, fleet: Fleet, generation: int) -> None:
+        if ep.generation != generation or fleet.state != "Provisioning":
+            return
+        if all(len(v.serving()) >= v.desired for v in fleet.variants.values()):
+            fleet.state = "Ready"
+            self.promote(reg, ep, fleet, generation)
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def promote(self, reg, ep: Endpoint, fleet: Fleet, generation: int) -> None:
+        if ep.status == "Creating":
+            ep.live, ep.pending = fleet, None
+            self._finish(ep, "InService", None)
+            return
+        policy = (ep.deployment_config or {}).get("BlueGreenUpdatePolicy") or {}
+        routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE"}
+        steps = traffic_steps(routing)
+        self._shift(reg, ep, fleet, generation, steps, policy)
+
+    def _shift(self, reg, ep, fleet, generation, steps, policy) -> None:
+        """Move traffic to the new fleet step by step, baking (and watching alarms) in between."""
+        if ep.generation != generation:
+            return
+        share, bake = steps[0]
+        ep.traffic_to_pending = share
+        if share >= 1.0:
+            old = ep.live
+            ep.live, ep.pending, ep.traffic_to_pending = fleet, None, 0.0
+            ep.config = fleet.config
+            self._finish(ep, "InService", None)
+            wait = float(policy.get("TerminationWaitInSeconds", 0))
+            if old is not None:
+                self.clock.after(wait + TERMINATE, lambda: self.terminate(reg, ep, old))
+            return
+        self._bake(reg, ep, fleet, generation, steps, policy, bake)
+
+    def _bake(self, reg, ep, fleet, generation, steps, policy, remaining) -> None:
+        if ep.generation != generation:
+            return
+        alarm = self.alarm_in_alarm(reg, ep)
+        if alarm:
+            ep.traffic_to_pending = 0.0
+            return self.fail(reg, ep, fleet, generation,
+                             f"Rolled back because CloudWatch alarm {alarm} went into ALARM state during the deployment.")
+        if remaining <= 0:
+            return self._shift(reg, ep, fleet, generation, steps[1:], policy)
+        step = min(ALARM_POLL, remaining)
+        self.clock.after(step, lambda: self._bake(reg, ep, fleet, generation, steps, policy, remaining - step))
+
+    def alarm_in_alarm(self, reg, ep) -> Optional[str]:
+        account, region = self.account_of(reg)
+        auto = (ep.deployment_config or {}).get("AutoRollbackConfiguration") or {}
+        for alarm in auto.get("Alarms") or []:
+            if peers.alarm_state(account, region, alarm.get("AlarmName", "")) == "ALARM":
+                return alarm["AlarmName"]
+        return None
+
+    def fail(self, reg, ep: Endpoint, fleet: Fleet, generation: int, reason: str) -> None:
+        if ep.generation != generation or fleet.state in ("Failed", "Terminated"):
+            return
+        fleet.state = "Failed"
+        for inst in fleet.instances():
+            inst.state = "Terminated" if inst.state != "Failed" else "Failed"
+        if ep.status == "Creating":
+            ep.pending = None
+            self._finish(ep, "Failed", reason)
+        else:
+            # Blue/green: the old fleet never stopped serving; the endpoint returns to it.
+            ep.pending, ep.traffic_to_pending = None, 0.0
+            self._finish(ep, "InService", reason)
+
+    def _finish(self, ep: Endpoint, status: str, reason: Optional[str]) -> None:
+        ep.status = status
+        ep.failure_reason = reason
+        ep.pending_started = None
+        ep.modified = time.time()
+
+    def terminate(self, reg, ep: Endpoint, fleet: Fleet) -> None:
+        if fleet.state == "Terminated":
+            return
+        for inst in fleet.instances():
+            if inst.state == "InService":
+                self._write(reg, ep, inst, ["INFO:     Shutting down", "INFO:     Finished server process [1]"])
+            inst.state = "Terminated"
+        fleet.state = "Terminated"
+
+    # -- capacity changes ----------------------------------------------------------------------
+    def resize(self, reg, ep: Endpoint, variant: str, count: int, generation: int, done=None) -> None:
+        """Set a live variant's instance count: new instances boot the live image; extra ones stop."""
+        fleet = ep.live
+        if fleet is None or variant not in fleet.variants:
+            return
+        vf = fleet.variants[variant]
+        account, region = self.account_of(reg)
+        alive = [i for i in vf.instances if i.state in ("Pending", "InService")]
+        vf.desired = count
+        for inst in alive[count:]:
+            self._write(reg, ep, inst, ["INFO:     Shutting down"])
+            inst.state = "Terminated"
+        missing = count - min(len(alive), count)
+        if missing <= 0:
+            if done:
+                done()
+            return
+        found = resolve(account, region, vf.image) or {"manifest": {}}
+        model = reg.models.get(vf.model)
+        env = dict((model.containers[0] if model and model.containers else {}).get("Environment") or {})
+        behavior = containers.behavior_of(found["manifest"])
+
+        def boot_more():
+            for _ in range(missing):
+                script = containers.boot(behavior, ep.name, vf.name, vf.instance_type or "ml.serverless", env, None)
+                inst = Instance(id=instance_id(), variant=vf.name, invoke_error=script.invoke_error)
+                vf.instances.append(inst)
+                self._write(reg, ep, inst, script.start_lines)
+                if script.ready_after is not None:
+                    self.clock.after(script.ready_after, lambda i=inst: _ready(i))
+                else:
+                    self.clock.after(script.fail_after or containers.CRASH_DETECT, lambda i=inst: _failed(i))
+            if done:
+                self.clock.after(containers.BOOT_HEALTHY, done)
+
+        def _ready(inst):
+            if inst.state == "Pending":
+                inst.state = "InService"
+                self._write(reg, ep, inst, ['INFO:     169.254.178.2:50412 - "GET /ping HTTP/1.1" 200 OK'])
+
+        def _failed(inst):
+            if inst.state == "Pending":
+                inst.state = "Failed"
+
+        self.clock.after(PROVISION, boot_more)
+
+
+def traffic_steps(routing: dict) -> list:
+    """[(share of traffic on the new fleet, bake seconds after reaching it), ...] ending at 1.0."""
+    kind = routing.get("Type", "ALL_AT_ONCE")
+    wait = float(routing.get("WaitIntervalInSeconds", 0))
+    if kind == "CANARY":
+        size = routing.get("CanarySize") or {}
+        share = _share(size)
+        return [(share, wait), (1.0, 0)]
+    if kind == "LINEAR":
+        size = routing.get("LinearStepSize") or {}
+        step = _share(size)
+        steps, share = [], 0.0
+        while share + step < 1.0 - 1e-9:
+            share += step
+            steps.append((share, wait))
+        return steps + [(1.0, 0)]
+    return [(1.0, 0)]
+
+
+def _share(size: dict) -> float:
+    value = float(size.get("Value", 10))
+    if size.get("Type") == "CAPACITY_PERCENT":
+        return max(0.01, min(1.0, value / 100.0))
+    return 0.1 if value <= 0 else min(1.0, 0.1 * value)  # INSTANCE_COUNT: approximated per instance
+
+
+def image_base(image: str) -> str:
+    """registry/repository of an image URI, without tag or digest."""
+    base = image.split("@", 1)[0]
+    head, _, last = base.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else base
+
+
+def resolve(account: str, region: str, image: str) -> Optional[dict]:
+    """Look an ECR image URI up in the sandbox's ECR; None when it is not there."""
+    parsed = parse_ecr(image)
+    if parsed is None or parsed["region"] != region:
+        return None
+    return peers.ecr_image(parsed["account"], region, parsed["repository"], parsed["tag"], parsed["digest"])
+
+
+def parse_ecr(image: str) -> Optional[dict]:
+    import re
+
+    m = re.match(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([^@]+))?(?:@(sha256:[a-f0-9]{64}))?$",
+                 image or "")
+    if not m:
+        return None
+    return {"account": m[1], "region": m[2], "repository": m[3], "tag": m[4], "digest": m[5]}
