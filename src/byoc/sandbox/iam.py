@@ -1,0 +1,719 @@
+"""IAM enforcement for the sandbox (`byoc sandbox serve --enforce-iam`).
+
+Requests signed with the access key of an IAM user (or of a role session from sts:AssumeRole)
+created in the sandbox are evaluated against that principal's identity-based policies, as IAM
+does within one account: an explicit Deny wins, then any Allow, otherwise the request is
+implicitly denied ("Policy evaluation logic", IAM User Guide). Unknown access keys, such as the
+sandbox's default credentials, stay unrestricted.
+
+`evaluate` is a pure evaluator of the IAM policy grammar (Action/NotAction, Resource/NotResource
+with wildcards and policy variables, Condition with the String, Arn, Bool, Numeric and Null
+operators, `...IfExists` and the `ForAnyValue:`/`ForAllValues:` qualifiers). `requested` maps an
+API call to the IAM actions and resource ARNs it needs (table `OPERATIONS`, from the Service
+Authorization Reference). `authorize` is what the request dispatcher calls.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Optional
+from urllib.parse import parse_qs, unquote
+
+# Signing name (SigV4 credential scope) -> IAM service prefix, where they differ.
+IAM_PREFIX = {"monitoring": "cloudwatch", "runtime.sagemaker": "sagemaker"}
+
+# Operations whose IAM action or resource is not simply "<prefix>:<Operation>" on "*".
+# Value: list of (action name, resource template). Templates are relative to
+# "arn:{partition}:<prefix>:{region}:{account}:" unless they start with "arn:"; "{Name}" is a
+# request parameter, "{Name|lower}" the same lowercased (SageMaker keeps resource names in ARNs in
+# lower case: "The name is case-insensitive in CreateEndpoint"). Resource types follow the
+# Service Authorization Reference, "Resource types defined by ..." of each service.
+OPERATIONS = {
+    "sagemaker": {
+        "CreateModel": [("CreateModel", "model/{ModelName|lower}")],
+        "DescribeModel": [("DescribeModel", "model/{ModelName|lower}")],
+        "DeleteModel": [("DeleteModel", "model/{ModelName|lower}")],
+        "CreateEndpointConfig": [("CreateEndpointConfig", "endpoint-config/{EndpointConfigName|lower}")],
+        "DescribeEndpointConfig": [("DescribeEndpointConfig", "endpoint-config/{EndpointConfigName|lower}")],
+        "DeleteEndpointConfig": [("DeleteEndpointConfig", "endpoint-config/{EndpointConfigName|lower}")],
+        "CreateEndpoint": [("CreateEndpoint", "endpoint/{EndpointName|lower}"),
+                           ("CreateEndpoint", "endpoint-config/{EndpointConfigName|lower}")],
+        "UpdateEndpoint": [("UpdateEndpoint", "endpoint/{EndpointName|lower}"),
+                           ("UpdateEndpoint", "endpoint-config/{EndpointConfigName|lower}")],
+        "DescribeEndpoint": [("DescribeEndpoint", "endpoint/{EndpointName|lower}")],
+        "DeleteEndpoint": [("DeleteEndpoint", "endpoint/{EndpointName|lower}")],
+        "UpdateEndpointWeightsAndCapacities": [("UpdateEndpointWeightsAndCapacities", "endpoint/{EndpointName|lower}")],
+        "InvokeEndpoint": [("InvokeEndpoint", "endpoint/{EndpointName|lower}")],
+        "InvokeEndpointAsync": [("InvokeEndpointAsync", "endpoint/{EndpointName|lower}")],
+        "InvokeEndpointWithResponseStream": [("InvokeEndpointWithResponseStream", "endpoint/{EndpointName|lower}")],
+        "AddTags": [("AddTags", "{ResourceArn}")],
+        "DeleteTags": [("DeleteTags", "{ResourceArn}")],
+        "ListTags": [("ListTags", "{ResourceArn}")],
+    },
+    "ecr": {
+        name: [(name, "repository/{repositoryName}")]
+        for name in ("BatchCheckLayerAvailability", "BatchDeleteImage", "BatchGetImage", "CompleteLayerUpload",
+                     "CreateRepository", "DeleteRepository", "DescribeImages", "GetDownloadUrlForLayer",
+                     "GetRepositoryPolicy", "InitiateLayerUpload", "ListImages", "PutImage", "SetRepositoryPolicy",
+                     "UploadLayerPart", "ListTagsForResource", "TagResource")
+    },
+    "logs": {
+        # Denials of these name "log-group:<name>:log-stream:" (the group's streams).
+        "DescribeLogStreams": [("DescribeLogStreams", "log-group:{logGroupName}:log-stream:")],
+        "FilterLogEvents": [("FilterLogEvents", "log-group:{logGroupName}:log-stream:")],
+        "GetLogEvents": [("GetLogEvents", "log-group:{logGroupName}:log-stream:{logStreamName}")],
+        "StartLiveTail": [("StartLiveTail", "log-group:{logGroupIdentifiers}")],
+        "DescribeLogGroups": [("DescribeLogGroups", "log-group::log-stream:")],
+    },
+    "s3": {
+        "GetObject": [("GetObject", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "HeadObject": [("GetObject", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "PutObject": [("PutObject", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "CreateMultipartUpload": [("PutObject", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "UploadPart": [("PutObject", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "CompleteMultipartUpload": [("PutObject", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "AbortMultipartUpload": [("AbortMultipartUpload", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "DeleteObject": [("DeleteObject", "arn:{partition}:s3:::{Bucket}/{Key}")],
+        "ListObjects": [("ListBucket", "arn:{partition}:s3:::{Bucket}")],
+        "ListObjectsV2": [("ListBucket", "arn:{partition}:s3:::{Bucket}")],
+        "HeadBucket": [("ListBucket", "arn:{partition}:s3:::{Bucket}")],
+        "GetBucketLocation": [("GetBucketLocation", "arn:{partition}:s3:::{Bucket}")],
+        "CreateBucket": [("CreateBucket", "arn:{partition}:s3:::{Bucket}")],
+        "ListBuckets": [("ListAllMyBuckets", "*")],
+    },
+    "sns": {
+        name: [(name, "{TopicArn}")]
+        for name in ("GetTopicAttributes", "Publish", "Subscribe", "ListSubscriptionsByTopic", "DeleteTopic",
+                     "SetTopicAttributes")
+    },
+    "iam": {
+        "GetRole": [("GetRole", "arn:{partition}:iam::{account}:role/{RoleName}")],
+        "GetUser": [("GetUser", "arn:{partition}:iam::{account}:user/{UserName}")],
+        "SimulatePrincipalPolicy": [("SimulatePrincipalPolicy", "{PolicySourceArn}")],
+    },
+    "servicequotas": {
+        "GetServiceQuota": [("GetServiceQuota", "{ServiceCode}/{QuotaCode}")],
+    },
+    "cloudwatch": {
+        "PutMetricAlarm": [("PutMetricAlarm", "alarm:{AlarmName}")],
+        "DeleteAlarms": [("DeleteAlarms", "alarm:{AlarmNames}")],
+    },
+}
+
+# "No permissions are required to perform this operation" (STS API Reference, GetCallerIdentity).
+ALWAYS_ALLOWED = {("sts", "GetCallerIdentity")}
+
+# Error code and HTTP status of an access denial, by service protocol.
+DENIAL = {
+    "sagemaker": ("AccessDeniedException", 400),
+    "ecr": ("AccessDeniedException", 400),
+    "logs": ("AccessDeniedException", 400),
+    "application-autoscaling": ("AccessDeniedException", 400),
+    "servicequotas": ("AccessDeniedException", 400),
+    "sns": ("AuthorizationError", 403),
+}
+DEFAULT_DENIAL = ("AccessDenied", 403)  # S3, IAM, STS, CloudWatch
+
+SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
+
+
+@dataclass
+class Request:
+    """One authorization question: may the principal do `action` on `resource` (given `context`)?"""
+
+    action: str
+    resource: str
+    context: dict = field(default_factory=dict)
+
+
+@dataclass
+class Principal:
+    arn: str
+    kind: str  # "User" | "AssumedRole"
+    name: str
+    userid: str
+    policies: list  # identity-based policy documents (dicts)
+    active: bool = True  # False for a deactivated access key
+    session_policy: Optional[dict] = None  # sts:AssumeRole's Policy: can only narrow the role's rights
+
+
+# -- the policy grammar ------------------------------------------------------------------------
+
+ALLOW, EXPLICIT_DENY, IMPLICIT_DENY = "allowed", "explicitDeny", "implicitDeny"
+
+
+def evaluate(documents: list, action: str, resource: str, context: Optional[dict] = None) -> str:
+    """"allowed", "explicitDeny" or "implicitDeny" for one action on one resource."""
+    ctx = {k.lower(): v for k, v in (context or {}).items()}
+    allowed = False
+    for doc in documents:
+        version = doc.get("Version", "2008-10-17") if isinstance(doc, dict) else "2008-10-17"
+        for st in _statements(doc):
+            if not _applies(st, action, resource, ctx, version == "2012-10-17"):
+                continue
+            if st.get("Effect") == "Deny":
+                return EXPLICIT_DENY
+            if st.get("Effect") == "Allow":
+                allowed = True
+    return ALLOW if allowed else IMPLICIT_DENY
+
+
+def _statements(doc) -> list:
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    st = doc.get("Statement", []) if isinstance(doc, dict) else []
+    return [st] if isinstance(st, dict) else list(st)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _applies(st: dict, action: str, resource: str, ctx: dict, variables: bool) -> bool:
+    if "Action" in st:
+        if not any(_action_match(p, action) for p in _as_list(st["Action"])):
+            return False
+    elif "NotAction" in st:
+        if any(_action_match(p, action) for p in _as_list(st["NotAction"])):
+            return False
+    else:
+        return False
+    if "Resource" in st:
+        if not any(_resource_match(p, resource, ctx, variables) for p in _as_list(st["Resource"])):
+            return False
+    elif "NotResource" in st:
+        if any(_resource_match(p, resource, ctx, variables) for p in _as_list(st["NotResource"])):
+            return False
+    else:
+        return False
+    return _conditions(st.get("Condition") or {}, ctx, variables)
+
+
+@lru_cache(maxsize=4096)
+def _glob(pattern: str, ignore_case: bool):
+    """`*` any run of characters, `?` one character; everything else literal."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", (re.IGNORECASE | re.DOTALL) if ignore_case else re.DOTALL)
+
+
+def _action_match(pattern: str, action: str) -> bool:
+    # Action names are case-insensitive ("IAM JSON policy elements: Action").
+    return bool(_glob(str(pattern), True).match(action))
+
+
+_VAR_RE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _substitute(text: str, ctx: dict) -> Optional[str]:
+    """Resolve ${aws:username}-style policy variables; None when one cannot be resolved."""
+    missing = False
+
+    def repl(m):
+        nonlocal missing
+        inner = m.group(1)
+        if inner in ("*", "?", "$"):
+            return inner
+        key, _, default = inner.partition(",")
+        value = ctx.get(key.strip().lower())
+        if isinstance(value, list):
+            value = value[0] if len(value) == 1 else None
+        if value is None:
+            default = default.strip()
+            if default.startswith("'") and default.endswith("'") and len(default) >= 2:
+                return default[1:-1]
+            missing = True
+            return ""
+        return str(value)
+
+    out = _VAR_RE.sub(repl, text)
+    return None if missing else out
+
+
+def _resource_match(pattern: str, resource: str, ctx: dict, variables: bool) -> bool:
+    pattern = str(pattern)
+    if variables and "${" in pattern:
+        # Wildcards that come from ${*} / ${?} stay literal after substitution.
+        pattern = _substitute(pattern.replace("${*}", "\0").replace("${?}", "\1"), ctx)
+        if pattern is None:
+            return False
+        literal = True
+    else:
+        literal = False
+    if pattern == "*":
+        return True
+    p_parts = pattern.split(":", 5)
+    r_parts = resource.split(":", 5)
+    if len(p_parts) != len(r_parts):
+        return _seg_match(pattern, resource, literal)
+    return all(_seg_match(p, r, literal) for p, r in zip(p_parts, r_parts))
+
+
+def _seg_match(pattern: str, value: str, has_literals: bool) -> bool:
+    if not has_literals:
+        return bool(_glob(pattern, False).match(value))
+    body = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape("*") if c == "\0" else re.escape("?") if c == "\1"
+        else re.escape(c) for c in pattern)
+    return bool(re.match(f"^{body}$", value, re.DOTALL))
+
+
+# -- conditions -------------------------------------------------------------------------------
+
+def _str_eq(a, b):
+    return a == b
+
+
+def _str_eq_ci(a, b):
+    return a.lower() == b.lower()
+
+
+def _str_like(a, b):
+    return bool(_glob(b, False).match(a))
+
+
+def _arn_like(a, b):
+    # ARN operators compare the six ARN fields separately ("Amazon Resource Name (ARN) condition operators").
+    pa, pb = a.split(":", 5), b.split(":", 5)
+    return len(pa) == len(pb) == 6 and all(_glob(y, False).match(x) for x, y in zip(pa, pb))
+
+
+def _num(op):
+    def test(a, b):
+        try:
+            x, y = float(a), float(b)
+        except ValueError:
+            return False
+        return op(x, y)
+    return test
+
+
+# operator -> (test(context value, policy value), negated)
+OPERATORS = {
+    "stringequals": (_str_eq, False),
+    "stringnotequals": (_str_eq, True),
+    "stringequalsignorecase": (_str_eq_ci, False),
+    "stringnotequalsignorecase": (_str_eq_ci, True),
+    "stringlike": (_str_like, False),
+    "stringnotlike": (_str_like, True),
+    "arnequals": (_arn_like, False),
+    "arnlike": (_arn_like, False),
+    "arnnotequals": (_arn_like, True),
+    "arnnotlike": (_arn_like, True),
+    "bool": (_str_eq_ci, False),
+    "numericequals": (_num(lambda x, y: x == y), False),
+    "numericnotequals": (_num(lambda x, y: x == y), True),
+    "numericlessthan": (_num(lambda x, y: x < y), False),
+    "numericlessthanequals": (_num(lambda x, y: x <= y), False),
+    "numericgreaterthan": (_num(lambda x, y: x > y), False),
+    "numericgreaterthanequals": (_num(lambda x, y: x >= y), False),
+}
+
+
+def _conditions(block: dict, ctx: dict, variables: bool) -> bool:
+    """Every operator and every key in the block must hold (values of one key are ORed)."""
+    for raw_op, tests in block.items():
+        if not isinstance(tests, dict):
+            return False
+        for key, values in tests.items():
+            if not _condition(raw_op, key, _as_list(values), ctx, variables):
+                return False
+    return True
+
+
+def _condition(raw_op: str, key: str, values: list, ctx: dict, variables: bool) -> bool:
+    op = raw_op.lower()
+    qualifier = ""
+    for q in ("foranyvalue:", "forallvalues:"):
+        if op.startswith(q):
+            qualifier, op = q[:-1], op[len(q):]
+    present = ctx.get(key.lower())
+    items = [] if present is None else [str(v) for v in _as_list(present)]
+    if op == "null":
+        want_missing = str(values[0]).lower() == "true" if values else True
+        return (not items) == want_missing
+    if_exists = op.endswith("ifexists")
+    if if_exists:
+        op = op[: -len("ifexists")]
+    if op not in OPERATORS:
+        return False  # an operator IAM would have rejected when the policy was put
+    test, negated = OPERATORS[op]
+    wanted = []
+    for v in values:
+        v = str(v).lower() if op == "bool" else str(v)
+        if variables and "${" in v:
+            v = _substitute(v, ctx)
+            if v is None:
+                continue
+        wanted.append(v)
+
+    def one(item: str) -> bool:
+        hit = any(test(item, w) for w in wanted)
+        return not hit if negated else hit
+
+    if not items:
+        # "If the key ... is not present in the request context, the values do not match and the
+        # condition is false"; negated operators are then true ("Condition operators", IAM User Guide).
+        if if_exists or qualifier == "forallvalues":
+            return True
+        if qualifier == "foranyvalue":
+            return False
+        return negated
+    if qualifier == "forallvalues":
+        return all(one(i) for i in items)
+    if negated and not qualifier:
+        return all(one(i) for i in items)
+    return any(one(i) for i in items)
+
+
+# -- API call -> IAM actions and resources -------------------------------------------------------
+
+def partition_of(region: str) -> str:
+    if (region or "").startswith("cn-"):
+        return "aws-cn"
+    if (region or "").startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _fill(template: str, params: dict, prefix: str, region: str, account: str) -> list:
+    """The resource ARNs of one template; a list-valued parameter gives one ARN per element."""
+    partition = partition_of(region)
+    names = [m.split("|")[0] for m in re.findall(r"\{([A-Za-z|]+)\}", template)]
+    lists = [n for n in names if isinstance(params.get(n), list)]
+    if lists:
+        return [arn for item in params[lists[0]] or [""]
+                for arn in _fill(template, {**params, lists[0]: item}, prefix, region, account)]
+
+    def repl(m):
+        name, _, fn = m.group(1).partition("|")
+        if name in ("partition", "region", "account"):
+            return {"partition": partition, "region": region, "account": account}[name]
+        value = params.get(name)
+        value = "" if value is None else str(value)
+        return value.lower() if fn == "lower" else value
+
+    text = re.sub(r"\{([A-Za-z|]+)\}", repl, template)
+    if text == "*" or text.startswith("arn:"):
+        return [text]
+    return [f"arn:{partition}:{prefix}:{region}:{account}:{text}"]
+
+
+def requested(service: str, operation: str, params: dict, region: str, account: str) -> list:
+    """The authorization requests one API call makes (most calls: one action on one resource)."""
+    prefix = IAM_PREFIX.get(service, service)
+    params = params or {}
+    table = OPERATIONS.get(prefix, {})
+    out = []
+    for action, template in table.get(operation, [(operation, "*")]):
+        for arn in _fill(template, params, prefix, region, account):
+            out.append(Request(f"{prefix}:{action}", arn))
+    if prefix == "sagemaker" and operation == "CreateModel" and params.get("ExecutionRoleArn"):
+        # CreateModel passes ExecutionRoleArn to SageMaker: "To be able to pass this role to
+        # SageMaker, the caller of this API must have the iam:PassRole permission."
+        out.append(Request("iam:PassRole", str(params["ExecutionRoleArn"]),
+                           {"iam:PassedToService": SAGEMAKER_PRINCIPAL}))
+    return out
+
+
+# -- principals ----------------------------------------------------------------------------------
+
+def _documents(entity) -> list:
+    docs = []
+    for text in getattr(entity, "policies", {}).values():
+        docs.append(_load(text))
+    for policy in getattr(entity, "managed_policies", {}).values():
+        version = next((v for v in policy.versions if v.is_default), None)
+        if version is not None:
+            docs.append(_load(version.document))
+    return docs
+
+
+def _load(text):
+    if isinstance(text, dict):
+        return text
+    try:
+        return json.loads(unquote(text) if text.lstrip().startswith("%7B") else text)
+    except (ValueError, AttributeError):
+        return {}
+
+
+def principal(access_key: str, region: str, account: str) -> Optional[Principal]:
+    """The IAM user or role session that owns `access_key`; None for keys IAM does not know."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    part = partition_of(region)
+    if account not in iam_backends:
+        return None
+    iam = iam_backends[account][part]
+    user = iam.get_user_from_access_key_id(access_key)
+    if user is not None:
+        docs = _documents(user)
+        for group in iam.get_groups_for_user(user.name):
+            docs.extend(_documents(group))
+        key = next((k for k in user.access_keys if k.access_key_id == access_key), None)
+        return Principal(user.arn, "User", user.name, user.id, docs,
+                         active=getattr(key, "status", "Active") == "Active")
+    if account in sts_backends:
+        session = sts_backends[account][part].get_assumed_role_from_access_key(access_key)
+        if session is not None:
+            try:
+                role = iam.get_role_by_arn(session.role_arn)
+            except Exception:
+                return None
+            return Principal(session.arn, "AssumedRole", role.name, session.user_id, _documents(role),
+                             session_policy=_load(session.policy) if session.policy else None)
+    return None
+
+
+def context_for(p: Principal, region: str, account: str) -> dict:
+    ctx = {
+        "aws:PrincipalArn": p.arn,
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalType": p.kind,
+        "aws:userid": p.userid,
+        "aws:RequestedRegion": region,
+    }
+    if p.kind == "User":
+        ctx["aws:username"] = p.name
+    return ctx
+
+
+def decide(p: Principal, req: Request, region: str, account: str) -> str:
+    ctx = context_for(p, region, account)
+    ctx.update(req.context)
+    result = evaluate(p.policies, req.action, req.resource, ctx)
+    if result == ALLOW and p.session_policy:
+        result = evaluate([p.session_policy], req.action, req.resource, ctx)
+    return result
+
+
+def denial_message(p: Principal, action: str, resource: str, result: str) -> str:
+    """AWS's wording for an implicit or explicit identity-based denial."""
+    why = ("with an explicit deny in an identity-based policy" if result == EXPLICIT_DENY
+           else f"because no identity-based policy allows the {action} action")
+    return f"User: {p.arn} is not authorized to perform: {action} on resource: {resource} {why}"
+
+
+def _invalid_key(prefix: str) -> dict:
+    # The codes AWS uses for an unknown or deactivated access key, by protocol.
+    if prefix == "s3":
+        return {"code": "InvalidAccessKeyId", "status": 403,
+                "message": "The AWS Access Key Id you provided does not exist in our records."}
+    if prefix in DENIAL:
+        return {"code": "UnrecognizedClientException", "status": 400,
+                "message": "The security token included in the request is invalid."}
+    return {"code": "InvalidClientTokenId", "status": 403,
+            "message": "The security token included in the request is invalid."}
+
+
+def authorize(service: str, operation: str, params: dict, access_key: str, region: str,
+              account: str) -> Optional[dict]:
+    """None when the call is allowed; otherwise {"code", "message", "status"} to answer with.
+
+    `service` is the SigV4 signing name ("sagemaker" also for SageMaker Runtime, "monitoring" for
+    CloudWatch), `operation` the API operation name, `params` its input with botocore's member
+    names (S3: {"Bucket", "Key"}). Keys IAM does not know (root/default credentials) are allowed.
+    """
+    prefix = IAM_PREFIX.get(service, service)
+    p = principal(access_key, region, account)
+    if p is None:
+        return None
+    if not p.active:
+        return _invalid_key(prefix)
+    if (prefix, operation) in ALWAYS_ALLOWED:
+        return None
+    for req in requested(service, operation, params, region, account):
+        result = decide(p, req, region, account)
+        if result != ALLOW:
+            code, status = DENIAL.get(prefix, DEFAULT_DENIAL)
+            shown = req.action.replace("sns:", "SNS:", 1) if prefix == "sns" else req.action
+            return {"code": code, "status": status,
+                    "message": denial_message(p, shown, req.resource, result)}
+    return None
+
+
+# -- iam:SimulatePrincipalPolicy -----------------------------------------------------------------
+
+class NoSuchEntity(LookupError):
+    """PolicySourceArn names no user or role of the sandbox."""
+
+
+def simulate_principal_policy(params: dict, region: str, account: str) -> dict:
+    """The sandbox's answer to iam:SimulatePrincipalPolicy (IAM API Reference), from the same
+    evaluator that enforces requests: {"EvaluationResults": [...], "IsTruncated": False}.
+
+    `params` may be botocore-shaped (ActionNames, ResourceArns, ContextEntries) or the flat query
+    form ("ActionNames.member.1", ...). Raises NoSuchEntity for an unknown PolicySourceArn.
+    """
+    from moto.iam.models import iam_backends
+
+    params = _unflatten(params)
+    source = str(params.get("PolicySourceArn", ""))
+    iam = iam_backends[account][partition_of(region)]
+    kind, _, name = source.split(":", 5)[-1].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    entity = None
+    if kind == "user":
+        entity = iam.users.get(name)
+        docs = _documents(entity) if entity else []
+        if entity:
+            for group in iam.get_groups_for_user(name):
+                docs.extend(_documents(group))
+            p = Principal(entity.arn, "User", entity.name, entity.id, docs)
+    elif kind == "role":
+        entity = next((r for r in iam.roles.values() if r.name == name), None)
+        if entity:
+            p = Principal(entity.arn, "AssumedRole", entity.name, entity.id, _documents(entity))
+    if entity is None:
+        raise NoSuchEntity(f"The {kind or 'entity'} with name {name or source} cannot be found.")
+    extra = {}
+    for entry in params.get("ContextEntries") or []:
+        values = [str(v) for v in entry.get("ContextKeyValues") or []]
+        extra[entry.get("ContextKeyName", "")] = values[0] if len(values) == 1 else values
+    results = []
+    for action in params.get("ActionNames") or []:
+        for resource in params.get("ResourceArns") or ["*"]:
+            decision = decide(p, Request(str(action), str(resource), extra), region, account)
+            results.append({"EvalActionName": str(action), "EvalResourceName": str(resource),
+                            "EvalDecision": decision, "MatchedStatements": [], "MissingContextValues": []})
+    return {"EvaluationResults": results, "IsTruncated": False}
+
+
+def simulate_principal_policy_xml(params: dict, region: str, account: str) -> tuple:
+    """(HTTP status, XML body) of SimulatePrincipalPolicy in the IAM query protocol."""
+    from xml.sax.saxutils import escape
+
+    ns = "https://iam.amazonaws.com/doc/2010-05-08/"
+    try:
+        result = simulate_principal_policy(params, region, account)
+    except NoSuchEntity as exc:
+        body = (f'<ErrorResponse xmlns="{ns}"><Error><Type>Sender</Type><Code>NoSuchEntity</Code>'
+                f"<Message>{escape(str(exc))}</Message></Error><RequestId>sandbox</RequestId></ErrorResponse>")
+        return 404, body.encode()
+    members = "".join(
+        "<member>"
+        f"<EvalActionName>{escape(r['EvalActionName'])}</EvalActionName>"
+        f"<EvalResourceName>{escape(r['EvalResourceName'])}</EvalResourceName>"
+        f"<EvalDecision>{r['EvalDecision']}</EvalDecision>"
+        "<MatchedStatements/><MissingContextValues/>"
+        "</member>" for r in result["EvaluationResults"])
+    body = (f'<SimulatePrincipalPolicyResponse xmlns="{ns}"><SimulatePrincipalPolicyResult>'
+            f"<IsTruncated>false</IsTruncated><EvaluationResults>{members}</EvaluationResults>"
+            "</SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>sandbox</RequestId>"
+            "</ResponseMetadata></SimulatePrincipalPolicyResponse>")
+    return 200, body.encode()
+
+
+_MEMBER_RE = re.compile(r"^(?P<name>[A-Za-z]+)\.member\.(?P<i>\d+)(?:\.(?P<field>[A-Za-z]+)(?:\.member\.(?P<j>\d+))?)?$")
+
+
+def _unflatten(params: dict) -> dict:
+    """Query-protocol lists ("ActionNames.member.1", "ContextEntries.member.1.ContextKeyName", ...)
+    into botocore-shaped lists; other keys are kept."""
+    out: dict = {}
+    lists: dict = {}
+    for key, value in (params or {}).items():
+        value = value[0] if isinstance(value, list) and len(value) == 1 and "." in key else value
+        m = _MEMBER_RE.match(key)
+        if not m:
+            out[key] = value
+            continue
+        items = lists.setdefault(m["name"], {})
+        i = int(m["i"])
+        if m["field"] is None:
+            items[i] = value
+        elif m["j"] is None:
+            items.setdefault(i, {})[m["field"]] = value
+        else:
+            items.setdefault(i, {}).setdefault(m["field"], {})[int(m["j"])] = value
+    for name, items in lists.items():
+        seq = []
+        for i in sorted(items):
+            item = items[i]
+            if isinstance(item, dict):
+                item = {k: [v[j] for j in sorted(v)] if isinstance(v, dict) else v for k, v in item.items()}
+            seq.append(item)
+        out[name] = seq
+    return out
+
+
+# -- which call is this? -------------------------------------------------------------------------
+
+_SCOPE_RE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+
+
+def call_of(environ: dict, body: bytes) -> Optional[tuple]:
+    """(access key, region, service, operation, params) of a SigV4-signed WSGI request, for
+    `authorize`; None when the request is not signed. JSON protocols name the operation in
+    X-Amz-Target, query protocols in Action, RPCv2-CBOR in the path; S3 (path-style) by method,
+    path and sub-resource."""
+    m = _SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not m:
+        return None
+    key, region, service = m["key"], m["region"], m["service"].lower()
+    query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    path = environ.get("PATH_INFO", "/")
+    content_type = environ.get("CONTENT_TYPE", "")
+    if target:
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = {}
+        return key, region, service, target.rsplit(".", 1)[-1], params if isinstance(params, dict) else {}
+    if "/operation/" in path:  # smithy RPCv2 CBOR: /service/<Service>/operation/<Operation>
+        return key, region, service, path.rsplit("/", 1)[-1], {}
+    if service == "s3":
+        return (key, region, service) + _s3_operation(environ.get("REQUEST_METHOD", "GET"), path, query,
+                                                      environ)
+    if "x-www-form-urlencoded" in content_type or "Action" in query:
+        form = {k: v[0] for k, v in parse_qs((body or b"").decode("utf-8", "replace"),
+                                             keep_blank_values=True).items()}
+        form.update(query)
+        return key, region, service, form.get("Action", ""), form
+    try:  # REST-JSON (SageMaker Runtime: POST /endpoints/<name>/invocations[-async])
+        params = json.loads(body or b"{}") if body and body[:1] == b"{" else {}
+    except ValueError:
+        params = {}
+    parts = [unquote(x) for x in path.strip("/").split("/")]
+    if len(parts) == 3 and parts[0] == "endpoints":
+        op = {"invocations": "InvokeEndpoint", "async-invocations": "InvokeEndpointAsync",
+              "invocations-response-stream": "InvokeEndpointWithResponseStream"}.get(parts[2], parts[2])
+        return key, region, service, op, {"EndpointName": parts[1]}
+    return key, region, service, "", params if isinstance(params, dict) else {}
+
+
+def _s3_operation(method: str, path: str, query: dict, environ: dict) -> tuple:
+    bucket, _, key = path.lstrip("/").partition("/")
+    bucket, key = unquote(bucket), unquote(key)
+    params = {"Bucket": bucket, "Key": key} if key else {"Bucket": bucket}
+    if not bucket:
+        return "ListBuckets", {}
+    if key:
+        if method == "GET":
+            return "GetObject", params
+        if method == "HEAD":
+            return "HeadObject", params
+        if method == "PUT":
+            return ("UploadPart" if "uploadId" in query else "PutObject"), params
+        if method == "POST":
+            return ("CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"), params
+        if method == "DELETE":
+            return ("AbortMultipartUpload" if "uploadId" in query else "DeleteObject"), params
+    if method == "GET":
+        if "location" in query:
+            return "GetBucketLocation", params
+        return ("ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"), params
+    if method == "HEAD":
+        return "HeadBucket", params
+    if method == "PUT":
+        return "CreateBucket", params
+    if method == "DELETE":
+        return "DeleteBucket", params
+    return "DeleteObjects" if "delete" in query else "", params
