@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 # Signing name (SigV4 credential scope) -> IAM service prefix, where they differ.
 IAM_PREFIX = {"monitoring": "cloudwatch", "runtime.sagemaker": "sagemaker"}
@@ -641,79 +641,3 @@ def _unflatten(params: dict) -> dict:
             seq.append(item)
         out[name] = seq
     return out
-
-
-# -- which call is this? -------------------------------------------------------------------------
-
-_SCOPE_RE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
-
-
-def call_of(environ: dict, body: bytes) -> Optional[tuple]:
-    """(access key, region, service, operation, params) of a SigV4-signed WSGI request, for
-    `authorize`; None when the request is not signed. JSON protocols name the operation in
-    X-Amz-Target, query protocols in Action, RPCv2-CBOR in the path; S3 (path-style) by method,
-    path and sub-resource."""
-    m = _SCOPE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    if not m:
-        return None
-    key, region, service = m["key"], m["region"], m["service"].lower()
-    query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    path = environ.get("PATH_INFO", "/")
-    content_type = environ.get("CONTENT_TYPE", "")
-    if target:
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            params = {}
-        return key, region, service, target.rsplit(".", 1)[-1], params if isinstance(params, dict) else {}
-    if "/operation/" in path:  # smithy RPCv2 CBOR: /service/<Service>/operation/<Operation>
-        return key, region, service, path.rsplit("/", 1)[-1], {}
-    if service == "s3":
-        return (key, region, service) + _s3_operation(environ.get("REQUEST_METHOD", "GET"), path, query,
-                                                      environ)
-    if "x-www-form-urlencoded" in content_type or "Action" in query:
-        form = {k: v[0] for k, v in parse_qs((body or b"").decode("utf-8", "replace"),
-                                             keep_blank_values=True).items()}
-        form.update(query)
-        return key, region, service, form.get("Action", ""), form
-    try:  # REST-JSON (SageMaker Runtime: POST /endpoints/<name>/invocations[-async])
-        params = json.loads(body or b"{}") if body and body[:1] == b"{" else {}
-    except ValueError:
-        params = {}
-    parts = [unquote(x) for x in path.strip("/").split("/")]
-    if len(parts) == 3 and parts[0] == "endpoints":
-        op = {"invocations": "InvokeEndpoint", "async-invocations": "InvokeEndpointAsync",
-              "invocations-response-stream": "InvokeEndpointWithResponseStream"}.get(parts[2], parts[2])
-        return key, region, service, op, {"EndpointName": parts[1]}
-    return key, region, service, "", params if isinstance(params, dict) else {}
-
-
-def _s3_operation(method: str, path: str, query: dict, environ: dict) -> tuple:
-    bucket, _, key = path.lstrip("/").partition("/")
-    bucket, key = unquote(bucket), unquote(key)
-    params = {"Bucket": bucket, "Key": key} if key else {"Bucket": bucket}
-    if not bucket:
-        return "ListBuckets", {}
-    if key:
-        if method == "GET":
-            return "GetObject", params
-        if method == "HEAD":
-            return "HeadObject", params
-        if method == "PUT":
-            return ("UploadPart" if "uploadId" in query else "PutObject"), params
-        if method == "POST":
-            return ("CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"), params
-        if method == "DELETE":
-            return ("AbortMultipartUpload" if "uploadId" in query else "DeleteObject"), params
-    if method == "GET":
-        if "location" in query:
-            return "GetBucketLocation", params
-        return ("ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"), params
-    if method == "HEAD":
-        return "HeadBucket", params
-    if method == "PUT":
-        return "CreateBucket", params
-    if method == "DELETE":
-        return "DeleteBucket", params
-    return "DeleteObjects" if "delete" in query else "", params
