@@ -22,6 +22,7 @@ Exit codes:
 # Modules that define commands; each exposes COMMANDS (a list of click commands/groups).
 COMMAND_MODULES = [
     "byoc.cli.endpoints",
+    "byoc.cli.policy",
 ]
 
 

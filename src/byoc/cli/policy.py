@@ -1,0 +1,87 @@
+"""`byoc policy`: print the least-privilege IAM policy for the features you use."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from byoc.cli.common import aws_options
+
+
+@click.command("policy")
+@click.option("--features", default="all", show_default=True, metavar="LIST",
+              help="Comma-separated: update,verify,logs,build,fleet, or all.")
+@click.option("--endpoint-pattern", metavar="GLOB",
+              help="Endpoints to allow (default infer-endpoint-*); models and configs follow from it.")
+@click.option("--partition", help="aws, aws-cn or aws-us-gov (default: the region's).")
+@click.option("--account", metavar="ID", help="12-digit account id (default: STS GetCallerIdentity).")
+@click.option("--role-pattern", metavar="GLOB", help="Execution roles byoc may pass to SageMaker (default *createEndpoint*).")
+@click.option("--repository", metavar="NAME", help="ECR repository to read and push (default: any in the account).")
+@click.option("--bucket-pattern", metavar="GLOB", help="S3 buckets of async inputs and outputs (default: any).")
+@click.option("--explain", is_flag=True, help="Comment each statement with the commands that need it.")
+@aws_options
+def policy_cmd(c, features, endpoint_pattern, partition, account, role_pattern, repository, bucket_pattern, explain):
+    """Print the identity policy byoc needs, ready for `aws iam put-user-policy`.
+
+    Partition, region and account default to what the session and STS say; pass all three to
+    generate a policy without AWS credentials.
+    """
+    from byoc.ops import policy as ops
+
+    selected = ops.parse_features(features)
+    region = c.region or c.aws.region
+    scope = ops.make_scope(partition, region, account or c.aws.account, endpoint_pattern, role_pattern,
+                           repository, bucket_pattern)
+    result = ops.generate(selected, scope)
+    document = result.document
+
+    if c.json:
+        if explain:
+            c.emit({"policy": document, "size": result.size, "fits": result.fits(),
+                    "statements": [{"sid": s.sid, "grants": [{k: g[k] for k in ("features", "actions", "commands", "why")}
+                                                            for g in s.grants]} for s in result.statements]})
+        else:
+            c.emit(document)
+        return 0
+
+    if explain:
+        click.echo(render_explained(result))
+    else:
+        click.echo(json.dumps(document, indent=2))
+    _size_note(c, result)
+    return 0
+
+
+def render_explained(result) -> str:
+    """The policy with a `//` comment above each statement (for reading, not for IAM)."""
+    lines = [f"// byoc policy for {', '.join(result.features)} in {result.scope.partition} "
+             f"{result.scope.region} {result.scope.account}: {result.size} characters",
+             "{", f'  "Version": "{result.document["Version"]}",', '  "Statement": [']
+    for i, st in enumerate(result.statements):
+        for g in st.grants:
+            names = ", ".join(a.split(":", 1)[1] for a in g["actions"])
+            lines.append(f"    // [{', '.join(g['features'])}] {names}: byoc {', byoc '.join(g['commands'])}.")
+            lines.append(f"    //   {g['why']}")
+        body = json.dumps(st.document, indent=2).splitlines()
+        body[-1] += "," if i < len(result.statements) - 1 else ""
+        lines.extend("    " + line for line in body)
+    lines += ["  ]", "}"]
+    return "\n".join(lines)
+
+
+def _size_note(c, result) -> None:
+    fits = result.fits()
+    if "inline user policy" in fits:
+        return
+    if "managed policy" in fits:
+        how = "create it as a managed policy (`aws iam create-policy`) and `aws iam attach-user-policy`, or put it on a role"
+    elif fits:
+        how = "put it on a role (`aws iam put-role-policy`)"
+    else:
+        how = "generate one policy per feature (--features) and attach them separately"
+    c.progress(f"note: {result.size} characters (without whitespace) is over the 2,048 IAM allows for a "
+               f"user's inline policies; {how}.")
+
+
+COMMANDS = [policy_cmd]
