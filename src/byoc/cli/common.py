@@ -50,9 +50,12 @@ class Ctx:
             text(self.console())
 
     def console(self):
+        import sys
+
         from rich.console import Console
 
-        return Console(highlight=False, soft_wrap=True)
+        # Piped output keeps whole lines (no 80-column wrapping) so scripts and logs stay readable.
+        return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
     def err_console(self):
         from rich.console import Console

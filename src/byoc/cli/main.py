@@ -23,6 +23,9 @@ Exit codes:
 COMMAND_MODULES = [
     "byoc.cli.endpoints",
     "byoc.cli.policy",
+    "byoc.cli.build",
+    "byoc.cli.sandbox",
+    "byoc.cli.demo",
 ]
 
 

@@ -91,4 +91,8 @@ def read_body(environ: dict) -> bytes:
     except ValueError:
         length = 0
     stream = environ["wsgi.input"]
-    return stream.read(length) if length else stream.read()
+    if length > 0:
+        return stream.read(length)
+    if environ.get("wsgi.input_terminated"):  # chunked transfer: the server marks the end of the body
+        return stream.read()
+    return b""

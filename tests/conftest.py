@@ -1,0 +1,58 @@
+"""Shared fixtures: one sandbox per test process, reset before each test that uses it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from byoc.sandbox import Sandbox, seed
+
+TEST_TIME_SCALE = 0.05  # a healthy create takes ~0.15 s; tests may raise it with sandbox.app.clock.time_scale
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch, tmp_path):
+    """Never reach real AWS from a test: no config or credential files, no inherited endpoint."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server():
+    sb = Sandbox(time_scale=TEST_TIME_SCALE).start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture
+def sandbox(_sandbox_server, monkeypatch):
+    """A clean sandbox with the environment pointing boto3 (and byoc) at it."""
+    sb = _sandbox_server
+    sb.reset()
+    sb.app.clock.time_scale = TEST_TIME_SCALE
+    sb.app.enforce_iam = False
+    for key, value in sb.env().items():
+        monkeypatch.setenv(key, value)
+    yield sb
+    sb.reset()
+
+
+@pytest.fixture
+def clients(sandbox):
+    """boto3 clients for the sandbox: clients.client("sagemaker")."""
+    return seed.session(sandbox.url)
+
+
+@pytest.fixture
+def sm(clients):
+    return clients.client("sagemaker")
+
+
+@pytest.fixture
+def ecr(clients):
+    return clients.client("ecr")
