@@ -45,7 +45,7 @@ class ImageRef:
             ref += f"@{self.digest}"
         return ref
 
-    def pinned(self, digest: str) -> "ImageRef":
+    def pinned(self, digest: str) -> ImageRef:
         """The same image addressed by digest only, so a later push to the tag changes nothing."""
         return replace(self, tag=None, digest=digest)
 

@@ -10,6 +10,7 @@ talks to AWS or to any server speaking its protocols.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
@@ -53,7 +54,7 @@ _DENIED_RE = re.compile(r"not authorized to perform:? (?P<action>[\w\-]+:[\w\-*]
 
 def policy_statement(action: str, resource: str = "*") -> str:
     """The one-line IAM statement that grants `action` on `resource`."""
-    return '{"Effect": "Allow", "Action": "%s", "Resource": "%s"}' % (action, resource or "*")
+    return json.dumps({"Effect": "Allow", "Action": action, "Resource": resource or "*"})
 
 
 def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> Exception:
@@ -99,7 +100,7 @@ def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> 
 class _Client:
     """A boto3 client whose methods go through `Aws._call`."""
 
-    def __init__(self, aws: "Aws", service: str):
+    def __init__(self, aws: Aws, service: str):
         self._aws = aws
         self._service = service
         self._raw = None
@@ -208,7 +209,7 @@ class Aws:
                     time.sleep(min(THROTTLE_MAX_SLEEP, 0.25 * 2**attempt) * (0.5 + random.random() / 2))
                     continue
                 raise translate(exc, client._service, operation, iam_prefix) from exc
-            except (bx.BotoCoreError,) as exc:
+            except bx.BotoCoreError as exc:
                 raise translate(exc, client._service, operation, iam_prefix) from exc
         raise AssertionError("unreachable")
 

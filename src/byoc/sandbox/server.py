@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from functools import lru_cache
+from functools import cache
 from typing import Optional
 from urllib.parse import parse_qs, unquote
 
@@ -29,7 +29,7 @@ ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _service_model(name: str):
     import botocore.session
 
@@ -229,7 +229,7 @@ class Sandbox:
         self._server = None
         self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class QuietHandler(WSGIRequestHandler):
@@ -271,7 +271,7 @@ class Sandbox:
             self.app.clock.stop()
             self.app.reset()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc) -> None:
