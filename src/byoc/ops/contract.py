@@ -23,7 +23,7 @@ from byoc.errors import BadInput
 
 PING_LIMIT = 2.0  # seconds /ping may take, also while an invocation runs
 REALTIME_LIMIT = 60.0  # seconds a real-time invocation may take
-POLL_INTERVAL = 0.5  # between /ping attempts during startup
+POLL_INTERVAL = 0.2  # between /ping attempts during startup
 BUSY_PING_INTERVAL = 0.25  # between /ping attempts while an invocation runs
 PROGRESS_EVERY = 5.0
 DEFAULT_PAYLOAD = b'{"prompt": "a lighthouse at dawn, watercolor", "steps": 20}'
