@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 from byoc import __version__
 from byoc.aws import partitions
@@ -32,6 +32,7 @@ ACCESS_DENIED = {
     "UnauthorizedAccess",
     "NotAuthorized",
     "AuthorizationError",
+    "403",  # S3 HEAD requests carry no error body: botocore reports the status code
 }
 BAD_CREDENTIALS = {
     "ExpiredToken",
@@ -42,6 +43,7 @@ BAD_CREDENTIALS = {
     "SignatureDoesNotMatch",
     "InvalidSignatureException",
     "RequestExpired",
+    "InvalidToken",
 }
 THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 
@@ -49,12 +51,68 @@ THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "R
 THROTTLE_EXTRA_TRIES = 6
 THROTTLE_MAX_SLEEP = 8.0
 
-_DENIED_RE = re.compile(r"not authorized to perform:? (?P<action>[\w\-]+:[\w\-*]+)(?: on resource:? (?P<resource>\S+))?")
+# "User: <arn> is not authorized to perform: <action> [on resource: <arn>] because no identity-based
+# policy allows ..." / "... with an explicit deny in <policy type>" (IAM User Guide, "Troubleshoot
+# access denied error messages"). S3 quotes the resource; SNS writes its prefix as "SNS:".
+_DENIED_RE = re.compile(
+    r"not authorized to perform:? (?P<action>[\w\-]+:[\w\-*]+)"
+    r"(?: on resource:? \"?(?P<resource>arn:[^\s\"]+|\*)\"?)?"
+)
+_EXPLICIT_RE = re.compile(r"with an explicit deny in (?P<where>(?:an? )?[\w\- ]+?policy)", re.IGNORECASE)
+
+# Operations whose IAM action has another name (Service Authorization Reference), used when the
+# denial names no action (S3's bare "Access Denied", HEAD requests).
+_OPERATION_ACTION = {
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3", "CreateMultipartUpload"): "s3:PutObject",
+    ("s3", "UploadPart"): "s3:PutObject",
+    ("s3", "CompleteMultipartUpload"): "s3:PutObject",
+    ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
+}
+
+# iam:PassRole is granted for one service ("Granting a user permissions to pass a role to an AWS service").
+_PASSROLE_CONDITION = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 
-def policy_statement(action: str, resource: str = "*") -> str:
+def policy_statement(action: str, resource: str = "*", condition: Optional[dict] = None) -> str:
     """The one-line IAM statement that grants `action` on `resource`."""
-    return json.dumps({"Effect": "Allow", "Action": action, "Resource": resource or "*"})
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource or "*"}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps(statement)
+
+
+def _denied(message: str, iam_prefix: str, operation: str) -> AuthError:
+    m = _DENIED_RE.search(message)
+    if m:
+        prefix, _, name = m.group("action").partition(":")
+        action = f"{prefix.lower()}:{name}"
+    else:
+        action = _OPERATION_ACTION.get((iam_prefix, operation), f"{iam_prefix}:{operation}")
+    resource = (m.group("resource") or "") if m else ""
+    where = f" on {resource}" if resource else ""
+    explicit = _EXPLICIT_RE.search(message)
+    if explicit:
+        return AuthError(
+            f"Permission denied: {action}{where} is refused by an explicit Deny in {explicit.group('where')}.",
+            "Adding an Allow does not help: ask your administrator to narrow that Deny statement "
+            "(identity policy, permissions boundary or organization SCP).",
+            action=action, resource=resource,
+        )
+    from byoc.ops.policy import feature_of
+
+    feature = feature_of(action)
+    condition = _PASSROLE_CONDITION if action == "iam:PassRole" else None
+    hint = f"byoc policy --features {feature}" if feature and feature != "core" else "byoc policy"
+    return AuthError(
+        f"Permission denied: {action}{where}.",
+        f"Add this statement to your IAM policy: {policy_statement(action, resource, condition)} "
+        f"(or attach the output of `{hint}`).",
+        action=action, resource=resource,
+    )
 
 
 def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> Exception:
@@ -66,6 +124,14 @@ def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> 
             "No AWS credentials found.",
             "Run `aws configure`, set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile.",
         )
+    sso_errors = tuple(getattr(bx, name) for name in ("SSOTokenLoadError", "UnauthorizedSSOTokenError",
+                                                       "TokenRetrievalError") if hasattr(bx, name))
+    if sso_errors and isinstance(exc, sso_errors):
+        return AuthError("The AWS SSO session has expired or was never started.",
+                         "Run `aws sso login` (with --profile if you use one) and try again.")
+    if isinstance(exc, bx.CredentialRetrievalError):
+        return AuthError(f"Could not load AWS credentials: {exc}.",
+                         "Check the credential_process or role settings of your profile (`aws configure list`).")
     if isinstance(exc, bx.ProfileNotFound):
         return AuthError(f"{exc}.", "List profiles with `aws configure list-profiles`.")
     if isinstance(exc, bx.NoRegionError):
@@ -78,21 +144,13 @@ def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> 
     code = str(err.get("Code", ""))
     message = str(err.get("Message", ""))
     if code in ACCESS_DENIED:
-        m = _DENIED_RE.search(message)
-        action = m.group("action") if m else f"{iam_prefix}:{operation}"
-        resource = (m.group("resource") or "") if m else ""
-        where = f" on {resource}" if resource else ""
-        return AuthError(
-            f"Permission denied: {action}{where}.",
-            f"Add this statement to your IAM policy: {policy_statement(action, resource)}"
-            " (or run `byoc policy`).",
-            action=action,
-            resource=resource,
-        )
+        return _denied(message, iam_prefix, operation)
     if code in BAD_CREDENTIALS:
+        expired = "expired" in code.lower() or "expired" in message.lower()
         return AuthError(
             f"AWS rejected the credentials ({code}): {message}",
-            "Refresh them (`aws sso login`, new session token) or check the access key.",
+            "Refresh them (`aws sso login`, a new session token) and try again." if expired else
+            "Check the access key id and secret (`aws configure list`): the key may be wrong, deleted or inactive.",
         )
     return AwsError(code, message, operation)
 
