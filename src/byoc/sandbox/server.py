@@ -67,6 +67,8 @@ class SandboxApp:
                 return self.sagemaker_api(environ, start_response, who, target.split(".", 1)[1])
             if service == "sagemaker" and path.startswith("/endpoints/"):
                 return self.runtime_api(environ, start_response, who)
+            if target.endswith(".GetDownloadUrlForLayer") and service == "ecr":
+                return self.ecr_layer_url(environ, start_response, who)
             if service == "sagemaker":
                 return protocol.error_response(start_response, ServiceError(
                     "UnknownOperationException", "Missing X-Amz-Target header for a SageMaker API call."))
@@ -135,6 +137,17 @@ class SandboxApp:
         status, data, hdrs = self.runtime.invoke_async(ACCOUNT, who.region, name, headers)
         return protocol.raw_response(start_response, data, status, "application/json", hdrs)
 
+    def ecr_layer_url(self, environ, start_response, who):
+        from byoc.sandbox import ecr_layers
+
+        try:
+            params = json.loads(protocol.read_body(environ) or b"{}")
+        except ValueError:
+            raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+        self._gate("ecr", "GetDownloadUrlForLayer", params, who)
+        base = f"http://{environ.get('HTTP_HOST', 'localhost')}"
+        return protocol.json_response(start_response, ecr_layers.download_url(base, ACCOUNT, who.region, params))
+
     # -- moto's services ---------------------------------------------------------------------------------
     def other(self, environ, start_response, who):
         service = who.service if who else "*"
@@ -181,6 +194,11 @@ class SandboxApp:
             data = json.loads(body) if body else {}
         except ValueError:
             raise ServiceError("SerializationException", "Control requests take a JSON body.") from None
+        if path.startswith("/_sandbox/blobs/") and method == "GET":
+            from byoc.sandbox import ecr_layers
+
+            return protocol.raw_response(start_response, ecr_layers.blob(ACCOUNT, path), 200,
+                                         "application/vnd.oci.image.config.v1+json")
         if path == "/_sandbox/health":
             return protocol.json_response(start_response, {"ok": True, "time_scale": self.clock.time_scale,
                                                            "requests": self.requests}, content_type="application/json")
