@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from typing import Optional
 
@@ -19,13 +20,27 @@ DEFAULT_REPO = "stable-diffusion-aws-extension/aigc-webui-inference"
 ROLE_NAME = "ESD-createEndpoint-Role"
 
 
+_SESSIONS: dict = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 def session(url: str, region: str = "us-east-1", access_key: str = "testing", secret_key: str = "testing"):
+    """Something with `.client(service)` that makes boto3 clients for the sandbox at `url`.
+
+    One boto3 session per (region, credentials) is kept, so each service model is parsed once per
+    process (parsing the SageMaker model takes ~0.1 s); clients are created under a lock because
+    boto3 sessions are not thread-safe."""
     import boto3
+
+    key = (region, access_key, secret_key)
 
     class _Session:
         def client(self, service):
-            return boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                                         region_name=region).client(service, endpoint_url=url)
+            with _SESSIONS_LOCK:
+                if key not in _SESSIONS:
+                    _SESSIONS[key] = boto3.session.Session(aws_access_key_id=access_key,
+                                                           aws_secret_access_key=secret_key, region_name=region)
+                return _SESSIONS[key].client(service, endpoint_url=url)
 
     return _Session()
 
