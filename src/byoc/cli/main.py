@@ -23,6 +23,7 @@ Exit codes:
 COMMAND_MODULES = [
     "byoc.cli.endpoints",
     "byoc.cli.policy",
+    "byoc.cli.doctor",
     "byoc.cli.build",
     "byoc.cli.sandbox",
     "byoc.cli.demo",

@@ -34,6 +34,7 @@ _NAME_PATTERN_RE = re.compile(r"^[A-Za-z0-9*?][A-Za-z0-9*?-]{0,62}$")
 _ROLE_PATTERN_RE = re.compile(r"^[\w+=,.@/*?-]{1,512}$")
 _REPOSITORY_RE = re.compile(r"^[a-z0-9*?][a-z0-9._/*?-]{0,255}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9*?][a-z0-9.*?-]{0,62}$")
+_PLACEHOLDER_RE = re.compile(r"(?<!\$)\{(partition|region|account|endpoint|model|config|role|repository|bucket)\}")
 
 
 @lru_cache(maxsize=1)
@@ -54,16 +55,16 @@ def features() -> list:
 
 
 def parse_features(text: Optional[str]) -> list:
-    """'update,logs' -> ['core', 'update', 'logs'] in table order; None or 'all' -> everything."""
+    """'update,logs' -> ['core', 'update', 'logs'] in table order. None or 'all' means every
+    feature except the optional ones (doctor), which are only included by name: 'all,doctor'."""
     known = features()
-    words = [w.strip().lower() for w in (text or ALL).split(",") if w.strip()]
-    if not words or ALL in words:
-        return [CORE] + known
-    unknown = [w for w in words if w not in known]
+    optional = set(table()["optional"])
+    words = [w.strip().lower() for w in (text or ALL).split(",") if w.strip()] or [ALL]
+    unknown = [w for w in words if w not in known and w != ALL]
     if unknown:
         raise BadInput(f"Unknown feature '{unknown[0]}'.",
                        f"Choose from {','.join(known)} or {ALL} (comma-separated).")
-    return [CORE] + [f for f in known if f in words]
+    return [CORE] + [f for f in known if f in words or (ALL in words and f not in optional)]
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class Scope:
     bucket: str
 
     def fill(self, template: str) -> str:
-        return template.format(**self.__dict__)
+        # Only byoc's placeholders: IAM policy variables such as ${aws:username} stay as they are.
+        return _PLACEHOLDER_RE.sub(lambda m: getattr(self, m.group(1)), template)
 
 
 def derive(endpoint: str) -> tuple:

@@ -54,10 +54,11 @@ OPERATIONS = {
         "ListTags": [("ListTags", "{ResourceArn}")],
     },
     "ecr": {
-        name: [(name, "repository/{repositoryName}")]
+        name: [(name, "repository/{repositoryNames}" if name == "DescribeRepositories" else "repository/{repositoryName}")]
         for name in ("BatchCheckLayerAvailability", "BatchDeleteImage", "BatchGetImage", "CompleteLayerUpload",
                      "CreateRepository", "DeleteRepository", "DescribeImages", "GetDownloadUrlForLayer",
                      "GetRepositoryPolicy", "InitiateLayerUpload", "ListImages", "PutImage", "SetRepositoryPolicy",
+                     "DescribeRepositories",
                      "UploadLayerPart", "ListTagsForResource", "TagResource")
     },
     "logs": {
@@ -394,7 +395,7 @@ def _fill(template: str, params: dict, prefix: str, region: str, account: str) -
         if name in ("partition", "region", "account"):
             return {"partition": partition, "region": region, "account": account}[name]
         value = params.get(name)
-        value = "" if value is None else str(value)
+        value = "*" if value in (None, "") else str(value)  # e.g. DescribeRepositories without names
         return value.lower() if fn == "lower" else value
 
     text = re.sub(r"\{([A-Za-z|]+)\}", repl, template)

@@ -1,0 +1,44 @@
+"""`byoc doctor`: check credentials, region, clock, permissions, builder and Python."""
+
+from __future__ import annotations
+
+import click
+
+from byoc.cli.common import aws_options
+
+_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
+
+
+@click.command("doctor")
+@click.option("--endpoint", metavar="NAME", help="Also check this endpoint and the permissions on its resources.")
+@click.option("--features", default="all", show_default=True, metavar="LIST",
+              help="Features whose permissions to check: update,verify,logs,build,fleet, or all.")
+@aws_options
+def doctor_cmd(c, endpoint, features):
+    """A table of checks, each PASS, WARN or FAIL with its fix. Changes nothing.
+
+    Exit 0 when nothing FAILs, 4 when credentials or permissions FAIL, 1 otherwise.
+    """
+    from byoc.ops import doctor
+
+    report = doctor.run(lambda: c.aws, endpoint, features)
+
+    def text(console):
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title="byoc doctor", title_justify="left")
+        for col in ("Check", "Status", "Detail", "Fix"):
+            table.add_column(col, overflow="fold")
+        for check in report.checks:
+            table.add_row(check.name, Text(check.status, style=_STYLE[check.status]), Text(check.detail),
+                          Text(check.fix))
+        console.print(table)
+        if report.missing:
+            console.print(Text(f"Missing: {', '.join(report.missing)}"))
+
+    c.emit(report.to_dict(), text)
+    return report.exit_code
+
+
+COMMANDS = [doctor_cmd]
