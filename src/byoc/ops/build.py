@@ -286,7 +286,9 @@ def registry_password(aws) -> str:
     return password
 
 
-def _failure(builder: Builder, what: str, code: int, tail: list) -> ByocError:
+def builder_error(builder: Builder, what: str, code: int, tail: list,
+                  fix: str = "Read the builder output above; fix the Dockerfile or the build context and run again.",
+                  ) -> ByocError:
     """Turn a builder's failing output into the clearest error."""
     text = "\n".join(tail)
     denied = _DENIED_RE.search(text)
@@ -299,11 +301,12 @@ def _failure(builder: Builder, what: str, code: int, tail: list) -> ByocError:
         return BadInput(f"{builder.name} is installed but its daemon is not running.",
                         "Start Docker Desktop or `sudo systemctl start docker` (`finch vm start` for Finch, "
                         "`podman machine start` for Podman).")
+    if re.search(r"port is already allocated|address already in use", text, re.IGNORECASE):
+        return BadInput(f"{what} failed: the host port is already in use.", "Pass --port with a free port.")
     if re.search(r"tag invalid|cannot be overwritten because the (?:tag|repository) is immutable", text, re.IGNORECASE):
         return BadInput(f"{what} failed: the tag already exists in an immutable repository.", "Pass a new --tag.")
     last = next((line for line in reversed(tail) if line.strip()), "no output")
-    return BuilderFailed(f"{what} failed ({builder.name} exited with {code}): {last.strip()}",
-                         "Read the builder output above; fix the Dockerfile or the build context and run again.")
+    return BuilderFailed(f"{what} failed ({builder.name} exited with {code}): {last.strip()}", fix)
 
 
 def login(aws_for_region: Callable[[str], object], builder: Builder, registries: list,
@@ -317,7 +320,7 @@ def login(aws_for_region: Callable[[str], object], builder: Builder, registries:
         code, tail = run_streaming(login_argv(builder.name, registry), builder.path,
                                    lambda line, r=redact: on_line(r(line)), stdin_text=passwords[region] + "\n")
         if code != 0:
-            raise _failure(builder, f"Login to {registry}", code, [redact(t) for t in tail])
+            raise builder_error(builder, f"Login to {registry}", code, [redact(t) for t in tail])
     return list(passwords.values())
 
 
@@ -353,7 +356,7 @@ def apply_build(aws, plan: BuildPlan, on_line: Callable[[str], None], progress: 
     code, tail = run_streaming(build_argv(b.name, plan), b.path, lambda line: on_line(redact(line)))
     build_seconds = round(time.monotonic() - start, 1)
     if code != 0:
-        raise _failure(b, "The build", code, [redact(t) for t in tail])
+        raise builder_error(b, "The build", code, [redact(t) for t in tail])
     created, digest, push_seconds = False, None, None
     if plan.push:
         if not plan.repository_exists:
@@ -365,7 +368,7 @@ def apply_build(aws, plan: BuildPlan, on_line: Callable[[str], None], progress: 
         code, tail = run_streaming([b.name, "push", plan.image], b.path, lambda line: on_line(redact(line)))
         push_seconds = round(time.monotonic() - start, 1)
         if code != 0:
-            raise _failure(b, f"Pushing {plan.image}", code, [redact(t) for t in tail])
+            raise builder_error(b, f"Pushing {plan.image}", code, [redact(t) for t in tail])
         digest = image_digest(aws, plan.repository, plan.tag)
     pinned = f"{images.registry_uri(plan.account, plan.region, plan.repository)}@{digest}" if digest else None
     return BuildResult(image=plan.image, pinned=pinned, digest=digest, repository=plan.repository, tag=plan.tag,

@@ -157,15 +157,14 @@ class _Logs:
     def ended(self) -> bool:
         return self.proc.poll() is not None and not self.thread.is_alive()
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+    def finish(self, timeout: float = 5.0) -> None:
+        """Wait for the log to end (the container is gone), then stop following anyway."""
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=timeout)
 
 
 def diagnose(events: list) -> list:
@@ -191,15 +190,15 @@ def run_test(plan: TestPlan, payload: Optional[bytes], content_type: str, accept
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     logs = None
-    removed = False
+    exit_code: dict = {}
     try:
         progress(f"Starting {plan.image} as {plan.name}: {' '.join(plan.run_argv())}")
         started = _quiet(plan.run_argv(), b.path, env=dict(os.environ, **plan.env))
         if started.returncode != 0:
-            raise buildops._failure(b, f"Starting {plan.image}", started.returncode,
-                                    (started.stdout + started.stderr).splitlines())
+            raise buildops.builder_error(b, f"Starting {plan.image}", started.returncode,
+                                         (started.stdout + started.stderr).splitlines(),
+                                         "Check the image name (build it first with `byoc build`) and the output above.")
         logs = _Logs(plan, on_log)
-        exit_code: dict = {}
 
         def stopped() -> Optional[str]:
             if not logs.ended():
@@ -212,18 +211,22 @@ def run_test(plan: TestPlan, payload: Optional[bytes], content_type: str, accept
 
         report = contract.check(plan.url, payload, content_type, accept, startup_timeout, invocation_timeout,
                                 progress=progress, should_stop=stopped)
-        events = list(logs.events)
-        findings = [] if report.ok else diagnose(events)
-        result = TestResult(plan=plan, report=report, log=[e["message"] for e in events], removed=False,
-                            exit_code=exit_code.get("code"), findings=findings)
     finally:
+        removed = _remove(plan, progress)
         if logs is not None:
-            logs.stop()
-        done = _quiet(plan.rm_argv(), b.path)
-        removed = done.returncode == 0
-        if not removed:
-            progress(f"warning: could not remove container {plan.name}: {(done.stderr or done.stdout).strip()}")
+            logs.finish()  # the log ends with the container: every line is in before diagnosis
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    result.removed = removed
-    return result
+    events = list(logs.events)
+    return TestResult(plan=plan, report=report, log=[e["message"] for e in events], removed=removed,
+                      exit_code=exit_code.get("code"), findings=[] if report.ok else diagnose(events))
+
+
+def _remove(plan: TestPlan, progress: Callable[[str], None]) -> bool:
+    """`<builder> rm --force`; True when the container is gone (or never existed)."""
+    done = _quiet(plan.rm_argv(), plan.builder.path)
+    text = (done.stderr or done.stdout).strip()
+    if done.returncode == 0 or "no such container" in text.lower():
+        return True
+    progress(f"warning: could not remove container {plan.name}: {text}")
+    return False
