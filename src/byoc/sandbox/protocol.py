@@ -58,6 +58,34 @@ def error_response(start_response, err: ServiceError, content_type: str = "appli
                          headers=[("x-amzn-ErrorType", err.code)])
 
 
+def error_for(environ: dict, start_response, err: ServiceError):
+    """An error in the wire protocol of the request: JSON for AWS JSON / REST-JSON calls, the
+    S3 `<Error>` document for S3, and the Query `<ErrorResponse>` document for Query services
+    (STS, IAM, SNS), so that boto3 and the AWS CLI read the code
+    (https://smithy.io/2.0/aws/protocols/aws-query-protocol.html#operation-error-serialization,
+    "Error responses" in the Amazon S3 API Reference)."""
+    who = caller(environ)
+    json_call = (environ.get("HTTP_X_AMZ_TARGET") or "json" in environ.get("CONTENT_TYPE", "")
+                 or environ.get("PATH_INFO", "").startswith("/_sandbox/"))
+    if json_call or who is None or who.service == "sagemaker":
+        return error_response(start_response, err)
+    code, message = _xml_escape(err.code), _xml_escape(err.message)
+    request_id = _request_id()
+    if who.service == "s3":
+        doc = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+    else:
+        doc = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+               f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+    data = ('<?xml version="1.0" encoding="UTF-8"?>\n' + doc).encode()
+    return raw_response(start_response, data, err.status, "text/xml")
+
+
+def _xml_escape(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(text)
+
+
 def raw_response(start_response, data: bytes, status: int = 200, content_type: str = "application/json",
                  headers: Optional[list] = None):
     hdrs = [("Content-Type", content_type), ("Content-Length", str(len(data))), ("x-amzn-RequestId", _request_id())]

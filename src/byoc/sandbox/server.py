@@ -74,10 +74,10 @@ class SandboxApp:
                     "UnknownOperationException", "Missing X-Amz-Target header for a SageMaker API call."))
             return self.other(environ, start_response, who)
         except ServiceError as err:
-            return protocol.error_response(start_response, err)
+            return protocol.error_for(environ, start_response, err)
         except Exception:  # never a traceback in a response
             traceback.print_exc(file=sys.stderr)
-            return protocol.error_response(start_response, ServiceError(
+            return protocol.error_for(environ, start_response, ServiceError(
                 "InternalFailure", "The sandbox failed to process the request.", 500))
 
     def _gate(self, service: str, operation: str, params: dict, who) -> None:
@@ -153,7 +153,12 @@ class SandboxApp:
         service = who.service if who else "*"
         operation, params = self._describe_call(environ, service)
         self._gate(service, operation, params, who)
-        return self.moto(environ, start_response)
+        try:
+            return self.moto(environ, start_response)
+        except NotImplementedError:
+            # AWS answers an operation it does not know with UnknownOperationException (HTTP 400).
+            raise ServiceError("UnknownOperationException",
+                               f"The sandbox does not implement {service}:{operation}.") from None
 
     @staticmethod
     def _describe_call(environ, service: str) -> tuple:
@@ -168,7 +173,8 @@ class SandboxApp:
             try:
                 params = json.loads(body or b"{}")
             except ValueError:
-                params = {}
+                # AWS JSON protocols reject a body that is not JSON (SerializationException, HTTP 400).
+                raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
             return target.split(".", 1)[-1], params if isinstance(params, dict) else {}
         if "/operation/" in path:  # Smithy RPC v2 (CBOR) services put the operation in the path
             return path.rsplit("/", 1)[-1], {}
@@ -179,7 +185,8 @@ class SandboxApp:
             return fields["Action"], fields
         if service == "s3":
             bucket, _, key = path.lstrip("/").partition("/")
-            op = {"GET": "GetObject" if key else "ListObjects", "PUT": "PutObject" if key else "CreateBucket",
+            listing = "ListObjectsV2" if "list-type=2" in environ.get("QUERY_STRING", "") else "ListObjects"
+            op = {"GET": "GetObject" if key else (listing if bucket else "ListBuckets"), "PUT": "PutObject" if key else "CreateBucket",
                   "HEAD": "HeadObject" if key else "HeadBucket", "DELETE": "DeleteObject" if key else "DeleteBucket",
                   "POST": "PostObject"}.get(method, "*")
             return op, {"Bucket": unquote(bucket), "Key": unquote(key)}

@@ -103,9 +103,17 @@ class SageMaker:
             raise validation(f'Using non-ECR image "{image}" without Vpc repository access mode is not supported.')
         if parsed["region"] != reg.region:
             # SageMaker hosting pulls only from ECR in the model's region ("Use a private Docker registry
-            # for real-time inference containers" / "Amazon ECR" requirements in the Developer Guide).
-            raise validation(f'ECR image "{image}" is in region {parsed["region"]}; images must be in the same '
-                             f"region as the model ({reg.region}).")
+            # for real-time inference containers" / "Amazon ECR" requirements in the Developer Guide);
+            # CreateModel answers with this wording.
+            raise validation(f'Region of "{image}" does not match expected region of {reg.region}. '
+                             "Cross region ECR image pulls are not allowed.")
+        suffix = "amazonaws.com.cn" if peers.partition(reg.region) == "aws-cn" else "amazonaws.com"
+        if parsed["suffix"] != suffix:
+            # ECR registries are <account>.dkr.ecr.<region>.amazonaws.com, .amazonaws.com.cn in the China
+            # regions ("Amazon ECR endpoints and quotas", AWS General Reference); SageMaker rejects a
+            # registry host with the wrong DNS suffix.
+            raise validation(f"Invalid DNS suffix '{parsed['suffix']}' for region '{reg.region}' in image. "
+                             f"Please provide the valid <region>.<dns-suffix>: '{reg.region}.{suffix}'")
         if deploy.resolve(reg.account, reg.region, image) is None:
             raise validation(f"Requested image {image} not found.")
 

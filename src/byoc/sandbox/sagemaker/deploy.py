@@ -295,8 +295,8 @@ def resolve(account: str, region: str, image: str) -> Optional[dict]:
 def parse_ecr(image: str) -> Optional[dict]:
     import re
 
-    m = re.match(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([^@]+))?(?:@(sha256:[a-f0-9]{64}))?$",
+    m = re.match(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.(amazonaws\.com(?:\.cn)?)/([^:@]+)(?::([^@]+))?(?:@(sha256:[a-f0-9]{64}))?$",
                  image or "")
     if not m:
         return None
-    return {"account": m[1], "region": m[2], "repository": m[3], "tag": m[4], "digest": m[5]}
+    return {"account": m[1], "region": m[2], "suffix": m[3], "repository": m[4], "tag": m[5], "digest": m[6]}
