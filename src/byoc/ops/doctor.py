@@ -157,15 +157,16 @@ class Need:
     passrole: bool = False
 
 
-def _needs(selected: list, scope: policy.Scope) -> list:
-    """What byoc needs for the selected features, with wildcards replaced by sample names."""
+def _needs(selected: list, scope: policy.Scope, username: str = "") -> list:
+    """What byoc needs for the selected features, on sample resources: wildcards become names."""
     generated = policy.generate(selected, policy.concrete(scope))
     out = []
     for st in generated.statements:
         resources = st.document["Resource"]
+        resources = [r if r == "*" else r.replace("${aws:username}", username or "byoc-check")
+                     .replace("*", "byoc-check") for r in (resources if isinstance(resources, list) else [resources])]
         for grant in st.grants:
-            out.append(Need([f for f in grant["features"] if f in selected], list(grant["actions"]),
-                            resources if isinstance(resources, list) else [resources],
+            out.append(Need([f for f in grant["features"] if f in selected], list(grant["actions"]), resources,
                             "Condition" in st.document))
     return out
 
@@ -276,7 +277,8 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
         except AuthError as exc:
             endpoint_check = Check("endpoint", FAIL, exc.message, exc.fix, auth=True)
         head.append(endpoint_check)
-    needs = _needs(selected, scope)
+    arn = identity["Arn"]
+    needs = _needs(selected, scope, arn.rsplit("/", 1)[-1] if ":user/" in arn else "")
 
     allowed, method = {}, ""
     source = simulation_source(identity["Arn"])
