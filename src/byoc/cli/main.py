@@ -17,11 +17,13 @@ Exit codes:
   2  bad input or a pre-flight check failed; nothing was changed
   3  timed out while SageMaker goes on (the command to resume is printed)
   4  credentials or permission problem (the missing action is named)
+  5  unexpected internal error (re-run with --debug for the traceback)
 """
 
 # Modules that define commands; each exposes COMMANDS (a list of click commands/groups).
 COMMAND_MODULES = [
     "byoc.cli.endpoints",
+    "byoc.cli.update",
     "byoc.cli.policy",
     "byoc.cli.doctor",
     "byoc.cli.build",
@@ -69,4 +71,10 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as exc:  # one line, not a traceback, unless --debug
+        if DEBUG["on"]:
+            raise
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+        click.echo("  fix: re-run with --debug for the traceback and report it.", err=True)
+        sys.exit(5)
     sys.exit(rv if isinstance(rv, int) else 0)

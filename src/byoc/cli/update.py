@@ -1,0 +1,259 @@
+"""`byoc update | restore | rollback | history | status`: replace an endpoint's image safely."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from byoc.cli.common import aws_options
+
+UPDATE_EXIT = """\b
+Exit codes: 0 updated or unchanged; 1 deployment failed, the endpoint is back on its
+previous image; 2 bad input or pre-flight refusal (nothing changed); 3 timed out while
+SageMaker goes on; 4 credentials or permission problem."""
+
+
+def _apply_options(func):
+    for option in reversed([
+        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+        click.option("--dry-run", is_flag=True, help="Show the plan and stop; change nothing."),
+        click.option("--no-wait", is_flag=True, help="Start the deployment and return."),
+        click.option("--timeout", default=3600, show_default=True, type=click.IntRange(min=1),
+                     help="Seconds to watch before giving up (SageMaker goes on; exit 3)."),
+        click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
+                     help="Revisions (models and configs) to keep for instant rollback."),
+        click.option("--quiet", "-q", is_flag=True, help="No live log lines while SageMaker works."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _check_name(endpoint: str) -> None:
+    from byoc.ops.logs import require_endpoint_name
+
+    require_endpoint_name(endpoint)
+
+
+def render_plan(c, plan) -> None:
+    if c.json:
+        return
+    out = c.progress
+    out(f"Plan for {plan.endpoint} ({plan.region}), strategy {plan.strategy}:")
+    out(f"  image     {plan.previous_image or '-'}")
+    out(f"         -> {plan.target}")
+    out(f"  digest    {(plan.previous_digest or '-')[:19]} -> {plan.digest[:19]}")
+    if plan.unchanged:
+        out("  nothing to do: the endpoint already runs this digest (use --force to redeploy)")
+        return
+    if plan.resume:
+        out(f"  SageMaker is already deploying {plan.endpoint_config}: byoc watches it to the end")
+    elif plan.reuse:
+        out(f"  config    {plan.previous_config} -> {plan.endpoint_config} (revision {plan.revision}, already exists)")
+    else:
+        out(f"  models    {', '.join(m['ModelName'] for m in plan.create_models)} (new, revision {plan.revision})")
+        out(f"  config    {plan.previous_config} -> {plan.endpoint_config} (new)")
+    if plan.extra_capacity:
+        extra = ", ".join(f"{n} x {t}" for t, n in plan.extra_capacity.items())
+        out(f"  capacity  {extra} extra while both fleets run (blue/green)")
+    if plan.deployment_config:
+        import json
+
+        out(f"  deployment {json.dumps(plan.deployment_config)}")
+    for w in plan.warnings:
+        click.secho(f"  warning: {w}", fg="yellow", err=True)
+
+
+def progress_printer(c, quiet: bool):
+    start = time.monotonic()
+
+    def events(kind, **data):
+        if c.json and quiet:
+            return
+        stamp = f"[{time.monotonic() - start:6.1f}s]"
+        if kind == "phase":
+            click.echo(f"{stamp} {data['text']}", err=True)
+        elif kind == "log" and not quiet:
+            e = data["event"]
+            click.echo(f"{stamp}   {e.get('logStreamName', '?')} | {e.get('message', '').rstrip()}", err=True)
+
+    return events
+
+
+def run_plan(c, plan, *, yes, dry_run, no_wait, timeout, keep, quiet) -> int:
+    from byoc.ops.results import UpdateResult
+    from byoc.ops.update_apply import apply, result_of
+
+    render_plan(c, plan)
+    if dry_run or plan.unchanged:
+        result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
+        if dry_run:
+            result.plan = plan.to_dict()
+        return emit_result(c, result)
+    if not yes and sys.stdin.isatty() and sys.stderr.isatty():
+        click.confirm(f"Update {plan.endpoint}?", abort=True, err=True)
+    result: UpdateResult = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
+                                 events=progress_printer(c, quiet))
+    return emit_result(c, result)
+
+
+def emit_result(c, result) -> int:
+    def text(console):
+        colour = {"updated": "green", "unchanged": "green", "failed": "red", "timeout": "yellow"}.get(result.result, "")
+        console.print(f"[bold {colour}]{result.result}[/]: {result.endpoint} "
+                      f"{'now runs' if result.result == 'updated' else 'target'} {result.image} "
+                      f"(revision {result.revision}, config {result.endpoint_config}) in {result.elapsed_seconds}s")
+        if result.downtime_seconds is not None:
+            console.print(f"downtime (recreate): {result.downtime_seconds}s")
+        if result.result == "failed":
+            console.print(f"The endpoint still serves its previous image {result.previous_image}.")
+            console.print(f"FailureReason: {result.failure_reason}")
+            for f in result.diagnosis[:5]:
+                console.print(f"- [bold]{f.get('title')}[/]: {f.get('cause')}")
+                if f.get("evidence"):
+                    console.print(f"    evidence: {f.get('evidence')}")
+                if f.get("fix"):
+                    console.print(f"    fix: {f.get('fix')}")
+        if result.resume_command:
+            console.print(f"SageMaker goes on; to resume watching: {result.resume_command}")
+        for w in result.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+
+    c.emit(result.to_dict(), text)
+    return result.exit_code
+
+
+@click.command("update", epilog=UPDATE_EXIT)
+@click.argument("endpoint")
+@click.argument("image")
+@_apply_options
+@click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
+              help="blue-green keeps serving; recreate deletes and recreates (Failed endpoints, no room for two fleets).")
+@click.option("--force", is_flag=True, help="Redeploy even if the endpoint already runs this digest.")
+@aws_options
+def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, strategy, force):
+    """Replace ENDPOINT's container image with IMAGE (an ECR URI, or `default`), with zero downtime.
+
+    The new model and endpoint config copy every setting of the current ones; only the image
+    changes, pinned to its digest. SageMaker deploys it blue/green and returns to the previous
+    config by itself if the new image fails its health check."""
+    from byoc.ops.update_plan import plan_update
+
+    _check_name(endpoint)
+    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force)
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
+
+
+@click.command("restore", epilog=UPDATE_EXIT)
+@click.argument("endpoint")
+@click.option("--default-image", help="The default image URI (default: revision 0's image, or the solution's).")
+@_apply_options
+@click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True)
+@aws_options
+def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep, quiet, strategy):
+    """Put ENDPOINT back on its default image (revision 0's when byoc knows it)."""
+    from byoc.ops.rollback import plan_restore
+
+    _check_name(endpoint)
+    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy)
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
+
+
+@click.command("rollback", epilog=UPDATE_EXIT)
+@click.argument("endpoint")
+@click.option("--to", "to", type=int, help="Revision number (default: the previous one). See `byoc history`.")
+@_apply_options
+@aws_options
+def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet):
+    """Point ENDPOINT back at an earlier revision's retained config (no new resources)."""
+    from byoc.ops.rollback import plan_rollback
+
+    _check_name(endpoint)
+    plan = plan_rollback(c.aws, endpoint, to)
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
+
+
+@click.command("history")
+@click.argument("endpoint")
+@aws_options
+def history_cmd(c, endpoint):
+    """Revisions of ENDPOINT: number, image, digest, when, by whom, outcome, which is live."""
+    from byoc.ops import inspect, revisions
+
+    _check_name(endpoint)
+    view = inspect.load(c.aws, endpoint)
+    revs = revisions.history(c.aws, view)
+
+    def text(console):
+        from rich.table import Table
+
+        table = Table(title=f"History of {endpoint}", title_justify="left")
+        for col in ("Rev", "Live", "Image", "Digest", "When", "By", "Outcome"):
+            table.add_column(col)
+        for r in revs:
+            table.add_row(str(r.number), "*" if r.live else "", _short_image(r.image), (r.digest or "-")[7:19],
+                          r.created_at or "-", (r.created_by or "-").split(":", 5)[-1], r.outcome)
+        console.print(table)
+
+    c.emit({"endpoint": endpoint, "revisions": [r.to_dict() for r in revs]}, text)
+    return 0
+
+
+def _short_image(image):
+    """repository[:tag] of an image URI, without registry host or digest."""
+    if not image:
+        return "-"
+    return (image.split("/", 1)[1] if "/" in image else image).split("@", 1)[0]
+
+
+@click.command("status")
+@click.argument("endpoint")
+@click.option("--watch", "-w", is_flag=True, help="Refresh until no update is in progress (Ctrl-C stops).")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds between refreshes.")
+@aws_options
+def status_cmd(c, endpoint, watch, interval):
+    """Status, live config, image and digest per variant, instances, autoscaling, last update."""
+    from byoc.ops.status import status
+
+    _check_name(endpoint)
+    while True:
+        st = status(c.aws, endpoint)
+        if not watch or not st.in_progress or c.json:
+            break
+        _render_status(c, st)
+        time.sleep(interval)
+    _render_status(c, st)
+    return 0
+
+
+def _render_status(c, st) -> None:
+    def text(console):
+        from rich.table import Table
+
+        console.print(f"[bold]{st.endpoint}[/] {st.status} ({st.kind}), config {st.config}, revision {st.revision}")
+        table = Table(show_header=True)
+        for col in ("Variant", "Instance type", "Instances", "Image", "Digest"):
+            table.add_column(col)
+        for v in st.variants:
+            table.add_row(v["name"], v["instance_type"] or "-", f"{v['current_instances']}/{v['desired_instances']}",
+                          _short_image(v["image"]) if "/" in (v["image"] or "") else (v["image"] or "-"),
+                          (v["digest"] or "-")[7:19])
+        console.print(table)
+        for a in st.autoscaling:
+            console.print(f"autoscaling {a['variant']}: {a['min']}..{a['max']} instances, policies: "
+                          f"{', '.join(a['policies']) or 'none'}")
+        if st.last_update:
+            lu = st.last_update
+            console.print(f"last update: revision {lu['revision']} {lu.get('outcome')} at {lu.get('created_at')}")
+        if st.failure_reason:
+            console.print(f"[red]FailureReason:[/] {st.failure_reason}")
+        if st.in_progress:
+            ip = st.in_progress
+            console.print(f"[yellow]in progress:[/] {ip['status']} -> {ip.get('target_config') or '?'}"
+                          + (f" (byoc run: {ip['byoc_run']})" if ip.get("byoc_run") else ""))
+
+    c.emit(st.to_dict(), text)
+
+
+COMMANDS = [update_cmd, restore_cmd, rollback_cmd, history_cmd, status_cmd]

@@ -1,0 +1,42 @@
+"""Typed results of update, restore and rollback, with the exit codes the CLI documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+EXIT_BY_RESULT = {"updated": 0, "unchanged": 0, "planned": 0, "in-progress": 0, "failed": 1, "timeout": 3}
+
+
+@dataclass
+class UpdateResult:
+    endpoint: str
+    result: str  # updated | unchanged | failed | timeout | planned | in-progress
+    image: Optional[str]
+    digest: Optional[str]
+    revision: int
+    previous_image: Optional[str]
+    endpoint_config: str
+    model: Optional[str]
+    elapsed_seconds: float = 0.0
+    diagnosis: list = field(default_factory=list)
+    strategy: str = "blue-green"
+    failure_reason: Optional[str] = None
+    warnings: list = field(default_factory=list)
+    downtime_seconds: Optional[float] = None
+    resume_command: Optional[str] = None
+    swept: list = field(default_factory=list)
+    plan: Optional[dict] = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_BY_RESULT.get(self.result, 1)
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in (
+            "endpoint", "result", "image", "digest", "revision", "previous_image", "endpoint_config", "model",
+            "elapsed_seconds", "diagnosis", "strategy", "failure_reason", "warnings", "downtime_seconds",
+            "resume_command", "swept")}
+        if self.plan is not None:
+            out["plan"] = self.plan
+        return out
