@@ -123,6 +123,17 @@ def test_ecr_image_logs_in_with_the_password_on_stdin(sandbox, fake, capsys):
     assert PASSWORD not in out + err
 
 
+def test_local_ecr_tagged_image_runs_without_aws_credentials(fake, capsys):
+    image = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/sd/webui:local"  # built without --push
+    fake.example(image)
+    code, out, err = run_cli(capsys, "test-image", image, "--region", "us-east-1", "--port", str(free_port()),
+                             "--startup-timeout", "20")
+    assert code == 0, err
+    assert f"warning: no login to {ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com (No AWS credentials found.)" in err
+    assert [argv[1] for argv in fake.argvs()][0] == "run"
+    assert "Result: PASS" in out
+
+
 def test_image_that_cannot_start_is_an_error_and_cleanup_stays_quiet(fake, capsys):
     code, out, err = run_cli(capsys, "test-image", "nosuch:image", "--port", str(free_port()))
     assert code == 1

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from byoc import images
-from byoc.errors import BadInput
+from byoc.errors import BadInput, ByocError
 from byoc.ops import build as buildops
 from byoc.ops import contract
 
@@ -185,7 +185,10 @@ def run_test(plan: TestPlan, payload: Optional[bytes], content_type: str, accept
     b = plan.builder
     ref = images.try_parse(plan.image)
     if ref and aws_for_region:
-        buildops.login(aws_for_region, b, [(ref.registry, ref.region)], progress)
+        try:
+            buildops.login(aws_for_region, b, [(ref.registry, ref.region)], progress)
+        except ByocError as exc:  # a local image (built without --push) needs no login
+            progress(f"warning: no login to {ref.registry} ({exc.message}); running the local image if there is one")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
