@@ -155,3 +155,21 @@ def test_missing_payload_file_is_bad_input(capsys, tmp_path):
                               "--payload", str(tmp_path / "nope.json"))
     assert code == 2
     assert "Payload file" in err and "does not exist" in err
+
+
+def test_example_serve_stops_cleanly_on_sigterm_as_sagemaker_sends_it(tmp_path):
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, str(EXAMPLE_SERVE), "serve"], stdout=fh, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, SAGEMAKER_BIND_TO_PORT=str(port), MODEL_DIR=str(tmp_path)))
+        report = contract.check(f"http://127.0.0.1:{port}", b'{"steps": 1}', startup_timeout=20)
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    assert report.ok
+    assert log.read_text().splitlines()[-1].endswith("serve: stopped")
+
+
+def test_example_serve_refuses_other_arguments():
+    done = subprocess.run([sys.executable, str(EXAMPLE_SERVE), "train"], capture_output=True, text=True)
+    assert done.returncode == 2 and "usage:" in done.stderr
