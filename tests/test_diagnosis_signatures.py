@@ -115,12 +115,12 @@ SAMPLES = {
     ], None, {}),
     "disk-full": ([
         "OSError: [Errno 28] No space left on device: '/home/ubuntu/models/Stable-diffusion/sdxl.safetensors'",
-    ], PING, {"volume_size_gb": "30"}),
+    ], PING, {"volume_size": "30 GB"}),
     "model-data-download-timeout": ([], "Model data download exceeded the ModelDataDownloadTimeoutInSeconds of 600 "
-                                        "seconds for production variant prod.", {"model_download_timeout": "600"}),
+                                        "seconds for production variant prod.", {"model_download_timeout": "600 s"}),
     "startup-timeout": ([
         "Loading weights [31e35c80fc] from /home/ubuntu/models/Stable-diffusion/sd_xl_base_1.0.safetensors",
-    ], PING, {"startup_exceeded": "still starting after 900 s", "startup_seconds": "900", "startup_timeout": "600"}),
+    ], PING, {"startup_exceeded": "prod/i-0a1 was still writing start-up lines", "startup_timeout": "600 s"}),
     "s3-access-denied": ([], 'Failed to download model data for container "container_1" from URL: '
                              '"s3://sd-extension-bucket-1x2y3z/data/model.tar.gz". Please ensure that there is an '
                              "object located at the URL and that the role passed to CreateModel has permissions "
@@ -241,7 +241,7 @@ def test_healthy_logs_match_nothing():
 
 
 def test_healthy_logs_with_facts_of_a_healthy_endpoint_match_nothing():
-    context = {"instance_type": "ml.g5.xlarge", "volume_size_gb": 30, "log_group": "", "ecr_image": None}
+    context = {"instance_type": "ml.g5.xlarge", "volume_size": "30 GB", "log_group": "", "ecr_image": None}
     assert diagnosis.match(events(HEALTHY), failure_reason="", context=context) == []
 
 

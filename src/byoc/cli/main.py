@@ -29,6 +29,9 @@ COMMAND_MODULES = [
     "byoc.cli.build",
     "byoc.cli.sandbox",
     "byoc.cli.demo",
+    "byoc.cli.logs",
+    "byoc.cli.diagnose",
+    "byoc.cli.verify",
 ]
 
 

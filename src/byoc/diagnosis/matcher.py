@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from byoc.diagnosis.catalogue import Catalogue, Rule, Signature, load
 from byoc.diagnosis.logtext import LogText
@@ -93,8 +93,9 @@ class _Hit:
 class _Sources:
     """What the rules look at, with the log text built once and shared."""
 
-    def __init__(self, events: Iterable[dict], failure_reason: Optional[str], context: Mapping[str, object]):
-        self.log = LogText(list(events))
+    def __init__(self, events: Union[LogText, Iterable[dict]], failure_reason: Optional[str],
+                 context: Mapping[str, object]):
+        self.log = events if isinstance(events, LogText) else LogText(list(events))
         self.failure_reason = failure_reason or ""
         self.context = {k: str(v) for k, v in context.items() if v is not None and str(v) != ""}
 
@@ -189,13 +190,15 @@ def _evaluate(sig: Signature, src: _Sources, cat: Catalogue, max_evidence: int) 
 
 
 def match(
-    events: Iterable[dict] = (),
+    events: Union[LogText, Iterable[dict]] = (),
     failure_reason: Optional[str] = None,
     context: Optional[Mapping[str, object]] = None,
     catalogue: Optional[Catalogue] = None,
     max_evidence: int = MAX_EVIDENCE,
 ) -> List[Finding]:
     """Findings for these log events, FailureReason and API facts, most likely cause first.
+
+    `events` are dicts (timestamp in ms, message, logStreamName), or a LogText of them.
 
     Ranking: causes before symptoms, then severity, then what was seen first (API facts and
     the FailureReason count as seen before any log line).

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from byoc import timespec
 from byoc.errors import AwsError, BadInput
 
 GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
@@ -24,6 +25,7 @@ MAX_STREAM_NAMES = 100  # FilterLogEvents logStreamNames
 LAST_EVENT_SLACK_MS = 2 * 3600 * 1000
 # How far behind the newest event `tail` re-reads, for events CloudWatch ingests late.
 FOLLOW_LAG_MS = 60_000
+DEFAULT_SINCE_MS = 3600 * 1000  # `byoc logs` without --since or --last-update: the last hour
 FILTER_SYNTAX_URL = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html"
 
 
@@ -245,12 +247,13 @@ def read(aws, endpoint: str, start: Optional[int] = None, end: Optional[int] = N
 def last_update_ms(endpoint: dict, config: Optional[dict] = None) -> Optional[int]:
     """When the deployment that made the current fleet began: the later of the endpoint's and its
     current config's creation (byoc's updates create a new config right before UpdateEndpoint)."""
-    times = [_ms(endpoint.get("CreationTime")), _ms((config or {}).get("CreationTime"))]
+    times = [epoch_ms(endpoint.get("CreationTime")), epoch_ms((config or {}).get("CreationTime"))]
     known = [t for t in times if t is not None]
     return max(known) if known else None
 
 
-def _ms(value) -> Optional[int]:
+def epoch_ms(value) -> Optional[int]:
+    """Milliseconds since the epoch of a boto3 datetime (or epoch seconds)."""
     if value is None:
         return None
     if hasattr(value, "timestamp"):
@@ -314,3 +317,63 @@ def require_endpoint_name(endpoint: str) -> str:
                        "Use the name shown by `byoc endpoints` (letters, digits and hyphens, up to 63).")
     return endpoint
 
+
+
+@dataclass
+class Selection:
+    """What `byoc logs` reads: a time window and which streams."""
+
+    start: Optional[int]
+    end: Optional[int]
+    variant: Optional[str] = None
+    instance: Optional[str] = None
+    created_after: Optional[int] = None  # --last-update: streams of instances started since then
+
+
+def select(aws, endpoint: str, since: Optional[str] = None, until: Optional[str] = None,
+           variant: Optional[str] = None, instance: Optional[str] = None, last_update: bool = False,
+           follow: bool = False, now: Optional[int] = None) -> Selection:
+    """Check the options and resolve them to a Selection (--last-update reads the endpoint)."""
+    require_endpoint_name(endpoint)
+    if follow and until:
+        raise BadInput("--until cannot be used with --follow.",
+                       "Drop --until to follow new lines, or drop --follow to read a closed window.")
+    now = timespec.now_ms() if now is None else now
+    default = now - DEFAULT_SINCE_MS
+    created_after = None
+    if last_update:
+        from byoc.ops import inspect
+
+        described = inspect.describe_endpoint(aws, endpoint)
+        config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+        created_after = last_update_ms(described, config)
+        default = created_after if created_after is not None else default
+    start, end = timespec.window(since, until, default_since=default, now=now)
+    return Selection(start, end, variant, instance, created_after)
+
+
+def read_selection(aws, endpoint: str, sel: Selection, pattern: Optional[str] = None) -> LogRead:
+    return read(aws, endpoint, start=sel.start, end=sel.end, pattern=pattern, variant=sel.variant,
+                instance=sel.instance, created_after=sel.created_after)
+
+
+def follow(aws, endpoint: str, sel: Selection, stop_event: threading.Event, pattern: Optional[str] = None,
+           poll_seconds: float = 2.0, on_wait: Optional[Callable[[str], None]] = None) -> Iterator[dict]:
+    """`tail` restricted to the selection's variant, instance and deployment."""
+    created: Dict[str, int] = {}
+
+    def keep(name: str) -> bool:
+        stream = Stream(name, 0)
+        if sel.instance and stream.instance != sel.instance:
+            return False
+        if sel.created_after is None:
+            return True
+        if name not in created:
+            created.update({s.name: s.created for s in list_streams(aws, endpoint, variant=sel.variant)})
+        return created.get(name, sel.created_after) >= sel.created_after
+
+    prefixes = [f"{sel.variant}/"] if sel.variant else None
+    start = sel.start if sel.start is not None else timespec.now_ms()
+    for event in tail(aws, endpoint, start, stop_event, prefixes, pattern, poll_seconds, on_wait=on_wait):
+        if keep(event.get("logStreamName", "")):
+            yield event

@@ -1,0 +1,79 @@
+"""`byoc diagnose`: the likely cause of an endpoint's failure, with evidence and the fix."""
+
+from __future__ import annotations
+
+import click
+
+from byoc.cli.common import aws_options
+
+SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow"}
+
+
+def render(console, d) -> None:
+    """Print a byoc.ops.diagnose.Diagnosis for people (also used by `byoc update` on failure)."""
+    from rich.text import Text
+
+    from byoc.cli.logs import StreamColours, line_text
+    from byoc.timespec import iso
+
+    console.print(Text.assemble(("Diagnosis of ", ""), (d.endpoint, "bold"), f" ({d.region}): ",
+                                (d.status, "bold green" if d.status == "InService" and not d.findings else "bold")))
+    if d.failure_reason:
+        console.print(Text(f"FailureReason: {d.failure_reason}"))
+    console.print()
+    if not d.findings:
+        console.print("No known failure signature in the endpoint's description or logs.")
+    for n, f in enumerate(d.findings, 1):
+        head = Text(f"{n}. ")
+        head.append(f"[{f.severity}] ", style=SEVERITY_STYLE.get(f.severity, ""))
+        head.append(f.title, style="bold")
+        if f.symptom:
+            head.append(" (symptom)", style="dim")
+        console.print(head)
+        console.print(Text(f"   cause: {f.cause}"))
+        for i, e in enumerate(f.evidence):
+            console.print(Text(("   evidence: " if i == 0 else "             ") + str(e)))
+        if f.count > len(f.evidence):
+            console.print(Text(f"             (seen {f.count:,} times)", style="dim"))
+        console.print(Text(f"   fix: {f.fix}", style="green"))
+        console.print()
+    if d.key_lines and (not d.explained or not d.findings):
+        title = "Lines that matter most" + ("" if d.findings else " (nothing above explains them)")
+        console.print(Text(title + ":", style="bold"))
+        colours = StreamColours()
+        for k in d.key_lines:
+            line = line_text({"timestamp": k.timestamp, "logStreamName": k.stream, "message": k.message}, colours)
+            if k.repeats > 1:
+                line.append(f"  (x{k.repeats})", style="dim")
+            console.print(line)
+        console.print()
+    window = f"since {iso(d.start)}" if d.start is not None else "all"
+    more = " (capped: pass a later --since to read the rest)" if d.truncated else ""
+    console.print(Text(f"Logs read: {d.events_read:,} lines from {len(d.streams)} stream(s), {window}{more}.",
+                       style="dim"))
+    console.print(Text(f"CloudWatch console: {d.console_url}"))
+
+
+@click.command("diagnose")
+@click.argument("endpoint")
+@click.option("--since", metavar="WHEN", help="Read logs from 10m, 2h, 3d ago or an ISO-8601 time "
+              "(default: the latest deployment; at most the last 6 h of a live endpoint).")
+@aws_options
+def diagnose_cmd(c, endpoint, since):
+    """Explain what is wrong with ENDPOINT's container: ranked findings, each with its cause,
+    the evidence (log line or API field) and the fix, then the CloudWatch console link.
+
+    Read-only. Exit 0 when the diagnosis ran, whatever it found.
+    """
+    from byoc.ops.diagnose import diagnose
+
+    if since:
+        from byoc import timespec
+
+        timespec.parse(since, "--since")  # a bad value fails before any AWS call
+    d = diagnose(c.aws, endpoint, since=since)
+    c.emit(d.to_dict(), lambda console: render(console, d))
+    return 0
+
+
+COMMANDS = [diagnose_cmd]

@@ -1,0 +1,104 @@
+"""`byoc logs`: an endpoint's CloudWatch log lines from all instances, merged in time order."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from byoc.cli.common import aws_options
+
+PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta",
+           "bright_green", "bright_yellow"]
+
+
+class StreamColours:
+    """One colour per stream, in order of first appearance."""
+
+    def __init__(self):
+        self._by_stream: dict = {}
+
+    def __call__(self, stream: str) -> str:
+        if stream not in self._by_stream:
+            self._by_stream[stream] = PALETTE[len(self._by_stream) % len(PALETTE)]
+        return self._by_stream[stream]
+
+
+def line_text(event: dict, colours: StreamColours):
+    """`<UTC time> <variant>/<instance> | <message>` as rich Text (the message is never markup)."""
+    from rich.text import Text
+
+    from byoc.timespec import iso
+
+    stream = event.get("logStreamName", "")
+    text = Text(f"{iso(int(event.get('timestamp') or 0))} ", style="dim")
+    text.append(stream, style=colours(stream))
+    text.append(" | ")
+    text.append(str(event.get("message", "")).rstrip("\n"))
+    return text
+
+
+def event_dict(event: dict) -> dict:
+    from byoc.timespec import iso
+
+    ts = int(event.get("timestamp") or 0)
+    return {"timestamp": ts, "time": iso(ts), "stream": event.get("logStreamName", ""),
+            "message": str(event.get("message", "")).rstrip("\n")}
+
+
+@click.command("logs")
+@click.argument("endpoint")
+@click.option("--since", metavar="WHEN", help="From 10m, 2h, 3d ago or an ISO-8601 time "
+              "(default: 1h, or the latest update with --last-update).")
+@click.option("--until", metavar="WHEN", help="Up to this time (same forms as --since; default: now).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option("--grep", metavar="PATTERN", help="CloudWatch Logs filter pattern, applied server-side "
+              "(e.g. ERROR, \"CUDA out of memory\", ?Traceback ?Error).")
+@click.option("--variant", metavar="NAME", help="Only this production variant's instances.")
+@click.option("--instance", metavar="ID", help="Only this instance (i-...).")
+@click.option("--last-update", is_flag=True, help="Only the instances started by the endpoint's latest update.")
+@aws_options
+def logs_cmd(c, endpoint, since, until, follow, grep, variant, instance, last_update):
+    """Print ENDPOINT's log lines from every instance, merged in time order.
+
+    Each line is prefixed with its UTC time and stream (<variant>/<instance-id>). With
+    -o json: one document, or with --follow one JSON object per line.
+    """
+    from byoc.ops import logs as ops
+
+    sel = ops.select(c.aws, endpoint, since, until, variant, instance, last_update, follow)
+    if follow:
+        return _follow(c, endpoint, sel, grep, ops)
+    read = ops.read_selection(c.aws, endpoint, sel, grep)
+
+    def text(console):
+        colours = StreamColours()
+        for event in read.events:
+            console.print(line_text(event, colours))
+        if not read.events:
+            c.progress(f"No log lines in {read.group} for that window and selection.")
+
+    c.emit({"endpoint": endpoint, "log_group": read.group, "since": sel.start, "until": sel.end,
+            "streams": [s.name for s in read.streams], "events": [event_dict(e) for e in read.events]}, text)
+    return 0
+
+
+def _follow(c, endpoint, sel, grep, ops) -> int:
+    import threading
+
+    stop = threading.Event()
+    console = None if c.json else c.console()
+    colours = StreamColours()
+    c.progress(f"Following {ops.log_group(endpoint)} (Ctrl-C to stop) ...")
+    try:
+        for event in ops.follow(c.aws, endpoint, sel, stop, grep, on_wait=c.progress):
+            if console is None:
+                click.echo(json.dumps(event_dict(event)))
+            else:
+                console.print(line_text(event, colours))
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+COMMANDS = [logs_cmd]
