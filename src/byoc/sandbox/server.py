@@ -67,6 +67,11 @@ class SandboxApp:
                 return self.sagemaker_api(environ, start_response, who, target.split(".", 1)[1])
             if service == "sagemaker" and path.startswith("/endpoints/"):
                 return self.runtime_api(environ, start_response, who)
+            if target.startswith("ServiceQuotasV20190624.") and target.split(".", 1)[1] in (
+                    "GetServiceQuota", "ListServiceQuotas"):
+                response = self.sagemaker_quotas(environ, start_response, who, target.split(".", 1)[1])
+                if response is not None:
+                    return response
             if target.endswith(".GetDownloadUrlForLayer") and service == "ecr":
                 return self.ecr_layer_url(environ, start_response, who)
             if service == "sagemaker":
@@ -136,6 +141,23 @@ class SandboxApp:
             return protocol.raw_response(start_response, data, status, "application/json", hdrs)
         status, data, hdrs = self.runtime.invoke_async(ACCOUNT, who.region, name, headers)
         return protocol.raw_response(start_response, data, status, "application/json", hdrs)
+
+    def sagemaker_quotas(self, environ, start_response, who, operation: str):
+        """SageMaker's quotas are ours; any other service's go on to moto (None)."""
+        from byoc.sandbox import servicequotas
+
+        body = protocol.read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+        if params.get("ServiceCode") != "sagemaker":
+            return None
+        self._gate("servicequotas", operation, params, who)
+        region = who.region if who else DEFAULT_REGION
+        return protocol.json_response(start_response, servicequotas.handle(self.sagemaker, operation, params,
+                                                                           ACCOUNT, region))
 
     def ecr_layer_url(self, environ, start_response, who):
         from byoc.sandbox import ecr_layers

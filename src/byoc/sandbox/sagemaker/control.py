@@ -18,6 +18,7 @@ from byoc.sandbox.protocol import ServiceError, validation
 from byoc.sandbox.sagemaker import deploy
 from byoc.sandbox.sagemaker.resources import Endpoint, EndpointConfig, Model, arn
 
+DEFAULT_ENDPOINT_QUOTA = 100  # instances per type "for endpoint usage" unless set via /_sandbox/quotas
 BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "UpdateRollbackFailed")
 
 
@@ -216,12 +217,21 @@ class SageMaker:
                 "EndpointConfigName": ep.pending.config,
                 "ProductionVariants": [
                     {**self._variant_summary(vf, ep.traffic_to_pending),
-                     "VariantStatus": [{"Status": "Baking" if ep.traffic_to_pending else "Creating",
-                                        "StartTime": ep.pending_started}]}
+                     "VariantStatus": [self._variant_status(ep)]}
                     for vf in ep.pending.variants.values()],
                 "StartTime": ep.pending_started,
             }
         return out
+
+    @staticmethod
+    def _variant_status(ep) -> dict:
+        if ep.status == "RollingBack":
+            return {"Status": "Deleting", "StatusMessage": "Rolling back: all traffic is on the previous fleet",
+                    "StartTime": ep.pending_started}
+        if ep.traffic_to_pending:
+            return {"Status": "Baking", "StatusMessage": f"Baking: {round(ep.traffic_to_pending * 100)}% of traffic "
+                    "on the new fleet", "StartTime": ep.pending_started}
+        return {"Status": "Creating", "StatusMessage": "Provisioning the new fleet", "StartTime": ep.pending_started}
 
     @staticmethod
     def _variant_summary(vf, share: float) -> dict:
@@ -251,8 +261,7 @@ class SageMaker:
             self._model(reg, v["ModelName"])
         self._check_autoscaling(reg, ep, cfg)
         policy = (p.get("DeploymentConfig") or {})
-        if policy.get("RollingUpdatePolicy") and len(cfg.variants) > 1:
-            raise validation("Rolling deployments are not supported for endpoints with multiple production variants.")
+        self._check_deployment_config(reg, ep, cfg, policy)
         counts, weights = {}, {}
         live = ep.live.variants if ep.live else {}
         excluded = {e.get("VariantPropertyType") for e in p.get("ExcludeRetainedVariantProperties") or []}
@@ -262,7 +271,7 @@ class SageMaker:
                     counts[name] = vf.desired
                 if "DesiredWeight" not in excluded:
                     weights[name] = vf.weight
-        self._check_quota(reg, cfg, ep, counts)
+        self._check_quota(reg, cfg, ep, counts, rolling=policy.get("RollingUpdatePolicy"))
         fleet = self.deployer.build_fleet(reg, ep, cfg, counts, weights)
         ep.pending, ep.pending_started = fleet, time.time()
         ep.status, ep.failure_reason, ep.modified = "Updating", None, time.time()
@@ -289,18 +298,39 @@ class SageMaker:
                 "targets with Application Auto Scaling and this update would remove them or change their instance "
                 "type. Deregister them (DeregisterScalableTarget) before updating, then register them again.")
 
-    def _check_quota(self, reg, cfg, ep, counts=None) -> None:
+    def _check_deployment_config(self, reg, ep, cfg, policy: dict) -> None:
+        """Deployment guardrails' exclusions (deployment-guardrails-exclusions.html): blue/green and
+        rolling need the same variant names; rolling is not for serverless or multi-variant endpoints;
+        auto-rollback alarms must exist."""
+        if not policy:
+            return
+        live = set(ep.live.variants) if ep.live else set()
+        new = {v["VariantName"] for v in cfg.variants}
+        if live and live != new:
+            raise validation("Deployment guardrails require the new endpoint config to have the same production "
+                             f"variant names as the current one ({', '.join(sorted(live))}).")
+        if policy.get("RollingUpdatePolicy"):
+            if len(cfg.variants) > 1:
+                raise validation("Rolling deployments are not supported for endpoints with multiple production variants.")
+            if any("ServerlessConfig" in v for v in cfg.variants):
+                raise validation("Rolling deployments are not supported for serverless endpoints.")
+        for alarm in ((policy.get("AutoRollbackConfiguration") or {}).get("Alarms") or []):
+            if peers.alarm_state(reg.account, reg.region, alarm.get("AlarmName", "")) is None:
+                raise validation(f"CloudWatch alarm {alarm.get('AlarmName')} does not exist.")
+
+    def _check_quota(self, reg, cfg, ep, counts=None, rolling=None) -> None:
         """ResourceLimitExceeded when instances of a type would exceed the account's
-        "<type> for endpoint usage" quota (Service Quotas; "SageMaker AI endpoints and quotas")."""
+        "<type> for endpoint usage" quota (Service Quotas; "SageMaker AI endpoints and quotas").
+        A rolling update needs room for one batch only (deployment-guardrails-rolling.html)."""
         need: dict = {}
         for v in cfg.variants:
             if "InstanceType" in v:
-                n = (counts or {}).get(v["VariantName"], v.get("InitialInstanceCount", 1))
-                need[v["InstanceType"]] = need.get(v["InstanceType"], 0) + int(n)
+                n = int((counts or {}).get(v["VariantName"], v.get("InitialInstanceCount", 1)))
+                if rolling:
+                    n = deploy.batch_instances(rolling.get("MaximumBatchSize") or {}, n)
+                need[v["InstanceType"]] = need.get(v["InstanceType"], 0) + n
         for itype, n in need.items():
-            limit = reg.quotas.get(itype)
-            if limit is None:
-                continue
+            limit = self.quota(reg, itype)
             used = self.instances_in_use(reg, itype)
             if used + n > limit:
                 raise ServiceError(
@@ -308,6 +338,10 @@ class SageMaker:
                     f"The account-level service limit '{itype} for endpoint usage' is {limit} Instances, with current "
                     f"utilization of {used} Instances and a request delta of {n} Instances. Please use AWS Service "
                     "Quotas to request an increase for this quota.")
+
+    @staticmethod
+    def quota(reg, itype: str) -> int:
+        return reg.quotas.get(itype, DEFAULT_ENDPOINT_QUOTA)
 
     @staticmethod
     def instances_in_use(reg, itype: str) -> int:

@@ -131,9 +131,13 @@ class Deployer:
             ep.live, ep.pending = fleet, None
             self._finish(ep, "InService", None)
             return
-        policy = (ep.deployment_config or {}).get("BlueGreenUpdatePolicy") or {}
-        routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE"}
-        steps = traffic_steps(routing)
+        config = ep.deployment_config or {}
+        if config.get("RollingUpdatePolicy"):
+            policy = config["RollingUpdatePolicy"]
+            steps = rolling_steps(policy, sum(v.desired for v in fleet.variants.values()))
+        else:
+            policy = config.get("BlueGreenUpdatePolicy") or {}
+            steps = traffic_steps(policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE"})
         self._shift(reg, ep, fleet, generation, steps, policy)
 
     def _shift(self, reg, ep, fleet, generation, steps, policy) -> None:
@@ -158,9 +162,13 @@ class Deployer:
             return
         alarm = self.alarm_in_alarm(reg, ep)
         if alarm:
+            # Auto-rollback: traffic goes back to the old fleet; the endpoint is RollingBack, then InService
+            # with the previous config ("Auto-Rollback Configuration and Monitoring", deployment-guardrails-configuration.html).
             ep.traffic_to_pending = 0.0
-            return self.fail(reg, ep, fleet, generation,
-                             f"Rolled back because CloudWatch alarm {alarm} went into ALARM state during the deployment.")
+            ep.status = "RollingBack"
+            reason = f"Deployment rolled back: CloudWatch alarm {alarm} went into ALARM state during the baking period."
+            self.clock.after(TERMINATE, lambda: self.fail(reg, ep, fleet, generation, reason))
+            return
         if remaining <= 0:
             return self._shift(reg, ep, fleet, generation, steps[1:], policy)
         step = min(ALARM_POLL, remaining)
@@ -268,6 +276,27 @@ def traffic_steps(routing: dict) -> list:
             steps.append((share, wait))
         return steps + [(1.0, 0)]
     return [(1.0, 0)]
+
+
+def rolling_steps(policy: dict, total: int) -> list:
+    """A rolling update replaces capacity batch by batch, baking WaitIntervalInSeconds after each
+    (deployment-guardrails-rolling.html); here each batch is a step of the traffic shift."""
+    size = policy.get("MaximumBatchSize") or {}
+    total = max(total, 1)
+    batch = batch_instances(size, total)
+    wait = float(policy.get("WaitIntervalInSeconds", 0))
+    steps, done = [], 0
+    while done + batch < total:
+        done += batch
+        steps.append((done / total, wait))
+    return steps + [(1.0, 0)]
+
+
+def batch_instances(size: dict, total: int) -> int:
+    value = float(size.get("Value", 1))
+    if size.get("Type") == "CAPACITY_PERCENT":
+        return max(1, int(total * value / 100.0))
+    return max(1, int(value))
 
 
 def _share(size: dict) -> float:
