@@ -173,6 +173,7 @@ def test_no_builder_installed_says_which_to_install(sandbox, tmp_path, context, 
     (["--repository", "a"], "'a' is not a valid ECR repository name."),
     (["--repository", "sd//webui"], "is not a valid ECR repository name."),
     (["--repository", "-webui"], "is not a valid ECR repository name."),
+    (["--repository", "sd__webui"], "is not a valid ECR repository name."),
     (["--repository", "webui", "--tag", ".hidden"], "'.hidden' is not a valid image tag."),
     (["--repository", "webui", "--platform", "windows/amd64"], "is not a platform SageMaker runs."),
 ])

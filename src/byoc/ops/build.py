@@ -23,6 +23,7 @@ from typing import Callable, Optional
 from byoc import images
 from byoc.aws.client import policy_statement
 from byoc.errors import EXIT_FAILED, AuthError, AwsError, BadInput, ByocError
+from byoc.ops import ecr_image
 
 BUILDERS = ("docker", "finch", "podman")
 INSTALL_FIX = ("Install Docker (https://docs.docker.com/engine/install/), Finch (https://runfinch.com) or "
@@ -130,11 +131,13 @@ def build_argv(builder: str, plan: BuildPlan) -> list:
 # -- validation -----------------------------------------------------------------------------
 
 def check_repository(name: str) -> None:
-    if not (2 <= len(name or "") <= 256) or not REPOSITORY_RE.match(name):
+    """ECR's rule, narrowed to names whose URIs `byoc update` parses (single separators)."""
+    valid = 2 <= len(name or "") <= 256 and REPOSITORY_RE.match(name)
+    if not valid or not images.try_parse(images.registry_uri("123456789012", "us-east-1", name)):
         raise BadInput(
             f"'{name}' is not a valid ECR repository name.",
-            "Use 2-256 lowercase letters, digits and . _ - separators, optionally in /-separated "
-            "namespaces (e.g. sd/my-webui).",
+            "Use 2-256 lowercase letters and digits with single . _ - separators, optionally in "
+            "/-separated namespaces (e.g. sd/my-webui).",
         )
 
 
@@ -336,12 +339,6 @@ def ensure_repository(aws, name: str) -> bool:
         raise
 
 
-def image_digest(aws, repository: str, tag: str) -> str:
-    """DescribeImages: the digest ECR recorded for repository:tag."""
-    details = aws.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"]
-    return details[0]["imageDigest"]
-
-
 def apply_build(aws, plan: BuildPlan, on_line: Callable[[str], None], progress: Callable[[str], None],
                 aws_for_region: Optional[Callable[[str], object]] = None) -> BuildResult:
     """Log in, build, and with plan.push create the repository, push, and pin the digest."""
@@ -369,8 +366,10 @@ def apply_build(aws, plan: BuildPlan, on_line: Callable[[str], None], progress: 
         push_seconds = round(time.monotonic() - start, 1)
         if code != 0:
             raise builder_error(b, f"Pushing {plan.image}", code, [redact(t) for t in tail])
-        digest = image_digest(aws, plan.repository, plan.tag)
-    pinned = f"{images.registry_uri(plan.account, plan.region, plan.repository)}@{digest}" if digest else None
+        resolved = ecr_image.resolve(aws, images.parse(plan.image), read_architecture=False)
+        digest, pinned = resolved.digest, resolved.pinned
+    else:
+        pinned = None
     return BuildResult(image=plan.image, pinned=pinned, digest=digest, repository=plan.repository, tag=plan.tag,
                        pushed=plan.push, repository_created=created, builder=b.name, platform=plan.platform,
                        build_seconds=build_seconds, push_seconds=push_seconds)
