@@ -30,6 +30,23 @@ def _apply_options(func):
     return func
 
 
+def _guard_options(func):
+    for option in reversed([
+        click.option("--traffic", help="all-at-once | canary:PERCENT:BAKE_SECONDS | linear:STEP_PERCENT:BAKE_SECONDS."),
+        click.option("--rolling", help="BATCH[%]:BAKE_SECONDS: replace capacity in batches (needs one batch of room)."),
+        click.option("--alarm", "alarms", multiple=True, help="CloudWatch alarm that rolls the update back (repeatable)."),
+        click.option("--max-time", type=int, help="MaximumExecutionTimeoutInSeconds for the deployment (600..28800)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _deployment_config(traffic, rolling, alarms, max_time):
+    from byoc.ops.guardrails import deployment_config
+
+    return deployment_config(traffic, rolling, tuple(alarms), max_time)
+
+
 def _check_name(endpoint: str) -> None:
     from byoc.ops.logs import require_endpoint_name
 
@@ -131,8 +148,10 @@ def emit_result(c, result) -> int:
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
               help="blue-green keeps serving; recreate deletes and recreates (Failed endpoints, no room for two fleets).")
 @click.option("--force", is_flag=True, help="Redeploy even if the endpoint already runs this digest.")
+@_guard_options
 @aws_options
-def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, strategy, force):
+def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, strategy, force,
+               traffic, rolling, alarms, max_time):
     """Replace ENDPOINT's container image with IMAGE (an ECR URI, or `default`), with zero downtime.
 
     The new model and endpoint config copy every setting of the current ones; only the image
@@ -141,7 +160,8 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
     from byoc.ops.update_plan import plan_update
 
     _check_name(endpoint)
-    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force)
+    config = _deployment_config(traffic, rolling, alarms, max_time)
+    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config)
     return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 
@@ -150,13 +170,16 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
 @click.option("--default-image", help="The default image URI (default: revision 0's image, or the solution's).")
 @_apply_options
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True)
+@_guard_options
 @aws_options
-def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep, quiet, strategy):
+def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep, quiet, strategy,
+                traffic, rolling, alarms, max_time):
     """Put ENDPOINT back on its default image (revision 0's when byoc knows it)."""
     from byoc.ops.rollback import plan_restore
 
     _check_name(endpoint)
-    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy)
+    config = _deployment_config(traffic, rolling, alarms, max_time)
+    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config)
     return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 
@@ -164,13 +187,14 @@ def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep
 @click.argument("endpoint")
 @click.option("--to", "to", type=int, help="Revision number (default: the previous one). See `byoc history`.")
 @_apply_options
+@_guard_options
 @aws_options
-def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet):
+def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet, traffic, rolling, alarms, max_time):
     """Point ENDPOINT back at an earlier revision's retained config (no new resources)."""
     from byoc.ops.rollback import plan_rollback
 
     _check_name(endpoint)
-    plan = plan_rollback(c.aws, endpoint, to)
+    plan = plan_rollback(c.aws, endpoint, to, _deployment_config(traffic, rolling, alarms, max_time))
     return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Optional
 
 from byoc.errors import BadInput
-from byoc.ops import inspect, revisions
+from byoc.ops import guardrails, inspect, revisions
 from byoc.ops.update_plan import UpdatePlan, check_status, plan_update
 
 
-def plan_rollback(aws, endpoint: str, to: Optional[int] = None) -> UpdatePlan:
+def plan_rollback(aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None) -> UpdatePlan:
     """UpdateEndpoint back to revision `to` (default: the newest retained one that is not live)."""
     view = inspect.load(aws, endpoint)
     tags = revisions.list_tags(aws, view.endpoint["EndpointArn"])
@@ -36,7 +36,10 @@ def plan_rollback(aws, endpoint: str, to: Optional[int] = None) -> UpdatePlan:
         target=target.image or "", digest=target.digest or "", revision=target.number,
         previous_image=previous.image if previous else None, previous_digest=previous.digest if previous else None,
         previous_config=view.config_name, endpoint_config=target.config, models={m: m for m in target.models or []},
-        reuse=True, unchanged=target.live, tags=tags, caller=aws.caller_arn, view=view)
+        reuse=True, unchanged=target.live, tags=tags, caller=aws.caller_arn, view=view,
+        deployment_config=deployment_config)
+    cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=target.config)
+    guardrails.check_exclusions(aws, deployment_config, view, [v["VariantName"] for v in cfg["ProductionVariants"]])
     return plan
 
 

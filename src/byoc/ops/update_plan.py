@@ -15,7 +15,7 @@ from byoc import images
 from byoc.aws import partitions
 from byoc.errors import AwsError, BadInput, PreflightFailed
 from byoc.instances import architecture as instance_architecture
-from byoc.ops import copying, ecr_image, inspect, revisions
+from byoc.ops import capacity, copying, ecr_image, guardrails, inspect, revisions
 
 STRATEGIES = ("blue-green", "recreate")
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -160,7 +160,8 @@ def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[s
 
 
 def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
-                deployment_config: Optional[dict] = None, default_override: Optional[str] = None) -> UpdatePlan:
+                deployment_config: Optional[dict] = None, default_override: Optional[str] = None,
+                capacity_cache: Optional[dict] = None) -> UpdatePlan:
     """Everything `update` will do, after every pre-flight check; changes nothing."""
     if strategy not in STRATEGIES:
         raise BadInput(f"Unknown strategy '{strategy}'.", f"Use one of: {', '.join(STRATEGIES)}.")
@@ -210,12 +211,26 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
         plan.models = {v["ModelName"]: v["ModelName"] for v in cfg["ProductionVariants"]}
     else:
         _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
+    new_variants = [v["VariantName"] for v in (plan.create_config or cfg_of(aws, plan.endpoint_config))["ProductionVariants"]]
+    guardrails.check_exclusions(aws, deployment_config, view, new_variants)
     if strategy == "blue-green":
         for v in variants:
             if v.instance_type and not v.serverless:
-                extra = v.desired_instances if v.desired_instances is not None else (v.current_instances or 0)
+                total = v.desired_instances if v.desired_instances is not None else (v.current_instances or 0)
+                extra = guardrails.batch_instances(deployment_config, total)
                 plan.extra_capacity[v.instance_type] = plan.extra_capacity.get(v.instance_type, 0) + extra
+        cache = capacity_cache if capacity_cache is not None else {}
+        if "limits" not in cache:
+            cache["limits"] = capacity.quotas(aws)
+        if cache["limits"] and "usage" not in cache:
+            cache["usage"] = capacity.in_use(aws)
+        capacity.check(aws, endpoint, plan.extra_capacity, bool((deployment_config or {}).get("RollingUpdatePolicy")),
+                       usage=cache.get("usage", {}), limits=cache["limits"])
     return plan
+
+
+def cfg_of(aws, name: str) -> dict:
+    return aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
 
 
 def _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved) -> None:

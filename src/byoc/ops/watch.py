@@ -49,7 +49,8 @@ def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callab
 
 def _phase(d: dict) -> str:
     pending = d.get("PendingDeploymentSummary") or {}
-    states = [s.get("Status", "") for v in pending.get("ProductionVariants", []) for s in v.get("VariantStatus", [])]
+    states = [f"{s.get('Status', '')}:{s.get('StatusMessage', '')}" for v in pending.get("ProductionVariants", [])
+              for s in v.get("VariantStatus", [])]
     return ",".join(states)
 
 
@@ -57,7 +58,12 @@ def phase_text(d: dict) -> str:
     status = d.get("EndpointStatus", "?")
     pending = d.get("PendingDeploymentSummary") or {}
     if pending:
-        return f"{status}: new fleet {_phase(d) or 'provisioning'} ({pending.get('EndpointConfigName')})"
+        messages = [s.get("StatusMessage") for v in pending.get("ProductionVariants", [])
+                    for s in v.get("VariantStatus", []) if s.get("StatusMessage")]
+        detail = messages[0] if messages else f"new fleet {_phase(d) or 'provisioning'}"
+        return f"{status}: {detail} ({pending.get('EndpointConfigName')})"
+    if d.get("FailureReason") and status == "InService":
+        return f"{status} (on {d.get('EndpointConfigName')}): {d['FailureReason']}"
     return status
 
 

@@ -141,21 +141,27 @@ class Deployer:
         self._shift(reg, ep, fleet, generation, steps, policy)
 
     def _shift(self, reg, ep, fleet, generation, steps, policy) -> None:
-        """Move traffic to the new fleet step by step, baking (and watching alarms) in between."""
+        """Move traffic to the new fleet step by step, baking (and watching alarms) after each step;
+        the old fleet serves until the last bake is over (an all-at-once shift bakes
+        WaitIntervalInSeconds with all traffic on the new fleet before the old one goes)."""
         if ep.generation != generation:
             return
         share, bake = steps[0]
         ep.traffic_to_pending = share
-        if share >= 1.0:
-            old = ep.live
-            ep.live, ep.pending, ep.traffic_to_pending = fleet, None, 0.0
-            ep.config = fleet.config
-            self._finish(ep, "InService", None)
-            wait = float(policy.get("TerminationWaitInSeconds", 0))
-            if old is not None:
-                self.clock.after(wait + TERMINATE, lambda: self.terminate(reg, ep, old))
-            return
-        self._bake(reg, ep, fleet, generation, steps, policy, bake)
+        if bake > 0:
+            return self._bake(reg, ep, fleet, generation, steps, policy, bake)
+        self._next(reg, ep, fleet, generation, steps, policy)
+
+    def _next(self, reg, ep, fleet, generation, steps, policy) -> None:
+        if steps[0][0] < 1.0:
+            return self._shift(reg, ep, fleet, generation, steps[1:], policy)
+        old = ep.live
+        ep.live, ep.pending, ep.traffic_to_pending = fleet, None, 0.0
+        ep.config = fleet.config
+        self._finish(ep, "InService", None)
+        wait = float(policy.get("TerminationWaitInSeconds", 0))
+        if old is not None:
+            self.clock.after(wait + TERMINATE, lambda: self.terminate(reg, ep, old))
 
     def _bake(self, reg, ep, fleet, generation, steps, policy, remaining) -> None:
         if ep.generation != generation:
@@ -170,7 +176,7 @@ class Deployer:
             self.clock.after(TERMINATE, lambda: self.fail(reg, ep, fleet, generation, reason))
             return
         if remaining <= 0:
-            return self._shift(reg, ep, fleet, generation, steps[1:], policy)
+            return self._next(reg, ep, fleet, generation, steps, policy)
         step = min(ALARM_POLL, remaining)
         self.clock.after(step, lambda: self._bake(reg, ep, fleet, generation, steps, policy, remaining - step))
 
@@ -275,7 +281,7 @@ def traffic_steps(routing: dict) -> list:
             share += step
             steps.append((share, wait))
         return steps + [(1.0, 0)]
-    return [(1.0, 0)]
+    return [(1.0, wait)]
 
 
 def rolling_steps(policy: dict, total: int) -> list:
