@@ -185,7 +185,7 @@ def invoke_async(aws, view: inspect.EndpointView, payload: Optional[bytes], cont
         error = _s3_text(aws, failure) if failure else None
         if error is not None:
             return Check("invocation", False, f"The async request failed: {error.strip()[:300]}"), notes
-        crashed = _invocation_error_line(aws, view.name, started_ms)
+        crashed = None if failure else _invocation_error_line(aws, view.name, started_ms)
         if crashed:
             return Check("invocation", False, f"The container answered the async request with an error: {crashed}"), notes
         if time.monotonic() >= deadline:
