@@ -80,8 +80,9 @@ def test_generated_policy_follows_the_iam_grammar_in_every_partition(partition, 
     arns = [a for st in doc["Statement"] for a in (st["Resource"] if isinstance(st["Resource"], list)
                                                     else [st["Resource"]]) if a != "*"]
     assert arns and all(a.startswith(f"arn:{partition}:") for a in arns)
-    regional = [a for a in arns if a.split(":")[2] in ("sagemaker", "logs", "ecr", "sns", "servicequotas")]
-    assert regional and all(a.split(":")[3] == region and a.split(":")[4] == ACCOUNT for a in regional)
+    regional = [a for a in arns if a.split(":")[2] in ("sagemaker", "logs", "ecr")]
+    assert regional and all(a.split(":")[3] == region and a.split(":")[4] == ACCOUNT
+                            or a == f"arn:{partition}:ecr:*:*:repository/*" for a in regional)
 
 
 def test_default_scope_is_the_seed_policy_scope():
@@ -103,7 +104,7 @@ def test_default_scope_is_the_seed_policy_scope():
             "iam:PassRole", "application-autoscaling:DeregisterScalableTarget"}
     actions = policy.generate(policy.parse_features("all"), scope()).actions
     assert seed <= actions
-    assert {"sagemaker:UpdateEndpoint", "logs:FilterLogEvents", "servicequotas:GetServiceQuota"} <= actions
+    assert {"sagemaker:UpdateEndpoint", "logs:FilterLogEvents", "servicequotas:ListServiceQuotas"} <= actions
 
 
 @pytest.mark.parametrize("pattern,model,config", [
@@ -131,7 +132,8 @@ def test_features_select_only_their_actions_and_all_is_their_union():
     assert union == everything
     logs_only = policy.generate(policy.parse_features("logs"), scope()).actions
     assert {"logs:FilterLogEvents", "sagemaker:DescribeEndpoint"} <= logs_only
-    assert not any(a.startswith(("ecr:", "s3:", "iam:")) or a == "sagemaker:UpdateEndpoint" for a in logs_only)
+    assert not any(a.startswith(("s3:", "iam:")) or a in ("sagemaker:UpdateEndpoint", "ecr:PutImage")
+                   for a in logs_only)
     assert "iam:SimulatePrincipalPolicy" not in everything
     doctor = policy.generate(policy.parse_features("all,doctor"), scope())
     assert doctor.actions == everything | {"iam:SimulatePrincipalPolicy"}
@@ -144,8 +146,9 @@ def test_custom_role_repository_and_bucket_patterns():
     doc = policy.generate(policy.parse_features("all"), s).document
     by_sid = {st["Sid"]: st for st in doc["Statement"]}
     assert by_sid["PassExecutionRole"]["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/sd-*-role"
-    assert by_sid["Images"]["Resource"] == f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/my-sd/images"
-    assert by_sid["AsyncResults"]["Resource"] == "arn:aws:s3:::esd-*/*"
+    assert by_sid["PushImages"]["Resource"] == f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/my-sd/images"
+    assert by_sid["ReadImages"]["Resource"] == "arn:aws:ecr:*:*:repository/*"
+    assert by_sid["AsyncRequests"]["Resource"] == "arn:aws:s3:::esd-*/*"
 
 
 def test_any_region_needs_a_partition():
@@ -265,7 +268,7 @@ def test_cli_explain_json(capsys):
                        "--features", "verify")
     data = json.loads(out)
     assert code == 0 and policy.problems(data["policy"]) == []
-    assert data["size"] > 0 and any(s["sid"] == "AsyncResults" for s in data["statements"])
+    assert data["size"] > 0 and any(s["sid"] == "AsyncRequests" for s in data["statements"])
     grants = [g for s in data["statements"] for g in s["grants"]]
     assert all(g["commands"] and g["why"] for g in grants)
 

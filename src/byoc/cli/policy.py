@@ -8,6 +8,8 @@ import click
 
 from byoc.cli.common import aws_options
 
+GRANT_KEYS = ("features", "actions", "commands", "why", "by", "degrades")
+
 
 @click.command("policy")
 @click.option("--features", default="all", show_default=True, metavar="LIST",
@@ -39,8 +41,8 @@ def policy_cmd(c, features, endpoint_pattern, partition, account, role_pattern, 
     if c.json:
         if explain:
             c.emit({"policy": document, "size": result.size, "fits": result.fits(),
-                    "statements": [{"sid": s.sid, "grants": [{k: g[k] for k in ("features", "actions", "commands", "why")}
-                                                            for g in s.grants]} for s in result.statements]})
+                    "statements": [{"sid": s.sid, "grants": [{k: g[k] for k in GRANT_KEYS if k in g} for g in s.grants]}
+                                   for s in result.statements]})
         else:
             c.emit(document)
         return 0
@@ -63,6 +65,10 @@ def render_explained(result) -> str:
             names = ", ".join(a.split(":", 1)[1] for a in g["actions"])
             lines.append(f"    // [{', '.join(g['features'])}] {names}: byoc {', byoc '.join(g['commands'])}.")
             lines.append(f"    //   {g['why']}")
+            if g.get("by") == "builder":
+                lines.append("    //   (called by the builder with the ECR login, not by byoc itself)")
+            if g.get("degrades"):
+                lines.append(f"    //   {g['degrades']}")
         body = json.dumps(st.document, indent=2).splitlines()
         body[-1] += "," if i < len(result.statements) - 1 else ""
         lines.extend("    " + line for line in body)
