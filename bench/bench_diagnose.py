@@ -1,11 +1,16 @@
 """Client CPU to diagnose 100,000 log events (target: under 2 s), and what log retrieval costs.
 
+Part 1 times the matcher alone. Part 2 runs a sandbox with the same 100,000 events in 8 streams
+and network latency injected on CloudWatch Logs calls, and compares reading the streams one at a
+time with reading them in parallel, and a server-side filter pattern with reading everything.
 Prints figures; asserts nothing about time (see HACKING.md). Run: python bench/bench_diagnose.py
 """
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 import time
 
 from byoc import diagnosis
@@ -50,7 +55,7 @@ def cpu(fn, *args, **kwargs):
     return result, time.process_time() - start
 
 
-def main() -> None:
+def diagnose_cpu() -> None:
     diagnosis.load()  # compile the catalogue once, outside the timing
     events = make_events(N_EVENTS)
     size_mb = sum(len(e["message"]) for e in events) / 1e6
@@ -60,6 +65,66 @@ def main() -> None:
     print(f"match:     {t_match:.3f} s CPU -> {[f.id for f in findings]}")
     print(f"key_lines: {t_key:.3f} s CPU -> {len(lines)} lines")
     print(f"total:     {t_match + t_key:.3f} s CPU (target < 2 s)")
+
+
+LATENCY_MS = 50  # a typical round trip to CloudWatch Logs from outside its region
+
+
+def retrieval() -> None:
+    from byoc.aws.client import Aws
+    from byoc.ops import logs
+    from byoc.ops.diagnose import diagnose
+    from byoc.sandbox import Sandbox, seed
+
+    sb = Sandbox(time_scale=0.05).start()
+    try:
+        os.environ.update(sb.env())
+        clients = seed.session(sb.url)
+        sm, ecr, cw = clients.client("sagemaker"), clients.client("ecr"), clients.client("logs")
+        image, _ = seed.push_image(ecr, "sd", "v1", "healthy")
+        sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+                        PrimaryContainer={"Image": image})
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+            {"VariantName": "prod", "ModelName": "m", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName="bench", EndpointConfigName="c")
+        seed.wait_status(sm, "bench")
+        group = logs.log_group("bench")
+        now = int(time.time() * 1000)
+        events = make_events(N_EVENTS)
+        base = events[0]["timestamp"]
+        by_stream: dict = {}
+        for e in events:
+            by_stream.setdefault(e["logStreamName"], []).append(
+                {"timestamp": now - 3_600_000 + (e["timestamp"] - base) // 40, "message": e["message"]})
+        for stream, batch in by_stream.items():
+            cw.create_log_stream(logGroupName=group, logStreamName=stream)
+            for i in range(0, len(batch), 5000):
+                cw.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch[i:i + 5000])
+        sb.app.faults.add({"service": "logs", "latency_ms": LATENCY_MS})
+        since = now - 2 * 3_600_000
+        print(f"\nlog retrieval: {N_EVENTS:,} events in {len(by_stream) + 1} streams, "
+              f"{LATENCY_MS} ms injected per CloudWatch Logs call")
+        for label, kwargs in (("sequential (1 worker)", {"workers": 1}), ("parallel (8 workers)", {"workers": 8}),
+                              ("server-side --grep", {"pattern": '"CUDA out of memory"'})):
+            aws = Aws(region="us-east-1")
+            start = time.perf_counter()
+            read = logs.read(aws, "bench", start=since, **kwargs)
+            wall = time.perf_counter() - start
+            calls = sum(n for k, n in aws.calls.items() if k.startswith("logs:"))
+            print(f"  {label:<22} {wall:6.2f} s wall, {calls:3d} calls, {len(read.events):,} events returned")
+        aws = Aws(region="us-east-1")
+        start = time.perf_counter()
+        d = diagnose(aws, "bench", since=since)
+        print(f"  diagnose end to end    {time.perf_counter() - start:6.2f} s wall, {d.events_read:,} events, "
+              f"findings {[f.id for f in d.findings]}")
+    finally:
+        sb.stop()
+
+
+def main() -> None:
+    diagnose_cpu()
+    if "--cpu-only" not in sys.argv:
+        retrieval()
 
 
 if __name__ == "__main__":
