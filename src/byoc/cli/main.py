@@ -24,6 +24,7 @@ Exit codes:
 COMMAND_MODULES = [
     "byoc.cli.endpoints",
     "byoc.cli.update",
+    "byoc.cli.fleet",
     "byoc.cli.policy",
     "byoc.cli.doctor",
     "byoc.cli.build",

@@ -68,11 +68,14 @@ def push_image(ecr, repository: str, tag: str = "latest", behavior: str = "healt
         ecr.create_repository(repositoryName=repository)
     except ecr.exceptions.RepositoryAlreadyExistsException:
         pass
-    body = manifest(behavior, architecture, seed=f"{repository}:{tag}")
-    out = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(body), imageTag=tag,
-                        imageManifestMediaType=OCI_MANIFEST)
+    text = json.dumps(manifest(behavior, architecture, seed=f"{repository}:{tag}"))
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     uri = f"{ACCOUNT}.dkr.ecr.{region}.{suffix}/{repository}:{tag}"
+    try:
+        out = ecr.put_image(repositoryName=repository, imageManifest=text, imageTag=tag,
+                            imageManifestMediaType=OCI_MANIFEST)
+    except ecr.exceptions.ImageAlreadyExistsException:  # the same image pushed again: nothing changes
+        return uri, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     return uri, out["image"]["imageId"]["imageDigest"]
 
 

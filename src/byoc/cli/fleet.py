@@ -1,0 +1,170 @@
+"""`byoc fleet update | rollback | status`: many endpoints, planned first, canaries, bounded concurrency."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import click
+
+from byoc.cli.common import aws_options
+from byoc.cli.update import _deployment_config, _guard_options
+
+FLEET_EXIT = """\b
+Exit codes: 0 all updated (or unchanged); 1 some failed and are back on their previous image;
+2 planning refused (nothing changed); 4 credentials or permission problem."""
+
+COLOURS = {"updated": "green", "unchanged": "green", "failed": "red", "refused": "red", "timeout": "yellow",
+           "updating": "cyan", "verifying": "cyan", "skipped": "dim"}
+
+
+def _selection(func):
+    for option in reversed([
+        click.option("--match", help="Endpoints whose name matches this glob, e.g. 'infer-endpoint-*'."),
+        click.option("--endpoints", help="Comma-separated endpoint names."),
+        click.option("--exclude", help="Leave out endpoints matching this glob."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _table(fleet):
+    from rich.table import Table
+
+    table = Table(title=f"Fleet: {fleet.image}", title_justify="left")
+    for col in ("Endpoint", "Canary", "Phase", "Detail"):
+        table.add_column(col)
+    for i in fleet.items:
+        colour = COLOURS.get(i.phase, "")
+        table.add_row(i.endpoint, "yes" if i.canary else "", f"[{colour}]{i.phase}[/]" if colour else i.phase,
+                      (i.error or i.detail or "")[:110])
+    return table
+
+
+def _execute(c, fleet, *, yes, dry_run, concurrency, continue_on_failure, timeout, keep, verify_canaries) -> int:
+    from byoc.ops import fleet as fleet_ops
+
+    err = c.err_console()
+    if not c.json:
+        err.print(_table(fleet))
+    if fleet.refused or dry_run or not any(i.phase == "planned" for i in fleet.items):
+        c.emit(fleet.to_dict(), lambda console: console.print(f"summary: {fleet.summary()}"))
+        return fleet.exit_code
+    if not yes and sys.stdin.isatty() and sys.stderr.isatty():
+        click.confirm(f"Update {sum(i.phase == 'planned' for i in fleet.items)} endpoint(s)?", abort=True, err=True)
+    lock = threading.Lock()
+    live = None
+    if err.is_terminal and not c.json:
+        from rich.live import Live
+
+        live = Live(_table(fleet), console=err, refresh_per_second=4)
+        live.start()
+
+    def on_change(item):
+        with lock:
+            if live is not None:
+                live.update(_table(fleet))
+            elif not c.json:
+                click.echo(f"{item.endpoint}: {item.phase} {item.error or item.detail}".rstrip(), err=True)
+
+    try:
+        fleet_ops.run(c.aws, fleet, concurrency=concurrency, continue_on_failure=continue_on_failure, timeout=timeout,
+                      keep=keep, verify=fleet_ops.verify_with(c.aws) if verify_canaries else None, on_change=on_change)
+    finally:
+        if live is not None:
+            live.stop()
+
+    def text(console):
+        console.print(_table(fleet))
+        console.print(f"summary: {fleet.summary()}")
+
+    c.emit(fleet.to_dict(), text)
+    return fleet.exit_code
+
+
+@click.group("fleet")
+def fleet_group():
+    """Update, roll back or inspect many endpoints at once."""
+
+
+@fleet_group.command("update", epilog=FLEET_EXIT)
+@click.argument("image")
+@_selection
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1, max=50),
+              help="At most this many endpoints updating at once.")
+@click.option("--canary", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Update and verify this many endpoints first; the rest only if they pass.")
+@click.option("--continue-on-failure", is_flag=True, help="Keep going after a failed endpoint (canaries still stop it).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Plan every endpoint and stop.")
+@click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True)
+@click.option("--force", is_flag=True, help="Redeploy endpoints that already run this digest.")
+@click.option("--timeout", default=3600, show_default=True, type=click.IntRange(min=1))
+@click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1))
+@_guard_options
+@aws_options
+def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, continue_on_failure, yes, dry_run,
+                     strategy, force, timeout, keep, traffic, rolling, alarms, max_time):
+    """Update every selected endpoint to IMAGE: plan all, canaries first, then N at a time."""
+    from byoc.ops import fleet as fleet_ops
+
+    config = _deployment_config(traffic, rolling, alarms, max_time)
+    names = fleet_ops.select(c.aws, match, endpoints, exclude)
+    fleet = fleet_ops.plan(c.aws, image, names, concurrency=concurrency, strategy=strategy,
+                           deployment_config=config, force=force, canary=canary)
+    return _execute(c, fleet, yes=yes, dry_run=dry_run, concurrency=concurrency,
+                    continue_on_failure=continue_on_failure, timeout=timeout, keep=keep, verify_canaries=canary > 0)
+
+
+@fleet_group.command("rollback", epilog=FLEET_EXIT)
+@_selection
+@click.option("--to", "to", type=int, help="Revision number (default: each endpoint's previous revision).")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1, max=50))
+@click.option("--continue-on-failure", is_flag=True)
+@click.option("--yes", "-y", is_flag=True)
+@click.option("--dry-run", is_flag=True)
+@click.option("--timeout", default=3600, show_default=True, type=click.IntRange(min=1))
+@aws_options
+def fleet_rollback_cmd(c, match, endpoints, exclude, to, concurrency, continue_on_failure, yes, dry_run, timeout):
+    """Roll every selected endpoint back to its previous revision (or --to N)."""
+    from byoc.ops import fleet as fleet_ops
+
+    names = fleet_ops.select(c.aws, match, endpoints, exclude)
+    fleet = fleet_ops.plan_rollback(c.aws, names, to)
+    return _execute(c, fleet, yes=yes, dry_run=dry_run, concurrency=concurrency,
+                    continue_on_failure=continue_on_failure, timeout=timeout, keep=5, verify_canaries=False)
+
+
+@fleet_group.command("status")
+@_selection
+@aws_options
+def fleet_status_cmd(c, match, endpoints, exclude):
+    """Status, image and last update of every selected endpoint."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from byoc.ops import fleet as fleet_ops
+    from byoc.ops.status import status
+
+    names = fleet_ops.select(c.aws, match, endpoints, exclude)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda n: status(c.aws, n), names))
+
+    def text(console):
+        from rich.table import Table
+
+        table = Table(title=f"Fleet status ({len(statuses)} endpoints)", title_justify="left")
+        for col in ("Endpoint", "Status", "Kind", "Image", "Digest", "Last update", "In progress"):
+            table.add_column(col)
+        for st in statuses:
+            v = st.variants[0] if st.variants else {}
+            image = (v.get("image") or "-").split("/", 1)[-1].split("@", 1)[0]
+            last = f"r{st.last_update['revision']} {st.last_update.get('outcome')}" if st.last_update else "-"
+            table.add_row(st.endpoint, st.status, st.kind, image, (v.get("digest") or "-")[7:19], last,
+                          (st.in_progress or {}).get("target_config") or ("yes" if st.in_progress else ""))
+        console.print(table)
+
+    c.emit({"endpoints": [s.to_dict() for s in statuses]}, text)
+    return 0
+
+
+COMMANDS = [fleet_group]
