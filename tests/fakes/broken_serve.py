@@ -2,7 +2,7 @@
 """Deliberately broken serving programs, one per MODE, for the check-contract tests.
 
 usage: broken_serve.py MODE [serve]   (port from SAGEMAKER_BIND_TO_PORT, default 8080)
-  wrong-port     listens on 127.0.0.1:PORT+1, so nothing answers on PORT
+  wrong-port     listens on 127.0.0.1 and another port, so nothing answers on PORT
   slow-start     /ping answers 503 ("loading") for BROKEN_SECONDS (default 3600)
   blocking-ping  single-threaded, inference on the request thread for BROKEN_SECONDS: /ping waits
   error-500      POST /invocations answers 500 with a Python traceback
@@ -57,11 +57,12 @@ def main():
     if MODE == "exit-early":
         print("ESD_VERSION is not set", flush=True)
         return 1
-    address = ("127.0.0.1", PORT + 1) if MODE == "wrong-port" else ("0.0.0.0", PORT)
+    address = ("127.0.0.1", 0) if MODE == "wrong-port" else ("0.0.0.0", PORT)
     server_class = HTTPServer if MODE == "blocking-ping" else ThreadingHTTPServer
     server = server_class(address, Handler)
     if MODE == "wrong-port":  # the usual mistake, as a server would log it
-        print(f"broken_serve {MODE}: listening on {address[0]}:{address[1]}", flush=True)
+        host, port = server.server_address[:2]
+        print(f"broken_serve {MODE}: listening on {host}:{port}", flush=True)
     else:
         print(f"broken_serve {MODE}: started", flush=True)
     try:
