@@ -170,3 +170,16 @@ def test_diagnose_cli_bad_input_is_one_line_and_exit_2(sandbox, capsys, args, me
     lines = err.strip().splitlines()
     assert lines[0].startswith("error: ") and message in lines[0]
     assert lines[1].startswith("  fix: ") and "Traceback" not in err
+
+
+def test_without_log_permissions_the_failure_reason_is_still_diagnosed(aws, sandbox, sm, ecr):
+    deploy(sm, ecr, "ep", "crash")
+    sandbox.app.faults.add({
+        "service": "logs", "operation": "DescribeLogStreams", "fail_next": 1, "status": 400,
+        "error_code": "AccessDeniedException",
+        "message": "User: arn:aws:iam::123456789012:user/reader is not authorized to perform: "
+                   "logs:DescribeLogStreams on resource: arn:aws:logs:us-east-1:123456789012:log-group:"
+                   "/aws/sagemaker/Endpoints/ep:log-stream:"})
+    d = diagnose(aws, "ep")
+    assert [f.id for f in d.findings] == ["ping-health-check"]
+    assert d.notes[0].startswith("Logs not read: Permission denied: logs:DescribeLogStreams")

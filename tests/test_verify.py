@@ -179,3 +179,14 @@ def test_verify_bad_input_is_one_line_exit_2_and_no_invocation(sandbox, capsys, 
     code, out, err = run_cli(capsys, *args)
     assert code == 2 and out == ""
     assert err.startswith("error: ") and message in err.splitlines()[0] and "Traceback" not in err
+
+
+def test_without_log_permissions_the_logs_check_is_skipped_not_failed(aws, sm, ecr, sandbox):
+    deploy(sm, ecr)
+    sandbox.app.faults.add({
+        "service": "logs", "operation": "DescribeLogStreams", "fail_next": 1, "status": 400,
+        "error_code": "AccessDeniedException",
+        "message": "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: logs:DescribeLogStreams"})
+    v = verify(aws, "ep")
+    assert v.passed
+    assert by_name(v)["logs"].ok is None and "logs:DescribeLogStreams" in by_name(v)["logs"].detail

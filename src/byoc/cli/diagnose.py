@@ -47,6 +47,8 @@ def render(console, d) -> None:
                 line.append(f"  (x{k.repeats})", style="dim")
             console.print(line)
         console.print()
+    for note in d.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
     window = f"since {iso(d.start)}" if d.start is not None else "all"
     more = " (capped: pass a later --since to read the rest)" if d.truncated else ""
     console.print(Text(f"Logs read: {d.events_read:,} lines from {len(d.streams)} stream(s), {window}{more}.",

@@ -78,7 +78,11 @@ def logs_cmd(c, endpoint, since, until, follow, grep, variant, instance, last_up
         if not read.events:
             c.progress(f"No log lines in {read.group} for that window and selection.")
 
-    c.emit({"endpoint": endpoint, "log_group": read.group, "since": sel.start, "until": sel.end,
+    from byoc.timespec import iso
+
+    c.emit({"endpoint": endpoint, "log_group": read.group,
+            "since": iso(sel.start) if sel.start is not None else None,
+            "until": iso(sel.end) if sel.end is not None else None,
             "streams": [s.name for s in read.streams], "events": [event_dict(e) for e in read.events]}, text)
     return 0
 

@@ -41,6 +41,7 @@ class Diagnosis:
     events_read: int = 0
     truncated: bool = False
     facts: Dict[str, str] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
 
     @property
     def explained(self) -> bool:
@@ -65,6 +66,7 @@ class Diagnosis:
                 "truncated": self.truncated,
             },
             "facts": self.facts,
+            "notes": self.notes,
         }
 
 
@@ -168,10 +170,14 @@ def diagnose(aws, endpoint: str, since: Union[int, str, None] = None,
     ecr = ecr_fact(aws, context.get("image"))
     if ecr:
         context["ecr_image"] = ecr
+    notes: List[str] = []
     try:
         read = logs.read(aws, endpoint, start=start, end=end, max_events=max_events)
     except logs.LogGroupMissing:
         context["log_group"] = "missing"
+        read = logs.LogRead(logs.log_group(endpoint), [], [], start, end)
+    except AuthError as exc:  # still worth reporting what the endpoint's description says
+        notes.append(f"Logs not read: {exc.message} {exc.fix}")
         read = logs.LogRead(logs.log_group(endpoint), [], [], start, end)
     log = LogText(read.events)
     reason = view.endpoint.get("FailureReason")
@@ -194,4 +200,5 @@ def diagnose(aws, endpoint: str, since: Union[int, str, None] = None,
         events_read=len(read.events),
         truncated=read.truncated,
         facts=context,
+        notes=notes,
     )

@@ -17,6 +17,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from byoc import timespec
 from byoc.errors import AwsError, BadInput
+from byoc.ops import inspect
 
 GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 MAX_STREAM_NAMES = 100  # FilterLogEvents logStreamNames
@@ -342,8 +343,6 @@ def select(aws, endpoint: str, since: Optional[str] = None, until: Optional[str]
     default = now - DEFAULT_SINCE_MS
     created_after = None
     if last_update:
-        from byoc.ops import inspect
-
         described = inspect.describe_endpoint(aws, endpoint)
         config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
         created_after = last_update_ms(described, config)

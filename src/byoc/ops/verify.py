@@ -217,6 +217,8 @@ def check_logs(aws, view: inspect.EndpointView, invocation_error: Optional[str] 
     except logs.LogGroupMissing:
         return (Check("logs", None, "The endpoint has no log group: its execution role may lack CloudWatch Logs "
                                     "permissions (logs:CreateLogStream, logs:PutLogEvents)."), [], [])
+    except AuthError as exc:
+        return Check("logs", None, f"Logs not read: {exc.message}"), [], [exc.fix] if exc.fix else []
     context = facts(view)
     if invocation_error:
         context["invocation_error"] = invocation_error
