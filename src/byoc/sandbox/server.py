@@ -10,6 +10,7 @@ moto keeps its state per process, so run one Sandbox per process at a time.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import sys
@@ -284,6 +285,10 @@ class Sandbox:
                 pass
 
         self.app = SandboxApp(self.time_scale, self.enforce_iam)
+        _service_model("sagemaker")  # parse the SageMaker model now, not on the first request
+        # moto and botocore hold a few hundred thousand long-lived objects; leaving them out of the
+        # garbage collector's full passes removes pauses of ~0.3 s from request handling.
+        gc.freeze()
         self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietHandler)
         self._server.daemon_threads = True
         self.port = self._server.server_port
