@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from byoc.sandbox import ACCOUNT, seed
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ESD-createEndpoint-Role"
+ARN_PREFIX = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
 PING_FAILURE = ("The primary container for production variant {variant} did not pass the ping health check. "
                 "Please check CloudWatch logs for this endpoint.")
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
