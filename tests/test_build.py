@@ -39,6 +39,10 @@ def run_cli(capsys, *args):
     out, err = capsys.readouterr()
     return exc.value.code, out, err
 
+def first_error(err: str) -> str:
+    """The `error:` line (stderr may also carry other output)."""
+    return next(line for line in err.splitlines() if line.startswith("error:"))
+
 
 def assert_password_hidden(fake, *texts):
     for argv in fake.argvs():
@@ -162,7 +166,7 @@ def test_no_builder_installed_says_which_to_install(sandbox, tmp_path, context, 
     monkeypatch.setenv("PATH", str(empty))
     code, out, err = run_cli(capsys, "build", str(context), "--repository", "webui", "--push")
     assert code == 2
-    assert err.splitlines()[0] == "error: No container builder found: none of docker, finch or podman is on PATH."
+    assert first_error(err) == "error: No container builder found: none of docker, finch or podman is on PATH."
     assert "Install Docker" in err and "CloudShell" in err
     code, _out, err = run_cli(capsys, "build", str(context), "--repository", "webui", "--builder", "podman")
     assert code == 2 and "podman is not installed" in err
@@ -180,7 +184,7 @@ def test_no_builder_installed_says_which_to_install(sandbox, tmp_path, context, 
 def test_invalid_names_are_refused_before_anything_runs(sandbox, ecr, fake, context, capsys, args, message):
     code, _out, err = run_cli(capsys, "build", str(context), *args, "--push")
     assert code == 2
-    assert message in err.splitlines()[0]
+    assert message in first_error(err)
     assert fake.calls() == [] and repositories(ecr) == {}
 
 

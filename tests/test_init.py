@@ -22,6 +22,10 @@ def run_cli(capsys, *args):
     out, err = capsys.readouterr()
     return exc.value.code, out, err
 
+def first_error(err: str) -> str:
+    """The `error:` line (stderr may also carry other output)."""
+    return next(line for line in err.splitlines() if line.startswith("error:"))
+
 
 def from_line(path) -> str:
     return next(line for line in (path / "Dockerfile").read_text().splitlines() if line.startswith("FROM "))
@@ -104,7 +108,7 @@ def test_dlc_base_uses_the_region_registry_account_and_partition_domain(tmp_path
 def test_dlc_base_in_a_region_without_dlcs_is_refused_and_writes_nothing(tmp_path, capsys):
     code, out, err = run_cli(capsys, "init", str(tmp_path / "img"), "--base", "dlc", "--region", "us-gov-west-1")
     assert code == 2
-    assert err.startswith("error: AWS Deep Learning Containers are not published in us-gov-west-1.")
+    assert first_error(err).startswith("error: AWS Deep Learning Containers are not published in us-gov-west-1.")
     assert "--base IMAGE" in err
     assert not (tmp_path / "img").exists()
 
@@ -152,7 +156,7 @@ def test_solution_base_falls_back_to_the_v1_repository(sandbox, ecr, tmp_path, c
 def test_solution_base_without_the_solution_is_refused_with_the_alternatives(sandbox, tmp_path, capsys):
     code, out, err = run_cli(capsys, "init", str(tmp_path / "x"))
     assert code == 2
-    assert err.startswith(f"error: No solution inference image (esd-inference or "
+    assert first_error(err).startswith(f"error: No solution inference image (esd-inference or "
                           f"stable-diffusion-aws-extension/aigc-webui-inference) in account {ACCOUNT}, us-east-1.")
     assert "--base dlc" in err
     assert not (tmp_path / "x").exists()
@@ -207,7 +211,7 @@ def test_existing_files_are_not_overwritten_without_force(tmp_path, capsys):
     (tmp_path / "Dockerfile").write_text("FROM mine\n")
     code, out, err = run_cli(capsys, "init", str(tmp_path), "--base", "python:3.12-slim")
     assert code == 2
-    assert err.splitlines()[0] == f"error: {tmp_path / 'Dockerfile'} already exists; nothing was written."
+    assert first_error(err) == f"error: {tmp_path / 'Dockerfile'} already exists; nothing was written."
     assert "--force" in err
     assert (tmp_path / "Dockerfile").read_text() == "FROM mine\n"
     assert not (tmp_path / ".dockerignore").exists()
@@ -231,7 +235,7 @@ def test_dir_that_is_a_file_and_bad_extension_are_one_line_errors(tmp_path, caps
     code, _out, err = run_cli(capsys, "init", str(tmp_path / "d"), "--base", "python:3.12-slim",
                               "--extension", "https://github.com/a/b.git#main")
     assert code == 2
-    assert err.splitlines()[0].startswith("error: Extension 'https://github.com/a/b.git#main' is not valid")
+    assert first_error(err).startswith("error: Extension 'https://github.com/a/b.git#main' is not valid")
     assert "Traceback" not in err
     assert not (tmp_path / "d").exists()
 

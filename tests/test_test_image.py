@@ -37,6 +37,10 @@ def run_cli(capsys, *args):
     out, err = capsys.readouterr()
     return exc.value.code, out, err
 
+def first_error(err: str) -> str:
+    """The `error:` line (stderr may also carry other output)."""
+    return next(line for line in err.splitlines() if line.startswith("error:"))
+
 
 def refused(port: int) -> bool:
     with socket.socket() as s:
@@ -175,7 +179,7 @@ def test_interrupted_run_still_removes_the_container(fake, tmp_path, sig):
 def test_bad_input_runs_nothing(fake, capsys, args, message):
     code, out, err = run_cli(capsys, "test-image", "byoc-example:ref", *args)
     assert code == 2
-    assert err.splitlines()[0] == f"error: {message}"
+    assert first_error(err) == f"error: {message}"
     assert fake.calls() == [] and out == ""
 
 
