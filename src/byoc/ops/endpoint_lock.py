@@ -50,14 +50,16 @@ class EndpointLock:
         self.aws, self.endpoint, self.arn, self.tags = aws, endpoint, arn, tags
         self.held = False
 
-    def acquire(self) -> None:
+    def acquire(self, extra_tags: Optional[list] = None) -> None:
+        """Take the lock; `extra_tags` are written to the endpoint in the same AddTags call."""
         who = holder(self.tags.get(revisions.T_LOCK))
         if who:
             raise PreflightFailed(f"Another byoc run ({who}) is updating {self.endpoint}.",
                                   f"Wait for it, or watch it with `byoc status {self.endpoint} --watch`.")
         value = f"{socket.gethostname()[:60]} {os.getpid()} {int(time.time())}"
         try:
-            self.aws.sagemaker.add_tags(ResourceArn=self.arn, Tags=[{"Key": revisions.T_LOCK, "Value": value}])
+            self.aws.sagemaker.add_tags(ResourceArn=self.arn,
+                                        Tags=[{"Key": revisions.T_LOCK, "Value": value}] + list(extra_tags or []))
             current = revisions.list_tags(self.aws, self.arn).get(revisions.T_LOCK)
         except AuthError:
             return  # tagging denied: the endpoint status check is the only guard left

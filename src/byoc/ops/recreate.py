@@ -16,7 +16,15 @@ from byoc.errors import AwsError
 from byoc.ops import copying, revisions, sweep, watch
 from byoc.ops.endpoint_lock import EndpointLock
 from byoc.ops.results import UpdateResult
-from byoc.ops.update_apply import _emit, _outcome, create_revision, diagnose_failure, mark_original, result_of
+from byoc.ops.update_apply import (
+    _emit,
+    _outcome,
+    create_revision,
+    diagnose_failure,
+    mark_original,
+    result_of,
+    start_tags,
+)
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
@@ -76,17 +84,20 @@ def apply(aws, plan, *, timeout: float, keep: int, events, started: float) -> Up
     view = plan.view
     arn = view.endpoint["EndpointArn"]
     lock = EndpointLock(aws, plan.endpoint, arn, plan.tags)
-    lock.acquire()
+    extra = start_tags(plan)
+    lock.acquire(extra)
     try:
-        return _apply(aws, plan, view, arn, timeout, keep, events, started)
+        return _apply(aws, plan, view, arn, timeout, keep, events, started, extra)
     finally:
         lock.release()
 
 
-def _apply(aws, plan, view, arn, timeout, keep, events, started) -> UpdateResult:
+def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> UpdateResult:
     was_serving = view.status == "InService"
     saved = save_autoscaling(aws, plan.endpoint, [v.name for v in view.variants])
-    user_tags = [{"Key": k, "Value": v} for k, v in plan.tags.items() if not k.startswith(("aws:", revisions.T_LOCK))]
+    kept = {k: v for k, v in plan.tags.items() if not k.startswith(("aws:", revisions.T_LOCK))}
+    kept.update({t["Key"]: t["Value"] for t in extra})
+    user_tags = [{"Key": k, "Value": v} for k, v in kept.items()]
     if not plan.reuse:
         mark_original(aws, plan)
         create_revision(aws, plan, events)

@@ -60,14 +60,24 @@ def _create(aws, kind: str, req: dict, events: Events) -> None:
         _emit(events, "phase", text=f"reusing {kind} {name} (left by an earlier run)")
 
 
+def first_update(plan: UpdatePlan) -> bool:
+    return not plan.tags.get("byoc:original-config") and revisions.number(plan.previous_config) is None
+
+
+def start_tags(plan: UpdatePlan) -> list:
+    """Endpoint tags written with the lock: this attempt's outcome, and revision 0 on the first update."""
+    tags = [{"Key": f"byoc:r{plan.revision}", "Value": _outcome(plan, "in-progress")}]
+    if first_update(plan):
+        tags.append({"Key": "byoc:original-config", "Value": plan.previous_config})
+    return tags
+
+
 def mark_original(aws, plan: UpdatePlan) -> None:
     """Tag the endpoint's original model and config as revision 0 on the first byoc update."""
-    if plan.tags.get("byoc:original-config") or revisions.number(plan.previous_config) is not None:
+    if not first_update(plan):
         return
     view = plan.view
     try:
-        aws.sagemaker.add_tags(ResourceArn=view.endpoint["EndpointArn"],
-                               Tags=[{"Key": "byoc:original-config", "Value": plan.previous_config}])
         tags = [{"Key": revisions.T_ENDPOINT, "Value": plan.endpoint}, {"Key": revisions.T_REVISION, "Value": "0"}]
         if plan.previous_image:
             tags.append({"Key": revisions.T_IMAGE, "Value": plan.previous_image[:256]})
@@ -92,13 +102,12 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
         return recreate.apply(aws, plan, timeout=timeout, keep=keep, events=events, started=started)
     arn = plan.view.endpoint["EndpointArn"]
     lock = EndpointLock(aws, plan.endpoint, arn, plan.tags)
-    lock.acquire()
+    lock.acquire([] if plan.resume else start_tags(plan))
     since_ms = int(time.time() * 1000)
     try:
         if not plan.resume:
             mark_original(aws, plan)
             create_revision(aws, plan, events)
-            revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "in-progress"), plan.tags)
             params = {"EndpointName": plan.endpoint, "EndpointConfigName": plan.endpoint_config,
                       "RetainAllVariantProperties": True}
             if plan.deployment_config:

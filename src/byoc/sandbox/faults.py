@@ -1,7 +1,8 @@
 """Fault injection for tests and benchmarks (POST/DELETE /_sandbox/faults; no AWS client uses that path).
 
 A fault names a service (signing name, "*" for any) and an operation ("*" for any) and does one of:
-  {"throttle_rps": N}                    ThrottlingException beyond N requests per second
+  {"throttle_rps": N}                    ThrottlingException beyond N requests per second, per
+                                         operation (AWS rate limits each API operation separately)
   {"fail_next": K, "error_code": C, "status": S, "message": M}   the next K calls fail with C
   {"latency_ms": L}                      add L milliseconds before answering
 """
@@ -24,8 +25,7 @@ class Fault:
     status: int = 500
     message: str = "An internal error occurred (injected by the sandbox)."
     latency_ms: float = 0.0
-    _tokens: float = field(default=0.0, repr=False)
-    _stamp: float = field(default_factory=time.monotonic, repr=False)
+    _buckets: dict = field(default_factory=dict, repr=False)  # operation -> [tokens, last refill]
 
     def matches(self, service: str, operation: str) -> bool:
         return self.service in ("*", service) and self.operation in ("*", operation)
@@ -46,7 +46,6 @@ class Faults:
         fault = Fault(**spec)
         if fault.throttle_rps is None and not fault.fail_next and not fault.latency_ms:
             raise ValueError("a fault needs throttle_rps, fail_next or latency_ms")
-        fault._tokens = fault.throttle_rps or 0.0
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -71,12 +70,13 @@ class Faults:
                     return latency, (f.error_code, f.message, f.status)
                 if f.throttle_rps is not None:
                     now = time.monotonic()
-                    f._tokens = min(f.throttle_rps, f._tokens + (now - f._stamp) * f.throttle_rps)
-                    f._stamp = now
-                    if f._tokens < 1.0:
+                    bucket = f._buckets.setdefault(operation, [f.throttle_rps, now])
+                    bucket[0] = min(f.throttle_rps, bucket[0] + (now - bucket[1]) * f.throttle_rps)
+                    bucket[1] = now
+                    if bucket[0] < 1.0:
                         self.throttled += 1
                         return latency, ("ThrottlingException", "Rate exceeded", 400)
-                    f._tokens -= 1.0
+                    bucket[0] -= 1.0
         return latency, None
 
     def snapshot(self) -> dict:
