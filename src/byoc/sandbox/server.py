@@ -176,9 +176,11 @@ class SandboxApp:
         service = who.service if who else "*"
         operation, params = self._describe_call(environ, service)
         self._gate(service, operation, params, who)
+        from botocore.model import OperationNotFoundError
+
         try:
             return self.moto(environ, start_response)
-        except NotImplementedError:
+        except (NotImplementedError, OperationNotFoundError):
             # AWS answers an operation it does not know with UnknownOperationException (HTTP 400).
             raise ServiceError("UnknownOperationException",
                                f"The sandbox does not implement {service}:{operation}.") from None
