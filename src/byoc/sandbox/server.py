@@ -10,6 +10,8 @@ moto keeps its state per process, so run one Sandbox per process at a time.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import io
 import json
@@ -291,7 +293,12 @@ class Sandbox:
         # moto and botocore hold a few hundred thousand long-lived objects; leaving them out of the
         # garbage collector's full passes removes pauses of ~0.3 s from request handling.
         gc.freeze()
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietHandler)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                self._server = make_server(self.host, self.port, self.app, threaded=True,
+                                           request_handler=QuietHandler)
+        except SystemExit:  # werkzeug prints a hint and exits when the address is taken
+            raise OSError(errno.EADDRINUSE, "Address already in use") from None
         self._server.daemon_threads = True
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
