@@ -246,8 +246,14 @@ def read(aws, endpoint: str, start: Optional[int] = None, end: Optional[int] = N
 
 
 def last_update_ms(endpoint: dict, config: Optional[dict] = None) -> Optional[int]:
-    """When the deployment that made the current fleet began: the later of the endpoint's and its
-    current config's creation (byoc's updates create a new config right before UpdateEndpoint)."""
+    """When the deployment that made the current fleet began: when SageMaker resolved the live
+    images (DeployedImages[].ResolutionTime, API_DescribeEndpoint), else the later of the endpoint's
+    and its current config's creation (a rollback reuses an old config, so that is only a fallback)."""
+    resolved = [epoch_ms(i.get("ResolutionTime")) for v in endpoint.get("ProductionVariants") or []
+                for i in v.get("DeployedImages") or []]
+    resolved = [t for t in resolved if t is not None]
+    if resolved:
+        return max(resolved)
     times = [epoch_ms(endpoint.get("CreationTime")), epoch_ms((config or {}).get("CreationTime"))]
     known = [t for t in times if t is not None]
     return max(known) if known else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from byoc import images
@@ -208,6 +208,19 @@ def _invocation_error_line(aws, endpoint: str, since_ms: int) -> Optional[str]:
     return None
 
 
+def live_fleet_events(view: inspect.EndpointView, events: List[dict]) -> List[dict]:
+    """After a failed update SageMaker is back on the previous fleet; the failed fleet's instances
+    stopped writing when it was torn down (LastModifiedTime), the serving ones go on (they log the
+    verification's own request). Keep the streams that wrote after that moment."""
+    if not (view.endpoint.get("FailureReason") and view.status == "InService"):
+        return events
+    cutoff = logs.epoch_ms(view.endpoint.get("LastModifiedTime"))
+    if cutoff is None:
+        return events
+    alive = {e.get("logStreamName") for e in events if int(e.get("timestamp") or 0) > cutoff}
+    return [e for e in events if e.get("logStreamName") in alive]
+
+
 def check_logs(aws, view: inspect.EndpointView, invocation_error: Optional[str] = None,
                ) -> Tuple[Check, List[Finding], List[str]]:
     """No error signature in the logs since the deployment that made the current fleet."""
@@ -219,6 +232,10 @@ def check_logs(aws, view: inspect.EndpointView, invocation_error: Optional[str] 
                                     "permissions (logs:CreateLogStream, logs:PutLogEvents)."), [], [])
     except AuthError as exc:
         return Check("logs", None, f"Logs not read: {exc.message}"), [], [exc.fix] if exc.fix else []
+    events = live_fleet_events(view, read.events)
+    if len(events) != len(read.events):
+        read = replace(read, events=events, streams=[st for st in read.streams
+                                                     if any(e.get("logStreamName") == st.name for e in events)])
     context = facts(view)
     if invocation_error:
         context["invocation_error"] = invocation_error

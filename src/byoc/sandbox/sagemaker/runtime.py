@@ -68,6 +68,8 @@ class Runtime:
                     "ModelError",
                     'Received server error (500) from primary with message "Internal Server Error". '
                     f"See {url} in account {account} for more information.", 424)
+            peers.put_logs(account, region, deploy.log_group(name), inst.stream,
+                           ['INFO:     169.254.178.2:41230 - "POST /invocations HTTP/1.1" 200 OK'])
             answer = {
                 "endpoint": name, "variant": variant.name, "instance": inst.id, "image": variant.image,
                 "digest": variant.resolved.split("@", 1)[1] if "@" in variant.resolved else None,
