@@ -160,12 +160,12 @@ def aws_executable() -> str:
     return found
 
 
-def aws(sandbox, *args: str, region: str = "us-east-1") -> subprocess.CompletedProcess:
+def aws(sandbox, *args: str, region: str = "us-east-1", **extra_env: str) -> subprocess.CompletedProcess:
     """Run `aws <args> --output json` against the sandbox, as a user with AWS_ENDPOINT_URL set would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(sandbox.env(region))
     env.update({"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": ""})
+                "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": "", **extra_env})
     return subprocess.run([aws_executable(), *args, "--output", "json"], env=env, capture_output=True, text=True,
                           timeout=120)
 
