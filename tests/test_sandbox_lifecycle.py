@@ -95,7 +95,7 @@ def _invoke_continuously(clients, name, stop, results):
             results.append(("error", exc.response["Error"]["Code"]))
 
 
-@pytest.mark.parametrize("behavior", ["healthy", "crash"])
+@pytest.mark.parametrize("behavior", ["healthy", "crash", "ping-timeout", "oom", "slow-start=900"])
 def test_update_keeps_serving_and_returns_to_previous_config_on_failure(sandbox, sm, ecr, clients, behavior):
     sandbox.app.clock.time_scale = 0.1
     _, old_digest = make_endpoint(sm, ecr, count=2)
@@ -176,3 +176,26 @@ def test_delete_in_progress_is_refused(sm, ecr):
     make_endpoint(sm, ecr)
     with pytest.raises(ClientError, match="Cannot delete in-progress endpoint"):
         sm.delete_endpoint(EndpointName="ep")
+
+
+def test_delete_of_a_serving_endpoint_stops_its_instances_and_keeps_its_logs(sm, ecr, clients):
+    make_endpoint(sm, ecr, count=2)
+    seed.wait_status(sm, "ep")
+    sm.delete_endpoint(EndpointName="ep")
+    d = sm.describe_endpoint(EndpointName="ep")
+    assert d["EndpointStatus"] == "Deleting"
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            sm.describe_endpoint(EndpointName="ep")
+        except ClientError:
+            break
+        time.sleep(0.02)
+    assert sm.list_endpoints()["Endpoints"] == []
+    logs = clients.client("logs")
+    group = "/aws/sagemaker/Endpoints/ep"
+    names = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]]
+    assert len(names) == 2
+    for name in names:
+        messages = [e["message"] for e in logs.get_log_events(logGroupName=group, logStreamName=name)["events"]]
+        assert messages[-1] == "INFO:     Finished server process [1]"
