@@ -60,7 +60,7 @@ def parse_features(text: Optional[str]) -> list:
     known = features()
     optional = set(table()["optional"])
     words = [w.strip().lower() for w in (text or ALL).split(",") if w.strip()] or [ALL]
-    unknown = [w for w in words if w not in known and w != ALL]
+    unknown = [w for w in words if w not in known and w not in (ALL, CORE)]
     if unknown:
         raise BadInput(f"Unknown feature '{unknown[0]}'.",
                        f"Choose from {','.join(known)} or {ALL} (comma-separated).")

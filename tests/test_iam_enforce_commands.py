@@ -1,0 +1,356 @@
+"""Every byoc command under enforced IAM: `byoc policy` is complete (a user holding exactly its
+output runs every command) and minimal (without any one action, some command fails with exit
+code 4 naming it); the calls each command makes stay within its feature's policy; the seed's
+original policy gets the list of what is missing; aws-cn and aws-us-gov ARNs.
+
+Data-driven over the commands that exist (SCENARIOS); commands not yet in the CLI are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import pytest
+
+from byoc.aws import client as aws_client
+from byoc.cli.main import cli, main
+from byoc.ops import policy
+from byoc.sandbox import iam, protocol, seed
+from byoc.sandbox.server import ACCOUNT
+from fakes.recorder import ROOT, FakeBuilder
+
+ASYNC, REALTIME = "infer-endpoint-a1b2c3d", "infer-endpoint-f9e8d7c"
+ROOT_KEY = {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
+
+
+@dataclass
+class World:
+    """What a scenario's argv may refer to."""
+
+    clients: object
+    tmp: object
+    image: str = ""
+    image3: str = ""
+    default_image: str = ""
+
+    def fill(self, argv: list) -> list:
+        return [a.format(image=self.image, image3=self.image3, default_image=self.default_image, tmp=self.tmp,
+                         missing=self.image.rsplit(":", 1)[0] + ":no-such-tag") for a in argv]
+
+
+@dataclass
+class Scenario:
+    name: str
+    argv: list
+    feature: str  # the feature whose policy (with core) must be enough
+    code: int = 0
+    setup: list = field(default_factory=list)  # argv run first with the sandbox's own credentials
+    prepare: Optional[Callable] = None  # extra state, given the World
+    admin: bool = False  # record its calls as an IAM user allowed everything (doctor simulates only for users)
+
+    @property
+    def command(self) -> str:
+        return self.argv[0]
+
+
+def copy_context(world: World) -> None:
+    shutil.copytree(ROOT / "examples", world.tmp / "ctx", dirs_exist_ok=True)
+
+
+SCENARIOS = [
+    Scenario("endpoints", ["endpoints"], "core"),
+    Scenario("status", ["status", ASYNC], "core"),
+    Scenario("history", ["history", ASYNC], "core", setup=[["update", ASYNC, "{image}"]]),
+    Scenario("update", ["update", ASYNC, "{image}"], "update"),
+    Scenario("update unknown tag", ["update", ASYNC, "{missing}"], "update", code=2),
+    Scenario("update sweeps", ["update", REALTIME, "{image3}", "--keep", "1"], "update",
+             setup=[["update", REALTIME, "{image}"], ["update", REALTIME, "{default_image}"]]),
+    Scenario("update recreate", ["update", ASYNC, "{image}", "--strategy", "recreate"], "update"),
+    Scenario("rollback", ["rollback", ASYNC], "update", setup=[["update", ASYNC, "{image}"]]),
+    Scenario("restore", ["restore", ASYNC], "update", setup=[["update", ASYNC, "{image}"]]),
+    Scenario("logs", ["logs", ASYNC, "--since", "1h"], "logs"),
+    Scenario("logs grep", ["logs", ASYNC, "--since", "1h", "--grep", "ERROR"], "logs"),
+    Scenario("diagnose", ["diagnose", ASYNC], "logs"),
+    Scenario("verify async", ["verify", ASYNC], "verify"),
+    Scenario("verify real-time", ["verify", REALTIME], "verify"),
+    Scenario("verify image", ["verify", REALTIME, "--image", "{default_image}"], "verify"),
+    Scenario("init", ["init", "{tmp}/init", "--base", "solution"], "build"),
+    Scenario("build", ["build", "{tmp}/ctx", "--repository", "my-sd", "--push"], "build", prepare=copy_context),
+    Scenario("build new repository", ["build", "{tmp}/ctx", "--repository", "brand-new", "--push"], "build",
+             prepare=copy_context),
+    Scenario("doctor", ["doctor", "--features", "all,doctor", "--endpoint", ASYNC, "-o", "json"], "doctor",
+             admin=True),
+]
+SCENARIOS = [s for s in SCENARIOS if s.command in cli.commands]  # only the commands that exist
+
+
+def grants() -> list:
+    return [g for row in policy.table()["statements"] for g in row["grants"]]
+
+
+BUILDER_ACTIONS = {a for g in grants() if g.get("by") == "builder" for a in g["actions"]}
+DEGRADING_ACTIONS = {a for g in grants() if g.get("degrades") for a in g["actions"]}
+
+
+def document(features: str, region: str = "us-east-1") -> dict:
+    return policy.generate(policy.parse_features(features), policy.make_scope(None, region, ACCOUNT)).document
+
+
+def without(doc: dict, action: str) -> dict:
+    out = json.loads(json.dumps(doc))
+    for st in out["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        st["Action"] = [a for a in actions if a != action]
+    out["Statement"] = [st for st in out["Statement"] if st["Action"]]
+    return out
+
+
+def iam_actions_of(calls: Counter) -> set:
+    """IAM actions behind Aws.calls keys ("prefix:Operation"): S3 HeadObject -> s3:GetObject, ...
+    sts:GetCallerIdentity needs no permission; CreateModel also passes a role."""
+    out = set()
+    for key in calls:
+        prefix, op = key.split(":", 1)
+        if (prefix, op) in iam.ALWAYS_ALLOWED:
+            continue
+        out.update(r.action for r in iam.requested(prefix, op, {}, "us-east-1", ACCOUNT))
+        if key == "sagemaker:CreateModel":
+            out.add("iam:PassRole")
+    return out
+
+
+@pytest.fixture
+def world(sandbox, clients, tmp_path, monkeypatch):
+    fake = FakeBuilder(tmp_path / "fake", names=("docker",))
+    for key, value in fake.env(path_rest=str(tmp_path / "nothing")).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    _route_simulation(sandbox, monkeypatch)
+    return World(clients, tmp_path)
+
+
+def _route_simulation(sandbox, monkeypatch):
+    """moto has no iam:SimulatePrincipalPolicy; answer it from the sandbox's own evaluator (after
+    the IAM check of the call itself), as `byoc sandbox serve --enforce-iam` should."""
+    app = sandbox.app
+    original = app.other
+
+    def other(environ, start_response, who):
+        if who is not None and who.service == "iam":
+            body = protocol.read_body(environ)
+            import io
+            from urllib.parse import parse_qs
+
+            environ["wsgi.input"] = io.BytesIO(body)
+            fields = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            if fields.get("Action") == "SimulatePrincipalPolicy":
+                app._gate("iam", "SimulatePrincipalPolicy", fields, who)
+                status, xml = iam.simulate_principal_policy_xml(fields, who.region, ACCOUNT)
+                return protocol.raw_response(start_response, xml, status, "text/xml")
+        return original(environ, start_response, who)
+
+    monkeypatch.setattr(app, "other", other)
+
+
+def fresh(world: World, sandbox) -> None:
+    """A reset sandbox with the solution's two endpoints and a second image."""
+    sandbox.reset()
+    sandbox.app.enforce_iam = False
+    out = seed.solution(world.clients)
+    world.default_image = out["default_image"]
+    world.image, _ = seed.push_image(world.clients.client("ecr"), "my-sd", "v2", "healthy")
+    world.image3, _ = seed.push_image(world.clients.client("ecr"), "my-sd", "v3", "healthy")
+
+
+def make_user(world: World, name: str, doc: dict) -> dict:
+    client = world.clients.client("iam")
+    client.create_user(UserName=name)
+    client.put_user_policy(UserName=name, PolicyName="byoc", PolicyDocument=json.dumps(doc))
+    return client.create_access_key(UserName=name)["AccessKey"]
+
+
+def byoc(capsys, monkeypatch, key: dict, argv: list) -> tuple:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def run_scenario(world, sandbox, capsys, monkeypatch, scenario: Scenario, doc: Optional[dict] = None,
+                 calls: Optional[Counter] = None) -> tuple:
+    """Reset and seed; set up as root; run the command as a user holding `doc` (root when None)."""
+    fresh(world, sandbox)
+    if scenario.prepare:
+        scenario.prepare(world)
+    for argv in scenario.setup:
+        code, out, err = byoc(capsys, monkeypatch, ROOT_KEY, world.fill(argv))
+        assert code == 0, (argv, out, err)
+    key = ROOT_KEY
+    if doc is not None:
+        key = make_user(world, "tester", doc)
+        sandbox.app.enforce_iam = True
+    made = []
+    if calls is not None:
+        original = aws_client.Aws.__init__
+
+        def init(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            made.append(self)
+
+        monkeypatch.setattr(aws_client.Aws, "__init__", init)
+    try:
+        result = byoc(capsys, monkeypatch, key, world.fill(scenario.argv))
+    finally:
+        sandbox.app.enforce_iam = False
+        if calls is not None:
+            for aws in made:
+                calls.update(aws.calls)
+    return result
+
+
+# -- the calls each command makes ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def root_calls():
+    """scenario name -> IAM actions its command needed, filled by test_each_command_stays_within_its_feature."""
+    return {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_each_command_stays_within_its_feature(scenario, world, sandbox, capsys, monkeypatch, root_calls):
+    calls: Counter = Counter()
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, admin if scenario.admin else None,
+                                  calls=calls)
+    assert code == scenario.code, (out, err)
+    needed = iam_actions_of(calls)
+    root_calls[scenario.name] = needed
+    features = "all,doctor" if scenario.feature == "doctor" else scenario.feature
+    granted = policy.generate(policy.parse_features(features), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
+    assert sorted(needed - granted) == [], f"{scenario.name} calls actions its feature's policy lacks"
+    # ...and the table says which commands need each action.
+    for action in needed:
+        commands = {c.split()[0] for g in grants() if action in g["actions"] for c in g["commands"]}
+        assert scenario.command in commands, f"{action}: add '{scenario.command}' to its grant's commands"
+
+
+def test_every_action_of_the_policy_is_used_by_a_command(root_calls):
+    if len(root_calls) < len(SCENARIOS):
+        # Filled by the parametrized test above; when run alone, recompute nothing and say so.
+        pytest.fail("run the whole module: this test reads what test_each_command_stays_within_its_feature saw")
+    used = set().union(*root_calls.values())
+    granted = policy.generate(policy.parse_features("all,doctor"), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
+    assert sorted(granted - used - BUILDER_ACTIONS) == [], sorted(granted - used - BUILDER_ACTIONS)
+
+
+# -- complete: exactly the policy is enough -------------------------------------------------------------------
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_a_user_holding_exactly_the_policy_runs_the_command(scenario, world, sandbox, capsys, monkeypatch):
+    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, document("all,doctor"))
+    assert code == scenario.code, (out, err)
+    if scenario.command == "doctor":
+        data = json.loads(out)
+        assert data["ok"] and data["missing"] == [] and data["permission_check"] == "simulation", data
+
+
+# -- minimal: every action is needed -----------------------------------------------------------------------------
+
+def _actions_to_remove() -> list:
+    actions = policy.generate(policy.parse_features("all,doctor"), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
+    return sorted(actions - BUILDER_ACTIONS - DEGRADING_ACTIONS)
+
+
+@pytest.mark.parametrize("action", _actions_to_remove())
+def test_without_any_one_action_a_command_fails_naming_it(action, world, sandbox, capsys, monkeypatch):
+    commands = {c.split()[0] for g in grants() if action in g["actions"] for c in g["commands"]}
+    candidates = [s for s in SCENARIOS if s.command in commands]
+    assert candidates, f"no existing command needs {action}"
+    doc = without(document("all,doctor"), action)
+    seen = []
+    for scenario in candidates:
+        code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, doc)
+        seen.append((scenario.name, code, (err or out)[-300:]))
+        if code == 4 and action in err:
+            return
+        if scenario.command == "doctor" and action in out:
+            return  # doctor reports a missing permission in its table rather than stopping
+    pytest.fail(f"removing {action} broke no command with exit 4 naming it: {seen}")
+
+
+@pytest.mark.parametrize("action", sorted(DEGRADING_ACTIONS))
+def test_degrading_actions_only_skip_a_check(action, world, sandbox, capsys, monkeypatch):
+    """Documented in permissions.json ("degrades"): without them the command still succeeds."""
+    commands = {c.split()[0] for g in grants() if action in g["actions"] for c in g["commands"]}
+    scenario = next(s for s in SCENARIOS if s.command in commands and s.code == 0)
+    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, without(document("all"), action))
+    assert code == 0, (out, err)
+
+
+# -- the seed's policy -------------------------------------------------------------------------------------------
+
+def seed_policy(partition="aws", region="us-east-1", account=ACCOUNT) -> dict:
+    """The Custom Container guide's policy, placeholders filled in."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "StableDiffusionOnAWSExtensionEndpoint", "Effect": "Allow",
+         "Action": ["sagemaker:DescribeModel", "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DeleteModel", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig",
+                    "sagemaker:CreateModel", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig"],
+         "Resource": [f"arn:{partition}:sagemaker:{region}:{account}:model/infer-model-*",
+                      f"arn:{partition}:sagemaker:{region}:{account}:endpoint/infer-endpoint-*",
+                      f"arn:{partition}:sagemaker:{region}:{account}:endpoint-config/infer-config-*"]},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"arn:{partition}:iam::{account}:role/*createEndpoint*"},
+        {"Effect": "Allow", "Action": "application-autoscaling:DeregisterScalableTarget", "Resource": "*"},
+    ]}
+
+
+def test_the_seed_policy_gets_the_list_of_what_is_missing(world, sandbox, capsys, monkeypatch):
+    fresh(world, sandbox)
+    key = make_user(world, "seeded", seed_policy())
+    sandbox.app.enforce_iam = True
+    # doctor needs iam:SimulatePrincipalPolicy for the full list; the guide's user is given just that.
+    world.clients.client("iam").put_user_policy(UserName="seeded", PolicyName="doctor",
+                                                PolicyDocument=json.dumps(document("doctor")))
+    code, out, err = byoc(capsys, monkeypatch, key, ["doctor", "--endpoint", ASYNC, "-o", "json"])
+    data = json.loads(out)
+    expected = document("all")
+    has = set(a for st in seed_policy()["Statement"] for a in
+              (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))
+    wanted = {a for st in expected["Statement"] for a in (st["Action"] if isinstance(st["Action"], list)
+                                                          else [st["Action"]])}
+    assert code == 4 and data["permission_check"] == "simulation"
+    assert data["missing"] == sorted(wanted - has)
+    fails = [c for c in data["checks"] if c["status"] == "FAIL"]
+    assert {c["name"] for c in fails} >= {"permissions: core", "permissions: update", "permissions: logs"}
+    assert all("byoc policy" in c["fix"] for c in fails if c["name"].startswith("permissions"))
+    # And the first command that needs one of them stops with exit 4 naming it.
+    code, out, err = byoc(capsys, monkeypatch, key, ["update", ASYNC, world.image])
+    assert code == 4 and any(a in err.splitlines()[0] for a in data["missing"])
+
+
+# -- partitions -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("partition,region", [("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1")])
+def test_policies_are_partition_specific(partition, region, world, sandbox, capsys, monkeypatch):
+    sandbox.reset()
+    clients = seed.session(sandbox.url, region=region)
+    seed.solution(clients, region=region, realtime_id=None)
+    iam_client = clients.client("iam")
+    keys = {}
+    for name, doc in (("local", document("all", region)), ("foreign", document("all", "us-east-1"))):
+        iam_client.create_user(UserName=name)
+        iam_client.put_user_policy(UserName=name, PolicyName="byoc", PolicyDocument=json.dumps(doc))
+        keys[name] = iam_client.create_access_key(UserName=name)["AccessKey"]
+    sandbox.app.enforce_iam = True
+    monkeypatch.setenv("AWS_REGION", region)
+    code, out, err = byoc(capsys, monkeypatch, keys["local"], ["status", ASYNC, "-o", "json"])
+    assert code == 0, err
+    code, out, err = byoc(capsys, monkeypatch, keys["foreign"], ["status", ASYNC])
+    assert code == 4
+    assert f"sagemaker:DescribeEndpoint on arn:{partition}:sagemaker:{region}:{ACCOUNT}:endpoint/{ASYNC}" in err
