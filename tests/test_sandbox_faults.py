@@ -35,6 +35,16 @@ def test_throttle_limits_one_operation_to_n_per_second(sandbox, sm, ecr):
     assert state["throttled"] == outcomes.count("throttled")
 
 
+def test_throttling_counts_each_operation_separately(sandbox, sm, ecr):
+    endpoint(sm, ecr)
+    add_fault(sandbox, service="sagemaker", operation="*", throttle_rps=1)
+    client = _client(sandbox, "sagemaker")
+    client.describe_endpoint(EndpointName="ep")
+    assert error_of(client.describe_endpoint, EndpointName="ep")["Code"] == "ThrottlingException"
+    client.list_endpoints()  # its own bucket (AWS rate-limits each API operation)
+    assert error_of(client.list_endpoints)["Code"] == "ThrottlingException"
+
+
 def test_boto3_retries_through_throttling(sandbox, sm, ecr):
     endpoint(sm, ecr)
     add_fault(sandbox, service="sagemaker", operation="DescribeEndpoint", fail_next=2, error_code="ThrottlingException",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox_support import http, signed_headers
+from sandbox_support import error_of, http, signed_headers
 
 JSON11 = "application/x-amz-json-1.1"
 SM = "SageMaker."
@@ -65,3 +65,16 @@ def test_bad_requests_change_nothing(sandbox, sm):
     http(sandbox.url + "/", "POST", b'{"EndpointName": "x_y", "EndpointConfigName": "c"}', signed_headers(
         "sagemaker", SM + "CreateEndpoint", JSON11))
     assert sm.list_endpoints()["Endpoints"] == []
+
+
+@pytest.mark.parametrize("region", ["eu-central-1", "ap-southeast-2", "cn-northwest-1"])
+def test_any_credentials_any_region_one_account(sandbox, region):
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="AKIAANYTHINGATALL123", aws_secret_access_key="whatever",
+                                    region_name=region)
+    assert session.client("sts", endpoint_url=sandbox.url).get_caller_identity()["Account"] == "123456789012"
+    sm = session.client("sagemaker", endpoint_url=sandbox.url)
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    err = error_of(sm.describe_endpoint, EndpointName="ep")
+    assert err["Message"] == f'Could not find endpoint "arn:{partition}:sagemaker:{region}:123456789012:endpoint/ep".'
