@@ -214,7 +214,8 @@ class Aws:
         self.partition = partitions.for_region(self.region)
         self.endpoint_url = endpoint_url
         self.calls: Counter = Counter()
-        self.throttled = 0
+        self.throttled = 0  # calls byoc's own backoff retried after botocore gave up on throttling
+        self.retried = 0  # attempts botocore's retry mode made again (throttling, 5xx) before succeeding
         self._lock = threading.Lock()
         self._clients: dict = {}
         self._identity: dict | None = None
@@ -258,7 +259,12 @@ class Aws:
             with self._lock:
                 self.calls[f"{iam_prefix}:{operation}"] += 1
             try:
-                return getattr(raw, method)(**params)
+                response = getattr(raw, method)(**params)
+                retries = (response.get("ResponseMetadata") or {}).get("RetryAttempts", 0) if isinstance(response, dict) else 0
+                if retries:
+                    with self._lock:
+                        self.retried += retries
+                return response
             except bx.ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in THROTTLED and attempt < THROTTLE_EXTRA_TRIES:
