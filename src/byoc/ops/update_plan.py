@@ -235,7 +235,10 @@ def cfg_of(aws, name: str) -> dict:
 
 def _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved) -> None:
     numbers = [revisions.number(c) or 0 for c in stem_configs]
-    numbers += [int(m.group(1)) for k in tags if (m := revisions.OUTCOME_TAG.match(k))]
+    # Failed attempts keep their numbers; one still "in-progress" without a config (counted above when it
+    # exists) was interrupted before UpdateEndpoint, and its number is reused by this run.
+    numbers += [int(m.group(1)) for k, v in tags.items()
+                if (m := revisions.OUTCOME_TAG.match(k)) and not v.startswith("in-progress")]
     n = max(numbers + [revisions.number(view.config_name) or 0]) + 1
     production_models = [v["ModelName"] for v in view.config.get("ProductionVariants", [])]
     model_names, config_name = revisions.names(plan.endpoint, production_models, view.config_name, n)
