@@ -103,12 +103,11 @@ def run_plan(c, plan, *, yes, dry_run, no_wait, timeout, keep, quiet) -> int:
     from byoc.ops.update_apply import apply, result_of
 
     render_plan(c, plan)
-    if dry_run or plan.unchanged:
+    if dry_run:
         result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
-        if dry_run:
-            result.plan = plan.to_dict()
+        result.plan = plan.to_dict()
         return emit_result(c, result)
-    if not yes and sys.stdin.isatty() and sys.stderr.isatty():
+    if not yes and not plan.unchanged and sys.stdin.isatty() and sys.stderr.isatty():
         click.confirm(f"Update {plan.endpoint}?", abort=True, err=True)
     result: UpdateResult = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
                                  events=progress_printer(c, quiet))

@@ -45,7 +45,8 @@ def create_revision(aws, plan: UpdatePlan, events: Events = None) -> None:
 def _create(aws, kind: str, req: dict, events: Events) -> None:
     name = req["ModelName"] if kind == "model" else req["EndpointConfigName"]
     call = aws.sagemaker.create_model if kind == "model" else aws.sagemaker.create_endpoint_config
-    try:
+
+    def create() -> None:
         try:
             call(**req)
         except AuthError as exc:
@@ -53,11 +54,27 @@ def _create(aws, kind: str, req: dict, events: Events) -> None:
                 raise
             # Tagging denied: create without tags; history falls back to the -r<N> names.
             call(**{k: v for k, v in req.items() if k != "Tags"})
+
+    try:
+        create()
         _emit(events, "phase", text=f"created {kind} {name}")
     except AwsError as exc:
         if "already existing" not in exc.aws_message:
             raise
+        if kind == "model" and _images(aws.sagemaker.describe_model(ModelName=name)) != _images(req):
+            # Left by a run for another image that was interrupted before it created its config.
+            if name in sweep.in_use(aws)[1]:
+                raise
+            aws.sagemaker.delete_model(ModelName=name)
+            create()
+            _emit(events, "phase", text=f"replaced model {name} (left by an interrupted run for another image)")
+            return
         _emit(events, "phase", text=f"reusing {kind} {name} (left by an earlier run)")
+
+
+def _images(model: dict) -> list:
+    return [c.get("Image") for c in ([model["PrimaryContainer"]] if model.get("PrimaryContainer")
+                                     else model.get("Containers") or [])]
 
 
 def first_update(plan: UpdatePlan) -> bool:
@@ -95,7 +112,7 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
     """Run the plan and return its outcome (updated, unchanged, failed, timeout, in-progress)."""
     started = time.monotonic()
     if plan.unchanged:
-        return result_of(plan, "unchanged", started)
+        return result_of(plan, "unchanged", started, swept=finish_interrupted(aws, plan, keep))
     if plan.strategy == "recreate":
         from byoc.ops import recreate
 
@@ -129,6 +146,18 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
     finally:
         lock.release()
     return conclude(aws, plan, settled, started, keep, events)
+
+
+def finish_interrupted(aws, plan: UpdatePlan, keep: int) -> list:
+    """A run killed while SageMaker deployed the live revision left it "in-progress": record it as
+    deployed and sweep, as that run would have. Returns what was swept."""
+    value = plan.tags.get(f"byoc:r{plan.revision}", "")
+    if not value.startswith("in-progress ") or plan.view.config_name != plan.endpoint_config:
+        return []
+    revisions.record_outcome(aws, plan.view.endpoint["EndpointArn"], plan.revision,
+                             "deployed" + value[len("in-progress"):], plan.tags)
+    return sweep.sweep(aws, plan.endpoint, plan.endpoint_config, [revisions.base(m) for m in plan.models.values()],
+                       keep)
 
 
 def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep: int, events: Events) -> UpdateResult:
