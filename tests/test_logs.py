@@ -178,7 +178,9 @@ def test_follow_keeps_to_the_stream_prefixes_and_waits_for_the_group(aws, client
                               kwargs={"stream_prefixes": ["prod/i-0new"], "on_wait": waits.append})
     reader.start()
     try:
-        time.sleep(0.2)  # the group does not exist yet
+        deadline = time.time() + 5
+        while not waits and time.time() < deadline:  # it polled and found no group yet
+            time.sleep(0.02)
         cw = clients.client("logs")
         cw.create_log_group(logGroupName=GROUP)
         write(cw, "prod/i-0old", ["old fleet line"])
