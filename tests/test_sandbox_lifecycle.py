@@ -97,9 +97,9 @@ def _invoke_continuously(clients, name, stop, results):
 
 @pytest.mark.parametrize("behavior", ["healthy", "crash", "ping-timeout", "oom", "slow-start=900"])
 def test_update_keeps_serving_and_returns_to_previous_config_on_failure(sandbox, sm, ecr, clients, behavior):
-    sandbox.app.clock.time_scale = 0.1
     _, old_digest = make_endpoint(sm, ecr, count=2)
     seed.wait_status(sm, "ep")
+    sandbox.app.clock.time_scale = 0.3  # the Updating state lasts long enough to be observed
     cfg, new_digest = new_config(sm, ecr, "ep", "v2", behavior, count=2)
     stop, results = threading.Event(), []
     worker = threading.Thread(target=_invoke_continuously, args=(clients, "ep", stop, results))
@@ -132,12 +132,14 @@ def test_update_keeps_serving_and_returns_to_previous_config_on_failure(sandbox,
     assert all(any(s in b for s in served) for b in bodies)
 
 
-def test_retain_all_variant_properties_keeps_current_instance_count(sm, ecr):
+def test_retain_all_variant_properties_keeps_current_instance_count(sandbox, sm, ecr):
     make_endpoint(sm, ecr, count=1)
     seed.wait_status(sm, "ep")
+    sandbox.app.clock.time_scale = 0.5  # slow enough to observe the Updating state
     sm.update_endpoint_weights_and_capacities(
         EndpointName="ep", DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}])
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
+    sandbox.app.clock.time_scale = 0.05
     d = seed.wait_status(sm, "ep", statuses=("InService",))
     deadline = time.time() + 5
     while d["ProductionVariants"][0]["CurrentInstanceCount"] != 3 and time.time() < deadline:
@@ -172,7 +174,8 @@ def test_failed_endpoint_cannot_be_updated_and_delete_removes_it(sm, ecr):
         pytest.fail("endpoint was not deleted")
 
 
-def test_delete_in_progress_is_refused(sm, ecr):
+def test_delete_in_progress_is_refused(sandbox, sm, ecr):
+    sandbox.app.clock.time_scale = 2.0  # Creating lasts seconds; the test does not wait for it
     make_endpoint(sm, ecr)
     with pytest.raises(ClientError, match="Cannot delete in-progress endpoint"):
         sm.delete_endpoint(EndpointName="ep")

@@ -164,7 +164,7 @@ def test_failed_endpoint_cannot_be_updated_but_can_be_deleted(sm, ecr):
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Deleting"
 
 
-def test_delete_is_refused_while_creating_and_while_deleting(sandbox, sm, ecr):
+def test_delete_and_update_are_refused_while_creating(sandbox, sm, ecr):
     sandbox.app.clock.time_scale = 2.0  # creation and deletion take seconds; the test does not wait for them
     endpoint(sm, ecr, wait=False)
     creating = error_of(sm.delete_endpoint, EndpointName="ep")

@@ -86,7 +86,7 @@ def test_successful_update_shifts_traffic_then_terminates_the_old_fleet(sandbox,
     old_streams = set(streams(logs, "ep"))
     assert len(old_streams) == 2
     cfg, new_digest = revision(sm, ecr, "ep", "v2", count=2)
-    sandbox.app.clock.time_scale = 0.5  # slow enough to observe the Updating state
+    sandbox.app.clock.time_scale = 1.0  # slow enough to observe the Updating state
     sm.update_endpoint(EndpointName="ep", EndpointConfigName=cfg)
     d = sm.describe_endpoint(EndpointName="ep")
     assert d["EndpointStatus"] == "Updating"
@@ -238,11 +238,13 @@ def test_weights_route_traffic_between_variants(sm, ecr, rt):
     assert json.loads(targeted["Body"].read())["variant"] == "A"
 
 
-def test_capacity_changes_add_and_remove_instances(sm, ecr, clients):
+def test_capacity_changes_add_and_remove_instances(sandbox, sm, ecr, clients):
     endpoint(sm, ecr)
+    sandbox.app.clock.time_scale = 0.5  # slow enough to observe the Updating state
     sm.update_endpoint_weights_and_capacities(EndpointName="ep", DesiredWeightsAndCapacities=[
         {"VariantName": "AllTraffic", "DesiredInstanceCount": 3}])
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
+    sandbox.app.clock.time_scale = 0.05
     settle(sm, "ep")
     assert wait_for(lambda: _variant(sm)["CurrentInstanceCount"] == 3)
     assert len(streams(clients.client("logs"), "ep")) == 3
