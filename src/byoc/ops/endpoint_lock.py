@@ -52,7 +52,8 @@ class EndpointLock:
 
     def acquire(self, extra_tags: Optional[list] = None) -> None:
         """Take the lock; `extra_tags` are written to the endpoint in the same AddTags call."""
-        who = holder(self.tags.get(revisions.T_LOCK))
+        # Read the tag now, not as planned: another run may have taken the lock since.
+        who = holder(revisions.list_tags(self.aws, self.arn).get(revisions.T_LOCK))
         if who:
             raise PreflightFailed(f"Another byoc run ({who}) is updating {self.endpoint}.",
                                   f"Wait for it, or watch it with `byoc status {self.endpoint} --watch`.")
