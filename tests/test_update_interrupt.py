@@ -223,3 +223,27 @@ def test_status_watch_follows_an_update_to_its_end(sandbox, capsys, sm, dep):
     finally:
         sandbox.app.clock.time_scale = 0.05
     assert finish(first)[0] == 0
+
+
+def test_a_plan_made_before_another_run_took_the_lock_is_refused_when_applied(sandbox, sm, dep):
+    from byoc.aws.client import Aws
+    from byoc.errors import PreflightFailed
+    from byoc.ops.update_apply import apply
+    from byoc.ops.update_plan import plan_update
+
+    aws = Aws(region="us-east-1")
+    late = plan_update(aws, ASYNC_EP, dep["other_image"])  # planned while the endpoint is free
+    hold(sandbox, "CreateModel")
+    first = spawn(sandbox, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
+    try:
+        wait_for(lambda: held(sandbox), proc=first)  # the first run holds the lock now
+        before = resources(sm)
+        with pytest.raises(PreflightFailed) as refused:
+            apply(aws, late)
+        assert refused.value.message.startswith(f"Another byoc run (process {first.pid} on ")
+        assert resources(sm) == before
+        lock = tags_of(sm, sm.describe_endpoint(EndpointName=ASYNC_EP)["EndpointArn"])["byoc:lock"]
+        assert lock.split(" ")[1] == str(first.pid)  # still the first run's
+    finally:
+        kill9(first)
+        release(sandbox)
