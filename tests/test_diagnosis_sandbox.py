@@ -77,7 +77,7 @@ def test_ping_timeout_is_the_symptom_with_the_lines_that_matter(aws, sm, ecr):
     deploy(sm, ecr, "ep", "ping-timeout")
     d = diagnose(aws, "ep")
     assert [f.id for f in d.findings] == ["ping-health-check"]
-    assert not d.explained
+    assert not d.explained and d.show_key_lines
     last = [k.message for k in d.key_lines if k.why == "last"]
     assert "Compiling UNet with torch.compile, this can take a while ..." in last
 
@@ -86,6 +86,7 @@ def test_healthy_endpoint_has_no_findings(aws, sm, ecr):
     assert deploy(sm, ecr, "ep")["EndpointStatus"] == "InService"
     d = diagnose(aws, "ep")
     assert d.findings == [] and d.failure_reason is None and d.events_read > 0
+    assert not d.show_key_lines  # nothing is wrong: no excerpt to read
 
 
 def test_failed_update_is_diagnosed_from_its_start(aws, sm, ecr):

@@ -51,7 +51,7 @@ def by_name(result):
 def test_healthy_real_time_endpoint_passes(aws, sm, ecr):
     deploy(sm, ecr)
     v = verify(aws, "ep")
-    assert v.passed and v.result == "PASS" and v.reasons == []
+    assert v.passed and v.result == "PASS" and v.reasons == [] and v.error_lines == []
     checks = by_name(v)
     assert [c.name for c in v.checks] == ["status", "invocation", "logs"]
     assert "InvokeEndpoint answered from variant prod" in checks["invocation"].detail
@@ -78,6 +78,9 @@ def test_invoke_error_fails_real_time(aws, sm, ecr):
     v = verify(aws, "ep")
     assert not v.passed and v.result == "FAIL"
     assert any("Received server error (500)" in r for r in v.reasons)
+    logged = [k.message for k in v.error_lines]
+    assert "RuntimeError: expected scalar type Half but found Float" in logged  # the container's own reason
+    assert logged[logged.index("Traceback (most recent call last):"):][-1].startswith("RuntimeError")
 
 
 def test_invoke_error_fails_async_with_a_failure_path(aws, sm, ecr, clients):

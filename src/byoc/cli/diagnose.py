@@ -37,8 +37,8 @@ def render(console, d) -> None:
             console.print(Text(f"             (seen {f.count:,} times)", style="dim"))
         console.print(Text(f"   fix: {f.fix}", style="green"))
         console.print()
-    if d.key_lines and (not d.explained or not d.findings):
-        title = "Lines that matter most" + ("" if d.findings else " (nothing above explains them)")
+    if d.show_key_lines:
+        title = "Lines that matter most" + ("" if d.findings else " (no known signature explains them)")
         console.print(Text(title + ":", style="bold"))
         colours = StreamColours()
         for k in d.key_lines:

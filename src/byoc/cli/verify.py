@@ -12,11 +12,21 @@ MARK = {True: ("PASS", "green"), False: ("FAIL", "bold red"), None: ("skip", "di
 def render(console, v) -> None:
     from rich.text import Text
 
+    from byoc.cli.logs import StreamColours, line_text
+
     style = "bold green" if v.passed else "bold red"
     console.print(Text.assemble((v.result, style), f"  {v.endpoint} ({v.region})"))
     for check in v.checks:
         word, colour = MARK[check.ok]
         console.print(Text.assemble("  ", (f"{word:<4}", colour), f" {check.name:<10} {check.detail}"))
+        if check.name == "invocation" and v.error_lines:
+            console.print(Text("       the container logged:", style="dim"))
+            colours = StreamColours()
+            for k in v.error_lines:
+                line = Text("         ")
+                line.append(line_text({"timestamp": k.timestamp, "logStreamName": k.stream, "message": k.message},
+                                      colours))
+                console.print(line)
     for note in v.notes:
         console.print(Text(f"  note: {note}", style="dim"))
     bad = [f for f in v.findings if f.severity in ("critical", "error")]

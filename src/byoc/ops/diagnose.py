@@ -48,6 +48,14 @@ class Diagnosis:
         """Whether a finding names a cause (not only a symptom such as the failed ping)."""
         return any(not f.symptom for f in self.findings)
 
+    @property
+    def show_key_lines(self) -> bool:
+        """Key lines help when nothing names a cause and something is wrong (a failure, or errors
+        in the logs); a healthy endpoint's first and last lines are noise."""
+        unhealthy = bool(self.failure_reason) or self.status != "InService"
+        errors = any(k.why in ("traceback", "error") for k in self.key_lines)
+        return bool(self.key_lines) and not self.explained and (unhealthy or errors)
+
     def to_dict(self) -> dict:
         return {
             "endpoint": self.endpoint,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from byoc import images
-from byoc.diagnosis import Finding, match
+from byoc.diagnosis import Finding, KeyLine, key_lines, match
 from byoc.errors import AuthError, AwsError
 from byoc.ops import inspect, logs
 from byoc.ops.diagnose import facts, load_view
@@ -47,6 +47,7 @@ class Verification:
     checks: List[Check]
     findings: List[Finding] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    error_lines: List[KeyLine] = field(default_factory=list)  # what the container logged for a failed invocation
 
     @property
     def passed(self) -> bool:
@@ -64,7 +65,8 @@ class Verification:
     def to_dict(self) -> dict:
         return {"endpoint": self.endpoint, "region": self.region, "result": self.result,
                 "reasons": self.reasons, "checks": [c.to_dict() for c in self.checks],
-                "findings": [f.to_dict() for f in self.findings], "notes": self.notes}
+                "findings": [f.to_dict() for f in self.findings], "notes": self.notes,
+                "error_lines": [k.to_dict() for k in self.error_lines]}
 
 
 def check_status(view: inspect.EndpointView) -> Check:
@@ -221,6 +223,15 @@ def live_fleet_events(view: inspect.EndpointView, events: List[dict]) -> List[di
     return [e for e in events if e.get("logStreamName") in alive]
 
 
+def invocation_error_lines(aws, endpoint: str, since_ms: int, limit: int = 12) -> List[KeyLine]:
+    """Tracebacks and error lines the containers logged since the test invocation."""
+    try:
+        read = logs.read(aws, endpoint, start=since_ms)
+    except (logs.LogGroupMissing, AuthError):
+        return []
+    return [k for k in key_lines(read.events, head=0, tail=0) if k.why in ("traceback", "error")][-limit:]
+
+
 def check_logs(aws, view: inspect.EndpointView, invocation_error: Optional[str] = None,
                ) -> Tuple[Check, List[Finding], List[str]]:
     """No error signature in the logs since the deployment that made the current fleet."""
@@ -267,12 +278,15 @@ def verify(aws, endpoint: str, image: Optional[str] = None, payload: Optional[by
     if view.status != "InService":
         result.checks.append(Check("invocation", None, "Not invoked: the endpoint is not InService."))
         return result
+    invoked_ms = int(time.time() * 1000)
     if view.is_async:
         check, notes = invoke_async(aws, view, payload, content_type, timeout, poll_seconds)
         result.notes.extend(notes)
     else:
         check = invoke_realtime(aws, endpoint, payload, content_type)
     result.checks.append(check)
+    if check.ok is False:
+        result.error_lines = invocation_error_lines(aws, endpoint, invoked_ms)
     check, findings, notes = check_logs(aws, view, None if check.ok else check.detail)
     result.checks.append(check)
     result.findings = findings
