@@ -42,10 +42,11 @@ def status(aws, endpoint: str) -> Status:
                              "digest": v.digest, "current_instances": v.current_instances,
                              "desired_instances": v.desired_instances})
     out.autoscaling = _autoscaling(aws, endpoint, [v.name for v in view.variants])
-    outcomes = sorted(((int(m.group(1)), v) for k, v in tags.items() if (m := revisions.OUTCOME_TAG.match(k))),
-                      reverse=True)
+    # The latest attempt by time (a rollback to an earlier revision is newer than the attempts after it).
+    outcomes = sorted(((revisions.parse_outcome(v).get("created_at") or "", int(m.group(1)), v)
+                       for k, v in tags.items() if (m := revisions.OUTCOME_TAG.match(k))), reverse=True)
     if outcomes:
-        n, value = outcomes[0]
+        _, n, value = outcomes[0]
         out.last_update = {"revision": n, **revisions.parse_outcome(value)}
     pending = d.get("PendingDeploymentSummary")
     holder = endpoint_lock.holder(tags.get(revisions.T_LOCK))

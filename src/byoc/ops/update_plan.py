@@ -62,7 +62,8 @@ class UpdatePlan:
 
 
 def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, to the millisecond (history and `status` order attempts by it)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def default_image(aws, view: inspect.EndpointView, tags: dict) -> str:
