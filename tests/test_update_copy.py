@@ -291,7 +291,7 @@ def test_solution_async_endpoint_copy_field_by_field(sandbox, clients, sm, capsy
     assert model_tags["byoc:endpoint"] == ASYNC_EP and model_tags["byoc:revision"] == "1"
     assert model_tags["byoc:image"] == dep["custom_image"] and model_tags["byoc:digest"] == dep["custom_digest"]
     assert model_tags["byoc:created-by"] == f"arn:aws:sts::{ACCOUNT}:user/moto"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", model_tags["byoc:created-at"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", model_tags["byoc:created-at"])
     config_tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=new_config["EndpointConfigArn"])["Tags"]}
     assert config_tags["solution"] == "esd" and config_tags["byoc:revision"] == "1"
     # The endpoint itself keeps its tags and its async behaviour.
