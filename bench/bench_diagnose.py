@@ -1,8 +1,9 @@
 """Client CPU to diagnose 100,000 log events (target: under 2 s), and what log retrieval costs.
 
-Part 1 times the matcher alone. Part 2 runs a sandbox with the same 100,000 events in 8 streams
-and network latency injected on CloudWatch Logs calls, and compares reading the streams one at a
-time with reading them in parallel, and a server-side filter pattern with reading everything.
+Part 1 times the matcher alone. Part 2 runs a sandbox (in its own process) holding the same
+100,000 events, adds network latency to CloudWatch Logs calls, and compares reading the streams
+one at a time with reading them in parallel, a server-side filter pattern with reading
+everything, and times `diagnose` end to end (client CPU includes parsing the API responses).
 Prints figures; asserts nothing about time (see HACKING.md). Run: python bench/bench_diagnose.py
 """
 
@@ -70,16 +71,49 @@ def diagnose_cpu() -> None:
 LATENCY_MS = 50  # a typical round trip to CloudWatch Logs from outside its region
 
 
+def start_sandbox() -> tuple:
+    """`byoc sandbox serve` in its own process, so this process's CPU time is the client's alone."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "byoc", "sandbox", "serve", "--port", str(port),
+                             "--time-scale", "0.05"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_sandbox/health", timeout=1).read()
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def add_fault(url: str, spec: dict) -> None:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url + "/_sandbox/faults", data=json.dumps(spec).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+
+
 def retrieval() -> None:
     from byoc.aws.client import Aws
     from byoc.ops import logs
     from byoc.ops.diagnose import diagnose
-    from byoc.sandbox import Sandbox, seed
+    from byoc.sandbox import seed
 
-    sb = Sandbox(time_scale=0.05).start()
+    proc, url = start_sandbox()
     try:
-        os.environ.update(sb.env())
-        clients = seed.session(sb.url)
+        os.environ.update({"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
+                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"})
+        clients = seed.session(url)
         sm, ecr, cw = clients.client("sagemaker"), clients.client("ecr"), clients.client("logs")
         image, _ = seed.push_image(ecr, "sd", "v1", "healthy")
         sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
@@ -100,25 +134,28 @@ def retrieval() -> None:
             cw.create_log_stream(logGroupName=group, logStreamName=stream)
             for i in range(0, len(batch), 5000):
                 cw.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch[i:i + 5000])
-        sb.app.faults.add({"service": "logs", "latency_ms": LATENCY_MS})
+        add_fault(url, {"service": "logs", "latency_ms": LATENCY_MS})
         since = now - 2 * 3_600_000
-        print(f"\nlog retrieval: {N_EVENTS:,} events in {len(by_stream) + 1} streams, "
-              f"{LATENCY_MS} ms injected per CloudWatch Logs call")
+        print(f"\nlog retrieval (sandbox in its own process): {N_EVENTS:,} events in {len(by_stream) + 1} "
+              f"streams, {LATENCY_MS} ms added to every CloudWatch Logs call")
         for label, kwargs in (("sequential (1 worker)", {"workers": 1}), ("parallel (8 workers)", {"workers": 8}),
                               ("server-side --grep", {"pattern": '"CUDA out of memory"'})):
             aws = Aws(region="us-east-1")
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             read = logs.read(aws, "bench", start=since, **kwargs)
-            wall = time.perf_counter() - start
+            wall, used = time.perf_counter() - start, time.process_time() - start_cpu
             calls = sum(n for k, n in aws.calls.items() if k.startswith("logs:"))
-            print(f"  {label:<22} {wall:6.2f} s wall, {calls:3d} calls, {len(read.events):,} events returned")
+            print(f"  {label:<22} {wall:6.2f} s wall, {used:5.2f} s client CPU, {calls:3d} calls, "
+                  f"{len(read.events):,} events returned")
         aws = Aws(region="us-east-1")
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         d = diagnose(aws, "bench", since=since)
-        print(f"  diagnose end to end    {time.perf_counter() - start:6.2f} s wall, {d.events_read:,} events, "
+        wall, used = time.perf_counter() - start, time.process_time() - start_cpu
+        print(f"  diagnose end to end    {wall:6.2f} s wall, {used:5.2f} s client CPU, {d.events_read:,} events, "
               f"findings {[f.id for f in d.findings]}")
     finally:
-        sb.stop()
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main() -> None:
