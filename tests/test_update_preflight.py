@@ -250,3 +250,64 @@ def test_real_time_endpoint_gets_no_zero_instance_warning(capsys, dep):
     code, doc, _ = run_json(capsys, "update", "infer-endpoint-f9e8d7c", dep["custom_image"], "--yes", "-q")
     assert code == 0
     assert doc["warnings"] == []
+
+
+# -- credentials and permissions (exit 4) ------------------------------------------------------------------
+
+def _user(clients, monkeypatch, name: str, statements: list) -> None:
+    """An IAM user with these statements, whose keys the CLI then uses (the sandbox enforces IAM)."""
+    import json
+
+    iam = clients.client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="byoc", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+
+
+READ_ONLY = [{"Effect": "Allow", "Resource": "*", "Action": [
+    "sagemaker:Describe*", "sagemaker:List*", "ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+    "ecr:ListImages", "servicequotas:ListServiceQuotas"]}]
+
+
+def test_no_credentials_exit_4_and_change_nothing(capsys, sm, dep, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    before = snapshot(sm)
+    code, _, err = run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes")
+    assert code == 4
+    assert error_lines(err)[0] == "error: No AWS credentials found."
+    assert snapshot(sm) == before
+
+
+def test_a_denied_action_exits_4_naming_it_and_changes_nothing(sandbox, clients, capsys, sm, dep, monkeypatch):
+    _user(clients, monkeypatch, "reader", READ_ONLY)
+    sandbox.app.enforce_iam = True
+    before = snapshot(sm)
+    code, out, err = run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
+    assert code == 4, err
+    error, fix = error_lines(err)
+    assert error == (f"error: Permission denied: sagemaker:CreateModel on "
+                     f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model/infer-model-a1b2c3d-r1.")
+    assert '"Action": "sagemaker:CreateModel"' in fix
+    sandbox.app.enforce_iam = False
+    assert snapshot(sm) == before
+
+
+def test_update_without_tagging_permissions_still_deploys(sandbox, clients, capsys, sm, dep, monkeypatch):
+    _user(clients, monkeypatch, "no-tags", READ_ONLY + [
+        {"Effect": "Allow", "Resource": "*", "Action": ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
+                                                         "sagemaker:UpdateEndpoint", "sagemaker:DeleteModel",
+                                                         "sagemaker:DeleteEndpointConfig", "iam:PassRole"]}])
+    sandbox.app.enforce_iam = True
+    code, doc, err = run_json(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
+    assert code == 0, err
+    assert (doc["result"], doc["revision"]) == ("updated", 1)
+    code, history, _ = run_json(capsys, "history", ASYNC_EP)
+    sandbox.app.enforce_iam = False
+    assert [(r["number"], r["live"], r["digest"]) for r in history["revisions"]][0] == (1, True, dep["custom_digest"])
+    d = live(sm, ASYNC_EP)
+    assert d["EndpointConfigName"] == "infer-config-a1b2c3d-r1"
+    assert not [k for k in tags_of(sm, d["EndpointArn"]) if k.startswith("byoc:")]  # no lock, no outcome tags
