@@ -34,7 +34,8 @@ def new_config(sm, ecr, name, tag, behavior, instance_type="ml.g5.xlarge", count
     return f"{name}-c-{tag}", digest
 
 
-def test_create_reaches_in_service_with_deployed_image_digest(sm, ecr):
+def test_create_reaches_in_service_with_deployed_image_digest(sandbox, sm, ecr):
+    sandbox.app.clock.time_scale = 0.5  # slow enough to observe the Creating state
     image, digest = make_endpoint(sm, ecr)
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
     d = seed.wait_status(sm, "ep")
@@ -155,11 +156,12 @@ def test_retain_all_variant_properties_keeps_current_instance_count(sandbox, sm,
     assert seed.wait_status(sm, "ep")["ProductionVariants"][0]["DesiredInstanceCount"] == 1
 
 
-def test_failed_endpoint_cannot_be_updated_and_delete_removes_it(sm, ecr):
+def test_failed_endpoint_cannot_be_updated_and_delete_removes_it(sandbox, sm, ecr):
     make_endpoint(sm, ecr, behavior="crash")
     seed.wait_status(sm, "ep")
     with pytest.raises(ClientError, match="Cannot update failed endpoint"):
         sm.update_endpoint(EndpointName="ep", EndpointConfigName="ep-c-v1")
+    sandbox.app.clock.time_scale = 1.0  # slow enough to observe the Deleting state
     sm.delete_endpoint(EndpointName="ep")
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Deleting"
     deadline = time.time() + 5

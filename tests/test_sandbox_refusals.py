@@ -153,13 +153,14 @@ def test_regions_are_separate(clients, sm, ecr):
 
 # -- lifecycle refusals -----------------------------------------------------------------------------------
 
-def test_failed_endpoint_cannot_be_updated_but_can_be_deleted(sm, ecr):
+def test_failed_endpoint_cannot_be_updated_but_can_be_deleted(sandbox, sm, ecr):
     endpoint(sm, ecr, behavior="crash")
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Failed"
     cfg, _ = revision(sm, ecr, "ep", "v2")
     err = error_of(sm.update_endpoint, EndpointName="ep", EndpointConfigName=cfg)
     assert err["Code"] == "ValidationException" and "Cannot update failed endpoint" in err["Message"]
     assert sm.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == "ep-c-v1"
+    sandbox.app.clock.time_scale = 2.0  # Deleting lasts long enough to be observed
     sm.delete_endpoint(EndpointName="ep")
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Deleting"
 
