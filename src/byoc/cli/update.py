@@ -119,11 +119,12 @@ def emit_result(c, result) -> int:
         colour = {"updated": "green", "unchanged": "green", "failed": "red", "timeout": "yellow"}.get(result.result, "")
         console.print(f"[bold {colour}]{result.result}[/]: {result.endpoint} "
                       f"{'now runs' if result.result == 'updated' else 'target'} {result.image} "
-                      f"(revision {result.revision}, config {result.endpoint_config}) in {result.elapsed_seconds}s")
+                      f"(revision {result.revision}, config {result.endpoint_config}) in {result.elapsed_seconds}s",
+                      soft_wrap=True)  # URIs and commands stay on one line, whole, for copy and paste
         if result.downtime_seconds is not None:
             console.print(f"downtime (recreate): {result.downtime_seconds}s")
         if result.result == "failed":
-            console.print(f"The endpoint still serves its previous image {result.previous_image}.")
+            console.print(f"The endpoint still serves its previous image {result.previous_image}.", soft_wrap=True)
             console.print(f"FailureReason: {result.failure_reason}")
             for f in result.diagnosis[:5]:
                 console.print(f"- [bold]{f.get('title')}[/]: {f.get('cause')}")
@@ -132,7 +133,7 @@ def emit_result(c, result) -> int:
                 if f.get("fix"):
                     console.print(f"    fix: {f.get('fix')}")
         if result.resume_command:
-            console.print(f"SageMaker goes on; to resume watching: {result.resume_command}")
+            console.print(f"SageMaker goes on; to resume watching: {result.resume_command}", soft_wrap=True)
         for w in result.warnings:
             console.print(f"[yellow]warning:[/] {w}")
 
