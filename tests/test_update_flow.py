@@ -99,8 +99,9 @@ def test_the_new_model_is_pinned_to_the_digest_so_a_later_push_to_the_tag_change
 def test_text_report_of_a_good_update(capsys, dep):
     code, out, err = run(capsys, "update", REALTIME_EP, dep["custom_image"], "--yes")
     assert code == 0
-    assert out.startswith("updated: infer-endpoint-f9e8d7c now runs")
-    assert "revision 1, config infer-config-f9e8d7c-r1" in " ".join(out.split())
+    pinned = f"{dep['custom_image'].rsplit(':', 1)[0]}@{dep['custom_digest']}"
+    assert out.splitlines()[0].startswith(f"updated: infer-endpoint-f9e8d7c now runs {pinned} "
+                                          "(revision 1, config infer-config-f9e8d7c-r1) in ")
     # The plan and the progress go to stderr.
     assert "Plan for infer-endpoint-f9e8d7c (us-east-1), strategy blue-green:" in err
     assert "models    infer-model-f9e8d7c-r1 (new, revision 1)" in err

@@ -339,7 +339,7 @@ def test_timeout_exits_3_deletes_nothing_and_prints_how_to_resume(sandbox, capsy
     assert code == 3, err
     assert out.startswith("timeout: ")
     resume = f"byoc update {ASYNC_EP} {dep['custom_image'].rsplit(':', 1)[0]}@{dep['custom_digest']}"
-    assert f"SageMaker goes on; to resume watching: {resume}" in " ".join(out.split())
+    assert f"SageMaker goes on; to resume watching: {resume}" in out.splitlines()  # whole, ready to paste
     models, configs = resources(sm)
     assert "infer-model-a1b2c3d-r1" in models and "infer-config-a1b2c3d-r1" in configs
     assert sm.describe_endpoint(EndpointName=ASYNC_EP)["EndpointStatus"] == "Updating"
