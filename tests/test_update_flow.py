@@ -3,7 +3,11 @@ continuously (zero failed calls), the JSON document and the text report, exit co
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
+from botocore.exceptions import ClientError
 
 from update_support import (
     JSON_KEYS,
@@ -143,3 +147,43 @@ def test_failed_update_json_carries_the_diagnosis(capsys, dep):
     assert doc["diagnosis"], "a failed update explains itself"
     evidence = " ".join(str(f.get("evidence")) for f in doc["diagnosis"])
     assert "No module named 'xformers'" in evidence
+
+
+def test_async_requests_queued_around_an_update_all_complete(sandbox, capsys, clients, dep):
+    import threading
+
+    from update_support import ASYNC_EP
+
+    s3, rt = clients.client("s3"), clients.client("sagemaker-runtime")
+    s3.put_object(Bucket=dep["bucket"], Key="in/prompt.json", Body=b'{"prompt": "a cat"}')
+    sandbox.app.clock.time_scale = 0.3
+    outputs, refused, stop = [], [], threading.Event()
+
+    def submit():
+        while not stop.is_set() or len(outputs) < 10:
+            try:
+                outputs.append(rt.invoke_endpoint_async(EndpointName=ASYNC_EP, ContentType="application/json",
+                                                        InputLocation=f"s3://{dep['bucket']}/in/prompt.json")
+                               ["OutputLocation"])
+            except ClientError as exc:
+                refused.append(str(exc))
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=submit, daemon=True)
+    thread.start()
+    wait_for(lambda: len(outputs) >= 5)
+    code, doc, err = run_json(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
+    stop.set()
+    thread.join(10)
+    assert code == 0, err
+    assert refused == []
+    keys = [o.split("/", 3)[3] for o in outputs]
+
+    def done():
+        listed = {o["Key"] for o in s3.list_objects_v2(Bucket=dep["bucket"], Prefix="sagemaker_output/")
+                  .get("Contents", [])}
+        return all(k in listed for k in keys)
+
+    wait_for(done, timeout=60)
+    served = {json.loads(s3.get_object(Bucket=dep["bucket"], Key=k)["Body"].read())["digest"] for k in keys}
+    assert dep["custom_digest"] in served  # requests after the switch ran on the new image
