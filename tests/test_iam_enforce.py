@@ -154,6 +154,15 @@ def test_sagemaker_calls_map_to_lowercase_arns_and_passrole():
         ("sagemaker:ListEndpoints", "*")]
 
 
+def test_creating_a_tagged_sagemaker_resource_also_needs_add_tags():
+    reqs = iam.requested("sagemaker", "CreateEndpointConfig", {"EndpointConfigName": "c", "Tags": [{"Key": "k"}]},
+                         "us-east-1", ACCOUNT)
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint-config/c"
+    assert [(r.action, r.resource) for r in reqs] == [("sagemaker:CreateEndpointConfig", arn), ("sagemaker:AddTags", arn)]
+    untagged = iam.requested("sagemaker", "CreateEndpointConfig", {"EndpointConfigName": "c"}, "us-east-1", ACCOUNT)
+    assert [r.action for r in untagged] == ["sagemaker:CreateEndpointConfig"]
+
+
 def test_other_services_map_api_names_to_iam_actions():
     def one(service, op, params):
         return [(r.action, r.resource) for r in iam.requested(service, op, params, "us-east-1", ACCOUNT)]

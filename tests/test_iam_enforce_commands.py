@@ -216,37 +216,33 @@ def run_scenario(world, sandbox, capsys, monkeypatch, scenario: Scenario, doc: O
 
 # -- the calls each command makes ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def root_calls():
-    """scenario name -> IAM actions its command needed, filled by test_each_command_stays_within_its_feature."""
-    return {}
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
-def test_each_command_stays_within_its_feature(scenario, world, sandbox, capsys, monkeypatch, root_calls):
-    calls: Counter = Counter()
+def test_commands_call_exactly_the_actions_of_the_policy(world, sandbox, capsys, monkeypatch):
+    """Run every command with unrestricted credentials and record its calls (Aws.calls): each stays
+    within its feature's policy, the table names the command for each action it needs, and every
+    action of the policy is needed by some command (minimal at the action level). One test, so that
+    the union is complete under pytest-xdist."""
     admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, admin if scenario.admin else None,
-                                  calls=calls)
-    assert code == scenario.code, (out, err)
-    needed = iam_actions_of(calls)
-    root_calls[scenario.name] = needed
-    features = "all,doctor" if scenario.feature == "doctor" else scenario.feature
-    granted = policy.generate(policy.parse_features(features), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
-    assert sorted(needed - granted) == [], f"{scenario.name} calls actions its feature's policy lacks"
-    # ...and the table says which commands need each action.
-    for action in needed:
-        commands = {c.split()[0] for g in grants() if action in g["actions"] for c in g["commands"]}
-        assert scenario.command in commands, f"{action}: add '{scenario.command}' to its grant's commands"
-
-
-def test_every_action_of_the_policy_is_used_by_a_command(root_calls):
-    if len(root_calls) < len(SCENARIOS):
-        # Filled by the parametrized test above; when run alone, recompute nothing and say so.
-        pytest.fail("run the whole module: this test reads what test_each_command_stays_within_its_feature saw")
-    used = set().union(*root_calls.values())
-    granted = policy.generate(policy.parse_features("all,doctor"), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
-    assert sorted(granted - used - BUILDER_ACTIONS) == [], sorted(granted - used - BUILDER_ACTIONS)
+    scope = policy.make_scope(None, "us-east-1", ACCOUNT)
+    problems, used = [], set()
+    for scenario in SCENARIOS:
+        calls: Counter = Counter()
+        code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, admin if scenario.admin else None,
+                                      calls=calls)
+        if code != scenario.code:
+            problems.append(f"{scenario.name}: exit {code}: {(err or out)[-300:]}")
+            continue
+        needed = iam_actions_of(calls)
+        used |= needed
+        features = "all,doctor" if scenario.feature == "doctor" else scenario.feature
+        granted = policy.generate(policy.parse_features(features), scope).actions
+        problems += [f"{scenario.name} calls {a}, not in the policy of '{features}'" for a in sorted(needed - granted)]
+        for action in sorted(needed):
+            commands = {c.split()[0] for g in grants() if action in g["actions"] for c in g["commands"]}
+            if scenario.command not in commands:
+                problems.append(f"{action}: the table does not name '{scenario.command}' among its commands")
+    unused = policy.generate(policy.parse_features("all,doctor"), scope).actions - used - BUILDER_ACTIONS
+    problems += [f"{a} is in the policy but no command calls it" for a in sorted(unused)]
+    assert problems == []
 
 
 # -- complete: exactly the policy is enough -------------------------------------------------------------------
@@ -267,10 +263,21 @@ def _actions_to_remove() -> list:
     return sorted(actions - BUILDER_ACTIONS - DEGRADING_ACTIONS)
 
 
+def candidates_for(action: str) -> list:
+    """Scenarios of the commands the table names for `action`: those matching a named command with
+    its options ("logs --grep") first, in the table's order, then the others of the same command."""
+    named = [c for g in grants() if action in g["actions"] for c in g["commands"]]
+    ranked = []
+    for command in named:
+        words = command.split()
+        ranked += [s for s in SCENARIOS if s.command == words[0] and all(w in s.argv for w in words[1:])
+                   and s not in ranked]
+    return ranked + [s for s in SCENARIOS if s.command in {c.split()[0] for c in named} and s not in ranked]
+
+
 @pytest.mark.parametrize("action", _actions_to_remove())
 def test_without_any_one_action_a_command_fails_naming_it(action, world, sandbox, capsys, monkeypatch):
-    commands = {c.split()[0] for g in grants() if action in g["actions"] for c in g["commands"]}
-    candidates = [s for s in SCENARIOS if s.command in commands]
+    candidates = candidates_for(action)
     assert candidates, f"no existing command needs {action}"
     doc = without(document("all,doctor"), action)
     seen = []
@@ -315,8 +322,9 @@ def test_the_seed_policy_gets_the_list_of_what_is_missing(world, sandbox, capsys
     key = make_user(world, "seeded", seed_policy())
     sandbox.app.enforce_iam = True
     # doctor needs iam:SimulatePrincipalPolicy for the full list; the guide's user is given just that.
-    world.clients.client("iam").put_user_policy(UserName="seeded", PolicyName="doctor",
-                                                PolicyDocument=json.dumps(document("doctor")))
+    simulate_self = [st for st in document("all,doctor")["Statement"] if st["Sid"] == "SimulateSelf"]
+    world.clients.client("iam").put_user_policy(UserName="seeded", PolicyName="doctor", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": simulate_self}))
     code, out, err = byoc(capsys, monkeypatch, key, ["doctor", "--endpoint", ASYNC, "-o", "json"])
     data = json.loads(out)
     expected = document("all")
@@ -348,9 +356,8 @@ def test_policies_are_partition_specific(partition, region, world, sandbox, caps
         iam_client.put_user_policy(UserName=name, PolicyName="byoc", PolicyDocument=json.dumps(doc))
         keys[name] = iam_client.create_access_key(UserName=name)["AccessKey"]
     sandbox.app.enforce_iam = True
-    monkeypatch.setenv("AWS_REGION", region)
-    code, out, err = byoc(capsys, monkeypatch, keys["local"], ["status", ASYNC, "-o", "json"])
+    code, out, err = byoc(capsys, monkeypatch, keys["local"], ["status", ASYNC, "--region", region, "-o", "json"])
     assert code == 0, err
-    code, out, err = byoc(capsys, monkeypatch, keys["foreign"], ["status", ASYNC])
+    code, out, err = byoc(capsys, monkeypatch, keys["foreign"], ["status", ASYNC, "--region", region])
     assert code == 4
     assert f"sagemaker:DescribeEndpoint on arn:{partition}:sagemaker:{region}:{ACCOUNT}:endpoint/{ASYNC}" in err

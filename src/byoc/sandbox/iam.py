@@ -413,6 +413,10 @@ def requested(service: str, operation: str, params: dict, region: str, account: 
     for action, template in table.get(operation, [(operation, "*")]):
         for arn in _fill(template, params, prefix, region, account):
             out.append(Request(f"{prefix}:{action}", arn))
+    if prefix == "sagemaker" and operation.startswith("Create") and params.get("Tags") and out:
+        # Tag-on-create: SageMaker also authorizes sagemaker:AddTags on the resource being created
+        # (AWS denies it as "not authorized to perform: sagemaker:AddTags on resource: <new ARN>").
+        out.append(Request("sagemaker:AddTags", out[0].resource))
     if prefix == "sagemaker" and operation == "CreateModel" and params.get("ExecutionRoleArn"):
         # CreateModel passes ExecutionRoleArn to SageMaker: "To be able to pass this role to
         # SageMaker, the caller of this API must have the iam:PassRole permission."
