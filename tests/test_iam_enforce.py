@@ -255,6 +255,7 @@ def test_role_sessions_get_the_roles_policies_narrowed_by_the_session_policy(cli
     assert iam.authorize("sagemaker", "DeleteEndpoint", {"EndpointName": "e"}, full, "us-east-1", ACCOUNT) is None
     denied = iam.authorize("sagemaker", "DeleteEndpoint", {"EndpointName": "e"}, narrow, "us-east-1", ACCOUNT)
     assert denied and f"User: arn:aws:sts::{ACCOUNT}:assumed-role/deployer/s2 is not authorized" in denied["message"]
+    assert denied["message"].endswith("because no session policy allows the sagemaker:DeleteEndpoint action")
     assert iam.authorize("sagemaker", "DescribeEndpoint", {"EndpointName": "e"}, narrow, "us-east-1", ACCOUNT) is None
 
 

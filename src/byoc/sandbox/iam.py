@@ -195,10 +195,14 @@ def _applies(st: dict, action: str, resource: str, ctx: dict, variables: bool) -
     return _conditions(st.get("Condition") or {}, ctx, variables)
 
 
+# Placeholders for the literal * and ? that the ${*} and ${?} policy variables stand for.
+_LITERAL = {"\0": re.escape("*"), "\1": re.escape("?")}
+
+
 @lru_cache(maxsize=4096)
 def _glob(pattern: str, ignore_case: bool):
     """`*` any run of characters, `?` one character; everything else literal."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    body = "".join(".*" if c == "*" else "." if c == "?" else _LITERAL.get(c) or re.escape(c) for c in pattern)
     return re.compile(f"^{body}$", (re.IGNORECASE | re.DOTALL) if ignore_case else re.DOTALL)
 
 
@@ -236,31 +240,19 @@ def _substitute(text: str, ctx: dict) -> Optional[str]:
 
 
 def _resource_match(pattern: str, resource: str, ctx: dict, variables: bool) -> bool:
+    """Wildcards match within one ARN field; the resource part (after the 5th colon) as a whole."""
     pattern = str(pattern)
     if variables and "${" in pattern:
-        # Wildcards that come from ${*} / ${?} stay literal after substitution.
         pattern = _substitute(pattern.replace("${*}", "\0").replace("${?}", "\1"), ctx)
         if pattern is None:
             return False
-        literal = True
-    else:
-        literal = False
     if pattern == "*":
         return True
     p_parts = pattern.split(":", 5)
     r_parts = resource.split(":", 5)
     if len(p_parts) != len(r_parts):
-        return _seg_match(pattern, resource, literal)
-    return all(_seg_match(p, r, literal) for p, r in zip(p_parts, r_parts))
-
-
-def _seg_match(pattern: str, value: str, has_literals: bool) -> bool:
-    if not has_literals:
-        return bool(_glob(pattern, False).match(value))
-    body = "".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape("*") if c == "\0" else re.escape("?") if c == "\1"
-        else re.escape(c) for c in pattern)
-    return bool(re.match(f"^{body}$", value, re.DOTALL))
+        return bool(_glob(pattern, False).match(resource))
+    return all(_glob(p, False).match(r) for p, r in zip(p_parts, r_parts))
 
 
 # -- conditions -------------------------------------------------------------------------------
@@ -467,10 +459,12 @@ def principal(access_key: str, region: str, account: str) -> Optional[Principal]
     if account in sts_backends:
         session = sts_backends[account][part].get_assumed_role_from_access_key(access_key)
         if session is not None:
+            from moto.iam.exceptions import NotFoundException
+
             try:
                 role = iam.get_role_by_arn(session.role_arn)
-            except Exception:
-                return None
+            except NotFoundException:
+                return None  # the role was deleted after the session started
             return Principal(session.arn, "AssumedRole", role.name, session.user_id, _documents(role),
                              session_policy=_load(session.policy) if session.policy else None)
     return None
@@ -490,18 +484,24 @@ def context_for(p: Principal, region: str, account: str) -> dict:
 
 
 def decide(p: Principal, req: Request, region: str, account: str) -> str:
+    return _decide(p, req, region, account)[0]
+
+
+def _decide(p: Principal, req: Request, region: str, account: str) -> tuple:
+    """(decision, the policy type that decided it) for the denial message."""
     ctx = context_for(p, region, account)
     ctx.update(req.context)
     result = evaluate(p.policies, req.action, req.resource, ctx)
     if result == ALLOW and p.session_policy:
-        result = evaluate([p.session_policy], req.action, req.resource, ctx)
-    return result
+        return evaluate([p.session_policy], req.action, req.resource, ctx), "session"
+    return result, "identity-based"
 
 
-def denial_message(p: Principal, action: str, resource: str, result: str) -> str:
-    """AWS's wording for an implicit or explicit identity-based denial."""
-    why = ("with an explicit deny in an identity-based policy" if result == EXPLICIT_DENY
-           else f"because no identity-based policy allows the {action} action")
+def denial_message(p: Principal, action: str, resource: str, result: str, kind: str = "identity-based") -> str:
+    """AWS's wording for an implicit or explicit denial by an identity-based or session policy."""
+    article = "an" if kind[0] in "aeiou" else "a"
+    why = (f"with an explicit deny in {article} {kind} policy" if result == EXPLICIT_DENY
+           else f"because no {kind} policy allows the {action} action")
     return f"User: {p.arn} is not authorized to perform: {action} on resource: {resource} {why}"
 
 
@@ -534,12 +534,12 @@ def authorize(service: str, operation: str, params: dict, access_key: str, regio
     if (prefix, operation) in ALWAYS_ALLOWED:
         return None
     for req in requested(service, operation, params, region, account):
-        result = decide(p, req, region, account)
+        result, kind = _decide(p, req, region, account)
         if result != ALLOW:
             code, status = DENIAL.get(prefix, DEFAULT_DENIAL)
             shown = req.action.replace("sns:", "SNS:", 1) if prefix == "sns" else req.action
             return {"code": code, "status": status,
-                    "message": denial_message(p, shown, req.resource, result)}
+                    "message": denial_message(p, shown, req.resource, result, kind)}
     return None
 
 
