@@ -220,7 +220,7 @@ def test_missing_group_of_an_endpoint_whose_image_could_not_be_pulled(aws, sm, e
 
 
 def test_missing_group_while_the_endpoint_is_still_creating(aws, sm, ecr, sandbox):
-    sandbox.app.clock.time_scale = 1.0  # provisioning takes ~2 s of real time
+    sandbox.app.clock.time_scale = 20.0  # provisioning takes ~36 s: the group cannot exist yet, even on a loaded machine
     image, _ = seed.push_image(ecr, "sd", "v1", "healthy")
     sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
     sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
