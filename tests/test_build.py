@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from byoc import images
-from byoc.cli.main import main
 from byoc.sandbox import ACCOUNT
+from cli_support import first_error, run_cli
 from fakes.recorder import ROOT, FakeBuilder
 
 REGISTRY = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
@@ -33,15 +33,6 @@ def context(tmp_path):
     return dest
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-def first_error(err: str) -> str:
-    """The `error:` line (stderr may also carry other output)."""
-    return next(line for line in err.splitlines() if line.startswith("error:"))
 
 
 def assert_password_hidden(fake, *texts):

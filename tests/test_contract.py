@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from byoc.cli.main import main
 from byoc.ops import contract
+from cli_support import first_error, run_cli
 from fakes.recorder import BROKEN_SERVE, EXAMPLE_SERVE, free_port
 
 HEAVY = b'{"prompt": "a lighthouse", "steps": 50}'  # 50 x 0.05 s: a 2.5 s generation
@@ -36,15 +36,6 @@ def serve(tmp_path):
         p.wait(timeout=10)
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-def first_error(err: str) -> str:
-    """The `error:` line (stderr may also carry other output)."""
-    return next(line for line in err.splitlines() if line.startswith("error:"))
 
 
 def by_name(report) -> dict:

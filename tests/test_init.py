@@ -7,24 +7,15 @@ import time
 
 import pytest
 
-from byoc.cli.main import main
 from byoc.errors import BadInput
 from byoc.ops import build, init
 from byoc.sandbox import ACCOUNT, seed
+from cli_support import first_error, run_cli
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 CONTROLNET = f"https://github.com/Mikubill/sd-webui-controlnet.git#main#{COMMIT}"
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-def first_error(err: str) -> str:
-    """The `error:` line (stderr may also carry other output)."""
-    return next(line for line in err.splitlines() if line.startswith("error:"))
 
 
 def from_line(path) -> str:

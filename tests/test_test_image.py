@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from byoc.cli.main import main
 from byoc.errors import BadInput
 from byoc.ops import test_image
 from byoc.sandbox import ACCOUNT
+from cli_support import first_error, run_cli
 from fakes.recorder import FakeBuilder, free_port
 
 PASSWORD = f"{ACCOUNT}-auth-token"
@@ -31,15 +31,6 @@ def fake(tmp_path, monkeypatch):
     return fb
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-def first_error(err: str) -> str:
-    """The `error:` line (stderr may also carry other output)."""
-    return next(line for line in err.splitlines() if line.startswith("error:"))
 
 
 def refused(port: int) -> bool:
