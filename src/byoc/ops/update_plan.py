@@ -208,7 +208,7 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
     if existing and existing != view.config_name:
         cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=existing)
         plan.reuse, plan.endpoint_config = True, existing
-        plan.revision = revisions.number(existing) or (0 if existing == tags.get("byoc:original-config") else 0)
+        plan.revision = revisions.number(existing) or 0
         plan.models = {v["ModelName"]: v["ModelName"] for v in cfg["ProductionVariants"]}
     else:
         _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
