@@ -180,3 +180,16 @@ def test_rejected_access_key(sandbox, clients, capsys, monkeypatch):
     assert code == 4
     assert checks["credentials"]["status"] == "FAIL" and "rejected the credentials" in checks["credentials"]["detail"]
     assert key["SecretAccessKey"] not in out + err
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "Cannot read --policy"),
+    ("{not json", "is not JSON"),
+    ("[1, 2]", "has no Statement"),
+])
+def test_unreadable_policy_file_is_one_line_exit_2(tmp_path, capsys, content, message):
+    path = tmp_path / "policy.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run(capsys, "doctor", "--policy", str(path))
+    assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err

@@ -82,8 +82,7 @@ SCENARIOS = [
     Scenario("build", ["build", "{tmp}/ctx", "--repository", "my-sd", "--push"], "build", prepare=copy_context),
     Scenario("build new repository", ["build", "{tmp}/ctx", "--repository", "brand-new", "--push"], "build",
              prepare=copy_context),
-    Scenario("doctor", ["doctor", "--features", "all,doctor", "--endpoint", ASYNC, "-o", "json"], "doctor",
-             admin=True),
+    Scenario("doctor", ["doctor", "--endpoint", ASYNC, "-o", "json"], "doctor", admin=True),
 ]
 SCENARIOS = [s for s in SCENARIOS if s.command in cli.commands]  # only the commands that exist
 
@@ -249,17 +248,31 @@ def test_commands_call_exactly_the_actions_of_the_policy(world, sandbox, capsys,
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_a_user_holding_exactly_the_policy_runs_the_command(scenario, world, sandbox, capsys, monkeypatch):
-    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, document("all,doctor"))
+    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, document("all"))
     assert code == scenario.code, (out, err)
     if scenario.command == "doctor":
         data = json.loads(out)
-        assert data["ok"] and data["missing"] == [] and data["permission_check"] == "simulation", data
+        assert data["ok"] and data["missing"] == [], data
+        assert data["permission_check"] == "probes"  # iam:SimulatePrincipalPolicy is only in all,doctor
+
+
+def test_with_the_optional_doctor_feature_doctor_simulates_every_action(world, sandbox, capsys, monkeypatch):
+    doctor = next(s for s in SCENARIOS if s.command == "doctor")
+    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, doctor, document("all,doctor"))
+    data = json.loads(out)
+    assert code == 0 and data["ok"] and data["missing"] == [] and data["permission_check"] == "simulation", data
+    code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, doctor,
+                                  without(document("all,doctor"), "iam:SimulatePrincipalPolicy"))
+    data = json.loads(out)
+    simulation = next(c for c in data["checks"] if c["name"] == "simulation")
+    assert code == 0 and data["permission_check"] == "probes"
+    assert simulation["status"] == "WARN" and "iam:SimulatePrincipalPolicy" in simulation["detail"]
 
 
 # -- minimal: every action is needed -----------------------------------------------------------------------------
 
 def _actions_to_remove() -> list:
-    actions = policy.generate(policy.parse_features("all,doctor"), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
+    actions = policy.generate(policy.parse_features("all"), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
     return sorted(actions - BUILDER_ACTIONS - DEGRADING_ACTIONS)
 
 
@@ -279,7 +292,7 @@ def candidates_for(action: str) -> list:
 def test_without_any_one_action_a_command_fails_naming_it(action, world, sandbox, capsys, monkeypatch):
     candidates = candidates_for(action)
     assert candidates, f"no existing command needs {action}"
-    doc = without(document("all,doctor"), action)
+    doc = without(document("all"), action)
     seen = []
     for scenario in candidates:
         code, out, err = run_scenario(world, sandbox, capsys, monkeypatch, scenario, doc)
@@ -321,23 +334,26 @@ def test_the_seed_policy_gets_the_list_of_what_is_missing(world, sandbox, capsys
     fresh(world, sandbox)
     key = make_user(world, "seeded", seed_policy())
     sandbox.app.enforce_iam = True
-    # doctor needs iam:SimulatePrincipalPolicy for the full list; the guide's user is given just that.
-    simulate_self = [st for st in document("all,doctor")["Statement"] if st["Sid"] == "SimulateSelf"]
-    world.clients.client("iam").put_user_policy(UserName="seeded", PolicyName="doctor", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": simulate_self}))
-    code, out, err = byoc(capsys, monkeypatch, key, ["doctor", "--endpoint", ASYNC, "-o", "json"])
+    granted = {a for st in seed_policy()["Statement"] for a in
+               (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    needed = policy.generate(policy.parse_features("all"), policy.make_scope(None, "us-east-1", ACCOUNT)).actions
+    # The guide's policy file, read by doctor: the complete list.
+    path = world.tmp / "seed-policy.json"
+    path.write_text(json.dumps(seed_policy()))
+    code, out, err = byoc(capsys, monkeypatch, key, ["doctor", "--endpoint", ASYNC, "--policy", str(path), "-o", "json"])
     data = json.loads(out)
-    expected = document("all")
-    has = set(a for st in seed_policy()["Statement"] for a in
-              (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))
-    wanted = {a for st in expected["Statement"] for a in (st["Action"] if isinstance(st["Action"], list)
-                                                          else [st["Action"]])}
-    assert code == 4 and data["permission_check"] == "simulation"
-    assert data["missing"] == sorted(wanted - has)
+    assert code == 4 and data["permission_check"] == "policy file"
+    assert data["missing"] == sorted(needed - granted)
     fails = [c for c in data["checks"] if c["status"] == "FAIL"]
     assert {c["name"] for c in fails} >= {"permissions: core", "permissions: update", "permissions: logs"}
     assert all("byoc policy" in c["fix"] for c in fails if c["name"].startswith("permissions"))
-    # And the first command that needs one of them stops with exit 4 naming it.
+    # Without the file, and without iam:SimulatePrincipalPolicy, read probes name what they can.
+    code, out, err = byoc(capsys, monkeypatch, key, ["doctor", "--endpoint", ASYNC, "-o", "json"])
+    probed = json.loads(out)
+    assert code == 4 and probed["permission_check"] == "probes"
+    assert probed["missing"] and set(probed["missing"]) <= needed - granted
+    assert "sagemaker:ListEndpoints" in probed["missing"]
+    # And a command that needs one of them stops with exit 4 naming it.
     code, out, err = byoc(capsys, monkeypatch, key, ["update", ASYNC, world.image])
     assert code == 4 and any(a in err.splitlines()[0] for a in data["missing"])
 

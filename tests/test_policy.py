@@ -290,3 +290,41 @@ def test_cli_defaults_come_from_sts_and_the_session(sandbox, capsys):
     doc = json.loads(out)
     assert code == 0
     assert doc == policy.generate(policy.parse_features("update"), scope("us-east-1")).document
+
+
+# -- reading a policy you already have ------------------------------------------------------------
+
+def test_allows_reads_an_existing_policy_cautiously():
+    ep = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/infer-endpoint-1"
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["sagemaker:Describe*", "sagemaker:DeleteEndpoint"], "Resource": "arn:aws:sagemaker:*:*:endpoint/infer-*"},
+        {"Effect": "Deny", "Action": "sagemaker:DeleteEndpoint", "Resource": "*"},
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::mine/*"},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+         "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}},
+        {"Effect": "Allow", "Action": "logs:*", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+    ]}
+    assert policy.allows(doc, "SageMaker:DescribeEndpoint", ep)
+    assert not policy.allows(doc, "sagemaker:DeleteEndpoint", ep)  # explicit Deny
+    assert not policy.allows(doc, "sagemaker:DescribeEndpoint", ep.replace("infer-endpoint", "other"))
+    assert not policy.allows(doc, "sagemaker:DescribeEndpoint", ep.replace(":us-east-1:", ":us-east-1:x:"))
+    assert policy.allows(doc, "s3:GetObject", "arn:aws:s3:::mine/key")
+    assert not policy.allows(doc, "s3:GetObject", "arn:aws:s3:::theirs/key")
+    role = f"arn:aws:iam::{ACCOUNT}:role/r"
+    assert policy.allows(doc, "iam:PassRole", role, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+    assert not policy.allows(doc, "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"})
+    assert not policy.allows(doc, "iam:PassRole", role)
+    assert not policy.allows(doc, "logs:FilterLogEvents", "*")  # a condition it cannot evaluate: not counted
+
+
+def test_the_generated_policy_allows_everything_it_was_generated_for():
+    s = scope()
+    document = policy.generate(policy.parse_features("all"), s).document
+    sample = policy.concrete(s)
+    for st in policy.generate(policy.parse_features("all"), sample).statements:
+        arns = st.document["Resource"] if isinstance(st.document["Resource"], list) else [st.document["Resource"]]
+        context = {"iam:PassedToService": "sagemaker.amazonaws.com"} if "Condition" in st.document else {}
+        for grant in st.grants:
+            for action in grant["actions"]:
+                assert all(policy.allows(document, action, arn.replace("*", "x") if arn != "*" else arn, context)
+                           for arn in arns), action

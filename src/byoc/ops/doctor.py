@@ -243,9 +243,21 @@ def permission_checks(selected: list, needs: list, allowed: dict, method: str) -
     return checks, sorted(missing)
 
 
+def from_document(document: dict, needs: list) -> dict:
+    """action -> allowed? read from a policy document (e.g. the guide's) instead of simulating."""
+    allowed: dict = {}
+    for need in needs:
+        context = {"iam:PassedToService": SAGEMAKER} if need.passrole else {}
+        for action in need.actions:
+            ok = any(policy.allows(document, action, r, context) for r in need.resources)
+            allowed[action] = allowed.get(action, False) or ok
+    return allowed
+
+
 def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, features: Optional[str] = None,
-        builder_which: Callable[[str], Optional[str]] = shutil.which) -> Report:
-    """Every check; AWS errors become FAIL rows, never exceptions."""
+        builder_which: Callable[[str], Optional[str]] = shutil.which, document: Optional[dict] = None) -> Report:
+    """Every check; AWS errors become FAIL rows, never exceptions. With `document`, permissions
+    are read from that identity policy instead of being simulated."""
     selected = policy.parse_features(features)
     checks = [python_check(), builder_check(builder_which)]
     try:
@@ -282,7 +294,9 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
 
     allowed, method = {}, ""
     source = simulation_source(identity["Arn"])
-    if identity["Arn"].endswith(":root"):
+    if document is not None:
+        allowed, method = from_document(document, needs), "policy file"
+    elif identity["Arn"].endswith(":root"):
         head.append(Check("simulation", WARN, "signed in as the account's root user: every action is allowed",
                           "Use an IAM user or role with the policy from `byoc policy` instead of root."))
         allowed = {a: True for need in needs for a in need.actions}

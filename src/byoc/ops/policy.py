@@ -297,3 +297,64 @@ def _known(action: str) -> bool:
         rx = re.compile("^" + re.escape(action).replace(r"\*", ".*").replace(r"\?", ".") + "$", re.IGNORECASE)
         return any(rx.match(a) for a in iam_actions())
     return action.lower() in {a.lower() for a in iam_actions()}
+
+
+# -- reading a policy you already have -----------------------------------------------------------
+
+def _glob(pattern: str, ignore_case: bool = False):
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", re.IGNORECASE if ignore_case else 0)
+
+
+def _arn_match(pattern: str, arn: str) -> bool:
+    # Wildcards stay within one ARN field; the resource part (after the fifth colon) is one field.
+    if pattern == "*":
+        return True
+    p, a = pattern.split(":", 5), arn.split(":", 5)
+    if len(p) != len(a):
+        return bool(_glob(pattern).match(arn))
+    return all(_glob(x).match(y) for x, y in zip(p, a))
+
+
+def _condition_holds(condition: dict, context: dict) -> Optional[bool]:
+    """True/False for String(Not)Equals/Like on keys of `context`; None for anything else."""
+    tests = {"stringequals": lambda v, w: v == w, "stringlike": lambda v, w: bool(_glob(w).match(v))}
+    for op, pairs in condition.items():
+        negated = op.lower().startswith("stringnot")
+        test = tests.get(op.lower().replace("not", ""))
+        if test is None or not isinstance(pairs, dict):
+            return None
+        for key, wanted in pairs.items():
+            value = next((v for k, v in context.items() if k.lower() == key.lower()), None)
+            if value is None:
+                return None
+            hit = any(test(value, str(w)) for w in _as_list(wanted))
+            if hit == negated:
+                return False
+    return True
+
+
+def allows(document: dict, action: str, resource: str, context: Optional[dict] = None) -> bool:
+    """Does an identity policy document allow one request? Deny beats Allow; Action/NotAction and
+    Resource/NotResource with wildcards; conditions: String(Not)Equals/Like on `context` keys. A
+    statement with any other condition is read cautiously: its Allow does not count, its Deny does."""
+    context = context or {}
+    allowed = False
+    statements = document.get("Statement", [])
+    for st in [statements] if isinstance(statements, dict) else statements:
+        if "Action" in st:
+            hit = any(_glob(str(p), True).match(action) for p in _as_list(st["Action"]))
+        else:
+            hit = not any(_glob(str(p), True).match(action) for p in _as_list(st.get("NotAction", [])))
+        if "Resource" in st:
+            hit = hit and any(_arn_match(str(p), resource) for p in _as_list(st["Resource"]))
+        else:
+            hit = hit and not any(_arn_match(str(p), resource) for p in _as_list(st.get("NotResource", [])))
+        if not hit:
+            continue
+        holds = _condition_holds(st.get("Condition") or {}, context)
+        if st.get("Effect") == "Deny" and holds is not False:
+            return False
+        if st.get("Effect") == "Allow" and holds:
+            allowed = True
+    return allowed
