@@ -103,6 +103,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
         create_revision(aws, plan, events)
     _emit(events, "phase", text=f"recreate: deregistering {len(saved)} scalable target(s), deleting {plan.endpoint}")
     down = time.monotonic()
+    down_ms = int(time.time() * 1000)
     deregister(aws, saved)
     _delete_and_wait(aws, plan.endpoint, timeout)
     settled = _create_and_wait(aws, plan.endpoint, plan.endpoint_config, user_tags, timeout, events)
@@ -118,7 +119,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
                             [revisions.base(m) for m in plan.models.values()], keep)
         return result_of(plan, "updated", started, downtime_seconds=downtime, swept=swept)
     reason = settled.endpoint.get("FailureReason", "the endpoint failed")
-    diagnosis = diagnose_failure(aws, plan.endpoint, events)
+    diagnosis = diagnose_failure(aws, plan.endpoint, events, down_ms)
     if was_serving:
         _emit(events, "phase", text=f"new image failed; recreating {plan.endpoint} on {plan.previous_config}")
         _delete_and_wait(aws, plan.endpoint, timeout)

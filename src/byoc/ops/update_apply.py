@@ -145,7 +145,7 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
             follower.close()
     finally:
         lock.release()
-    return conclude(aws, plan, settled, started, keep, events)
+    return conclude(aws, plan, settled, started, keep, events, since_ms)
 
 
 def finish_interrupted(aws, plan: UpdatePlan, keep: int) -> list:
@@ -160,7 +160,8 @@ def finish_interrupted(aws, plan: UpdatePlan, keep: int) -> list:
                        keep)
 
 
-def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep: int, events: Events) -> UpdateResult:
+def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep: int, events: Events,
+             since_ms: Optional[int] = None) -> UpdateResult:
     arn = plan.view.endpoint["EndpointArn"]
     d = settled.endpoint
     if settled.timed_out:
@@ -178,16 +179,17 @@ def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep
     swept = []
     if not plan.reuse:
         swept = sweep.delete_revision(aws, plan.endpoint_config, list(plan.models.values()), sweep.in_use(aws))
-    diagnosis = diagnose_failure(aws, plan.endpoint, events)
+    diagnosis = diagnose_failure(aws, plan.endpoint, events, since_ms)
     return result_of(plan, "failed", started, failure_reason=reason, diagnosis=diagnosis, swept=swept)
 
 
-def diagnose_failure(aws, endpoint: str, events: Events) -> list:
-    """The diagnosis issue's findings for a failed deployment (empty if diagnosis itself fails)."""
+def diagnose_failure(aws, endpoint: str, events: Events, since_ms: Optional[int] = None) -> list:
+    """The diagnosis issue's findings for a failed deployment, from its own log lines on (`since_ms`);
+    empty if diagnosis itself fails."""
     try:
         from byoc.ops import diagnose
 
-        found = diagnose.diagnose(aws, endpoint)
+        found = diagnose.diagnose(aws, endpoint, since=since_ms)
         return found.to_dict().get("findings", [])
     except Exception as exc:  # the update's outcome must not depend on the diagnosis
         _emit(events, "phase", text=f"(diagnosis unavailable: {exc})")
