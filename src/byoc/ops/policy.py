@@ -210,6 +210,9 @@ def generate(selected: list, scope: Scope) -> Policy:
         if row.get("condition"):
             doc["Condition"] = row["condition"]
         policy.statements.append(Statement(row["sid"], grants, doc))
+    wrong = problems(policy.document)
+    if wrong:
+        raise ByocError(f"The generated policy is invalid: {wrong[0]}.", "Fix data/permissions.json.")
     return policy
 
 
