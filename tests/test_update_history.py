@@ -13,7 +13,9 @@ from update_support import (
     JSON_KEYS,
     REALTIME_EP,
     deployment,
+    hold_deployments,
     live,
+    release_deployments,
     resources,
     run,
     run_json,
@@ -321,20 +323,20 @@ def test_same_digest_is_unchanged_unless_forced(capsys, sm, dep):
 
 
 def test_no_wait_returns_while_sagemaker_deploys(sandbox, capsys, sm, dep):
-    sandbox.app.clock.time_scale = 1.0
+    hold_deployments(sandbox)
     doc = update(capsys, "update", ASYNC_EP, dep["custom_image"], "--no-wait")
     assert doc["result"] == "in-progress"
     assert doc["resume_command"] == f"byoc status {ASYNC_EP} --watch"
     d = sm.describe_endpoint(EndpointName=ASYNC_EP)
     assert d["EndpointStatus"] == "Updating"
     assert d["PendingDeploymentSummary"]["EndpointConfigName"] == "infer-config-a1b2c3d-r1"
-    sandbox.app.clock.time_scale = 0.05
+    release_deployments(sandbox)
     assert live(sm, ASYNC_EP)["EndpointConfigName"] == "infer-config-a1b2c3d-r1"
     assert served_digest(sm, ASYNC_EP) == dep["custom_digest"]
 
 
 def test_timeout_exits_3_deletes_nothing_and_prints_how_to_resume(sandbox, capsys, sm, dep):
-    sandbox.app.clock.time_scale = 2.0  # the deployment outlasts --timeout 1
+    hold_deployments(sandbox)  # the deployment outlasts --timeout 1
     code, out, err = run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q", "--timeout", "1")
     assert code == 3, err
     assert out.startswith("timeout: ")
@@ -343,19 +345,21 @@ def test_timeout_exits_3_deletes_nothing_and_prints_how_to_resume(sandbox, capsy
     models, configs = resources(sm)
     assert "infer-model-a1b2c3d-r1" in models and "infer-config-a1b2c3d-r1" in configs
     assert sm.describe_endpoint(EndpointName=ASYNC_EP)["EndpointStatus"] == "Updating"
-    # SageMaker goes on; the printed command converges once it is done.
-    sandbox.app.clock.time_scale = 0.05
+    # SageMaker goes on; once it is done, the printed command records the outcome.
+    release_deployments(sandbox)
+    assert live(sm, ASYNC_EP)["EndpointConfigName"] == "infer-config-a1b2c3d-r1"
     code, doc, err = run_json(capsys, *resume.split()[1:], "--yes", "-q")
     assert code == 0, err
-    assert doc["result"] in ("updated", "unchanged")
+    assert doc["result"] == "unchanged"
     assert served_digest(sm, ASYNC_EP) == dep["custom_digest"]
     code, status, _ = run_json(capsys, "status", ASYNC_EP)
     assert status["last_update"]["outcome"] == "deployed" and status["in_progress"] is None
 
 
 def test_timeout_json(sandbox, capsys, dep):
-    sandbox.app.clock.time_scale = 2.0
+    hold_deployments(sandbox)
     code, doc, _ = run_json(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q", "--timeout", "1")
+    release_deployments(sandbox)
     assert code == 3
     assert JSON_KEYS <= set(doc)
     assert doc["result"] == "timeout" and doc["swept"] == []

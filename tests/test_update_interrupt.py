@@ -19,8 +19,10 @@ from update_support import (
     deployment,
     error_lines,
     finish,
+    hold_deployments,
     kill9,
     live,
+    release_deployments,
     resources,
     run,
     run_json,
@@ -112,17 +114,26 @@ def test_kill_after_model_then_rerun_with_another_image_never_runs_the_first_one
 
 
 def _killed_while_updating(sandbox, sm, dep):
-    sandbox.app.clock.time_scale = 1.0  # the new fleet takes seconds to provision
+    hold_deployments(sandbox)
     proc = spawn(sandbox, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
     wait_for(lambda: sm.describe_endpoint(EndpointName=ASYNC_EP).get("PendingDeploymentSummary"), proc=proc)
     kill9(proc)
     assert sm.describe_endpoint(EndpointName=ASYNC_EP)["EndpointStatus"] == "Updating"
 
 
-def test_kill_while_sagemaker_deploys_then_rerun_resumes_watching(sandbox, capsys, sm, dep):
+def test_kill_while_sagemaker_deploys_then_rerun_resumes_watching(sandbox, capsys, sm, dep, monkeypatch):
+    from byoc.ops import watch
+
     old = served_digest(sm, ASYNC_EP)
     _killed_while_updating(sandbox, sm, dep)
     assert served_digest(sm, ASYNC_EP) == old  # the old fleet serves while the new one starts
+    until_settled = watch.until_settled
+
+    def released_once_watching(*args, **kwargs):  # let SageMaker finish only once the rerun watches it
+        release_deployments(sandbox)
+        return until_settled(*args, **kwargs)
+
+    monkeypatch.setattr(watch, "until_settled", released_once_watching)
     code, out, err = run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes")
     assert code == 0, err
     assert out.startswith("updated: ")
@@ -132,7 +143,7 @@ def test_kill_while_sagemaker_deploys_then_rerun_resumes_watching(sandbox, capsy
 
 def test_kill_while_sagemaker_deploys_then_rerun_after_it_finished(sandbox, capsys, sm, dep):
     _killed_while_updating(sandbox, sm, dep)
-    sandbox.app.clock.time_scale = 0.05
+    release_deployments(sandbox)
     assert live(sm, ASYNC_EP)["EndpointConfigName"] == "infer-config-a1b2c3d-r1"
     rerun(capsys, dep)
     assert_converged(sm, dep)
@@ -163,7 +174,7 @@ def test_second_update_is_refused_while_the_first_creates_its_revision(sandbox, 
 
 @pytest.mark.parametrize("image_key", ["custom", "other"], ids=["same-image", "another-image"])
 def test_second_update_is_refused_while_sagemaker_deploys_the_first(sandbox, capsys, sm, dep, image_key):
-    sandbox.app.clock.time_scale = 2.0
+    hold_deployments(sandbox)
     first = spawn(sandbox, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
     try:
         wait_for(lambda: sm.describe_endpoint(EndpointName=ASYNC_EP).get("PendingDeploymentSummary"), proc=first)
@@ -178,14 +189,14 @@ def test_second_update_is_refused_while_sagemaker_deploys_the_first(sandbox, cap
         assert f"byoc status {ASYNC_EP} --watch" in fix
         assert resources(sm) == before
     finally:
-        sandbox.app.clock.time_scale = 0.05
+        release_deployments(sandbox)
     code, out, err = finish(first)
     assert code == 0, err  # the first run was not disturbed
     assert served_digest(sm, ASYNC_EP) == dep["custom_digest"]
 
 
 def test_status_shows_the_update_in_progress(sandbox, capsys, sm, dep):
-    sandbox.app.clock.time_scale = 2.0
+    hold_deployments(sandbox)
     first = spawn(sandbox, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
     try:
         wait_for(lambda: sm.describe_endpoint(EndpointName=ASYNC_EP).get("PendingDeploymentSummary"), proc=first)
@@ -200,16 +211,28 @@ def test_status_shows_the_update_in_progress(sandbox, capsys, sm, dep):
         code, out, _ = run(capsys, "status", ASYNC_EP)
         assert "in progress: Updating -> infer-config-a1b2c3d-r1 (byoc run: process" in " ".join(out.split())
     finally:
-        sandbox.app.clock.time_scale = 0.05
+        release_deployments(sandbox)
     assert finish(first)[0] == 0
     code, status, _ = run_json(capsys, "status", ASYNC_EP)
     assert status["in_progress"] is None
     assert status["last_update"]["outcome"] == "deployed"
 
 
-def test_status_watch_follows_an_update_to_its_end(sandbox, capsys, sm, dep):
-    sandbox.app.clock.time_scale = 1.0
+def test_status_watch_follows_an_update_to_its_end(sandbox, capsys, sm, dep, monkeypatch):
+    from byoc.ops import status
+
+    hold_deployments(sandbox)
     first = spawn(sandbox, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
+    real_status, seen = status.status, []
+
+    def released_after_the_first_view(*args, **kwargs):
+        st = real_status(*args, **kwargs)
+        seen.append(st)
+        if len(seen) == 1:
+            release_deployments(sandbox)
+        return st
+
+    monkeypatch.setattr(status, "status", released_after_the_first_view)
     try:
         wait_for(lambda: sm.describe_endpoint(EndpointName=ASYNC_EP).get("PendingDeploymentSummary"), proc=first)
         code, out, _ = run(capsys, "status", ASYNC_EP, "--watch", "--interval", "0.2")
@@ -221,7 +244,7 @@ def test_status_watch_follows_an_update_to_its_end(sandbox, capsys, sm, dep):
         assert last.startswith("infer-endpoint-a1b2c3d InService (async), config infer-config-a1b2c3d-r1")
         assert "in progress" not in last
     finally:
-        sandbox.app.clock.time_scale = 0.05
+        release_deployments(sandbox)
     assert finish(first)[0] == 0
 
 

@@ -12,6 +12,7 @@ from update_support import (
     ASYNC_EP,
     deployment,
     error_lines,
+    hold_deployments,
     live,
     resources,
     run,
@@ -128,7 +129,7 @@ def test_failed_endpoint_needs_the_recreate_strategy(capsys, sm, ecr, dep):
 
 
 def test_endpoint_with_an_update_in_progress(sandbox, capsys, sm, dep):
-    sandbox.app.clock.time_scale = 5.0  # the update started below lasts long enough
+    hold_deployments(sandbox)  # the update started below stays in progress
     cfg = sm.describe_endpoint_config(EndpointConfigName="infer-config-a1b2c3d")
     sm.create_endpoint_config(EndpointConfigName="someone-elses-config", ProductionVariants=cfg["ProductionVariants"],
                               AsyncInferenceConfig=cfg["AsyncInferenceConfig"])

@@ -3,6 +3,7 @@ or as a subprocess, seed a Stable Diffusion deployment, count SageMaker resource
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import signal
@@ -66,6 +67,22 @@ def resources(sm) -> tuple:
     configs = {c["EndpointConfigName"] for page in sm.get_paginator("list_endpoint_configs").paginate()
                for c in page["EndpointConfigs"]}
     return models, configs
+
+
+def hold_deployments(sandbox) -> None:
+    """Deployments started from now on stay in progress (minutes) until `release_deployments`."""
+    sandbox.app.clock.time_scale = 50.0
+
+
+def release_deployments(sandbox, time_scale: float = 0.05) -> None:
+    """Back to the test speed, and everything the sandbox's clock had scheduled is due now."""
+    clock = sandbox.app.clock
+    clock.time_scale = time_scale
+    with clock._cv:
+        now = time.monotonic()
+        clock._queue = [(min(due, now), seq, fn) for due, seq, fn in clock._queue]
+        heapq.heapify(clock._queue)
+        clock._cv.notify()
 
 
 def tags_of(sm, arn: str) -> dict:
