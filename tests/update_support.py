@@ -15,12 +15,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from byoc.cli.main import main
+from byoc.cli.common import DEBUG
 from byoc.sandbox import seed
+from cli_support import run_cli
 
 ASYNC_EP = "infer-endpoint-a1b2c3d"
 REALTIME_EP = "infer-endpoint-f9e8d7c"
@@ -31,11 +31,8 @@ JSON_KEYS = {"endpoint", "result", "image", "digest", "revision", "previous_imag
 
 def run(capsys, *argv: str) -> tuple:
     """(exit code, stdout, stderr) of `byoc <argv>` run in this process."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+    DEBUG["on"] = False  # --debug sets a process-wide flag; an earlier test's must not leak into this one
+    return run_cli(capsys, *argv)
 
 
 def run_json(capsys, *argv: str) -> tuple:
