@@ -61,6 +61,13 @@ def copy_context(world: World) -> None:
     shutil.copytree(ROOT / "examples", world.tmp / "ctx", dirs_exist_ok=True)
 
 
+def create_alarm(world: World) -> None:
+    world.clients.client("cloudwatch").put_metric_alarm(
+        AlarmName="sd-5xx", Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors", Statistic="Sum",
+        Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "EndpointName", "Value": ASYNC}, {"Name": "VariantName", "Value": "prod"}])
+
+
 SCENARIOS = [
     Scenario("endpoints", ["endpoints"], "core"),
     Scenario("status", ["status", ASYNC], "core"),
@@ -70,6 +77,7 @@ SCENARIOS = [
     Scenario("update sweeps", ["update", REALTIME, "{image3}", "--keep", "1"], "update",
              setup=[["update", REALTIME, "{image}"], ["update", REALTIME, "{default_image}"]]),
     Scenario("update recreate", ["update", ASYNC, "{image}", "--strategy", "recreate"], "update"),
+    Scenario("update alarm", ["update", ASYNC, "{image}", "--alarm", "sd-5xx"], "update", prepare=create_alarm),
     Scenario("rollback", ["rollback", ASYNC], "update", setup=[["update", ASYNC, "{image}"]]),
     Scenario("restore", ["restore", ASYNC], "update", setup=[["update", ASYNC, "{image}"]]),
     Scenario("logs", ["logs", ASYNC, "--since", "1h"], "logs"),
@@ -82,6 +90,12 @@ SCENARIOS = [
     Scenario("build", ["build", "{tmp}/ctx", "--repository", "my-sd", "--push"], "build", prepare=copy_context),
     Scenario("build new repository", ["build", "{tmp}/ctx", "--repository", "brand-new", "--push"], "build",
              prepare=copy_context),
+    Scenario("fleet status", ["fleet", "status", "--match", "infer-endpoint-*"], "core"),
+    Scenario("fleet update", ["fleet", "update", "{image}", "--match", "infer-endpoint-*"], "fleet"),
+    Scenario("fleet update canary", ["fleet", "update", "{image}", "--match", "infer-endpoint-*", "--canary", "1"],
+             "fleet"),
+    Scenario("fleet rollback", ["fleet", "rollback", "--match", "infer-endpoint-*"], "fleet",
+             setup=[["fleet", "update", "{image}", "--match", "infer-endpoint-*"]]),
     Scenario("doctor", ["doctor", "--endpoint", ASYNC, "-o", "json"], "doctor", admin=True),
 ]
 SCENARIOS = [s for s in SCENARIOS if s.command in cli.commands]  # only the commands that exist
@@ -241,7 +255,7 @@ def test_commands_call_exactly_the_actions_of_the_policy(world, sandbox, capsys,
                 problems.append(f"{action}: the table does not name '{scenario.command}' among its commands")
     unused = policy.generate(policy.parse_features("all,doctor"), scope).actions - used - BUILDER_ACTIONS
     problems += [f"{a} is in the policy but no command calls it" for a in sorted(unused)]
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 # -- complete: exactly the policy is enough -------------------------------------------------------------------
