@@ -107,7 +107,9 @@ OPERATIONS = {
 # "No permissions are required to perform this operation" (STS API Reference, GetCallerIdentity).
 ALWAYS_ALLOWED = {("sts", "GetCallerIdentity")}
 
-# Error code and HTTP status of an access denial, by service protocol.
+# Error code and HTTP status of an access denial, by service protocol: JSON services answer
+# AccessDeniedException with HTTP 400 ("Common Errors" of their API references), SNS
+# AuthorizationError with 403 (SNS API Reference, Publish: Errors), Query and S3 AccessDenied with 403.
 DENIAL = {
     "sagemaker": ("AccessDeniedException", 400),
     "ecr": ("AccessDeniedException", 400),
@@ -116,7 +118,7 @@ DENIAL = {
     "servicequotas": ("AccessDeniedException", 400),
     "sns": ("AuthorizationError", 403),
 }
-DEFAULT_DENIAL = ("AccessDenied", 403)  # S3, IAM, STS, CloudWatch
+DEFAULT_DENIAL = ("AccessDenied", 403)
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 
