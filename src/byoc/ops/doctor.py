@@ -141,7 +141,7 @@ def endpoint_scope(aws, name: str, base: policy.Scope) -> tuple:
     elif status == "Failed":
         reason = view.endpoint.get("FailureReason", "")
         check = Check("endpoint", WARN, f"{name}: Failed {reason}".strip(),
-                      "A Failed endpoint cannot be updated in place: `byoc update --recreate`.")
+                      "A Failed endpoint cannot be updated in place: `byoc update ENDPOINT IMAGE --strategy recreate`.")
     else:
         check = Check("endpoint", WARN, f"{name}: {status}", "Wait until it is InService (`byoc status`).")
     return scope, check
