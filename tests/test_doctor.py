@@ -193,3 +193,13 @@ def test_unreadable_policy_file_is_one_line_exit_2(tmp_path, capsys, content, me
         path.write_text(content)
     code, out, err = run(capsys, "doctor", "--policy", str(path))
     assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_failed_endpoint_is_a_warning_with_the_way_out(sandbox, clients, capsys):
+    from sandbox_support import endpoint
+
+    endpoint(clients.client("sagemaker"), clients.client("ecr"), name="infer-endpoint-broken", behavior="crash")
+    code, out, err = run(capsys, "doctor", "--endpoint", "infer-endpoint-broken", "-o", "json")
+    check = checks_by_name(json.loads(out))["endpoint"]
+    assert check["status"] == "WARN" and check["detail"].startswith("infer-endpoint-broken: Failed")
+    assert "--strategy recreate" in check["fix"]
