@@ -203,3 +203,14 @@ def test_failed_endpoint_is_a_warning_with_the_way_out(sandbox, clients, capsys)
     check = checks_by_name(json.loads(out))["endpoint"]
     assert check["status"] == "WARN" and check["detail"].startswith("infer-endpoint-broken: Failed")
     assert "--strategy recreate" in check["fix"]
+
+
+@pytest.mark.parametrize("region,partition", [("cn-northwest-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")])
+def test_region_and_partition(sandbox, capsys, region, partition):
+    code, out, err = run(capsys, "doctor", "--region", region, "-o", "json")
+    checks = checks_by_name(json.loads(out))
+    assert checks["region"] == {"name": "region", "status": "PASS", "detail": f"{region} (partition {partition})",
+                                "fix": ""}
+    code, out, err = run(capsys, "doctor", "--region", "mars-north-1", "-o", "json")
+    check = checks_by_name(json.loads(out))["region"]
+    assert code == 4 and check["status"] == "FAIL" and "--region" in check["fix"]

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from byoc import images
 from byoc.aws import partitions
-from byoc.errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, AuthError, AwsError, ByocError
+from byoc.errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, AuthError, AwsError, BadInput, ByocError
 from byoc.ops import policy
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -282,7 +282,11 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
     head = [Check("credentials", PASS, identity["Arn"]), region_check,
             skew_check(identity.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date"))]
 
-    scope = policy.make_scope(part.name, aws.region, identity["Account"])
+    try:
+        scope = policy.make_scope(part.name, aws.region, identity["Account"])
+    except BadInput as exc:
+        head[1] = Check("region", FAIL, exc.message, exc.fix, auth=True)
+        return Report(head + checks, [], "")
     if endpoint:
         try:
             scope, endpoint_check = endpoint_scope(aws, endpoint, scope)
