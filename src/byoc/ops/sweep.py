@@ -1,12 +1,13 @@
 """Delete what an update no longer needs: failed attempts and revisions beyond --keep.
 
 Never deleted: revision 0 (the endpoint's original model and config), the live config and its
-models, and any config or model that any endpoint of the region uses.
+models, and any config or model that any endpoint of the region uses. Only what byoc tagged as one
+of the endpoint's revisions is swept (so where tagging is denied, nothing is).
 """
 
 from __future__ import annotations
 
-from byoc.errors import AwsError
+from byoc.errors import AuthError, AwsError
 from byoc.ops import revisions
 
 
@@ -62,7 +63,7 @@ def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int) ->
     configs.sort(key=lambda n: revisions.number(n) or 0, reverse=True)
     keep_set = set(configs[:max(keep, 1)]) | {live_config}
     doomed = [c for c in configs if c not in keep_set]
-    orphans = _orphan_models(aws, model_stems, [c for c in configs if c in keep_set])
+    orphans = _orphan_models(aws, endpoint, model_stems, [c for c in configs if c in keep_set])
     if not doomed and not orphans:
         return []
     used = in_use(aws)
@@ -70,14 +71,28 @@ def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int) ->
     for name in doomed:
         try:
             cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+            models = [aws.sagemaker.describe_model(ModelName=v["ModelName"])
+                      for v in cfg.get("ProductionVariants", [])]
         except AwsError:
             continue
-        deleted += delete_revision(aws, name, [v["ModelName"] for v in cfg.get("ProductionVariants", [])], used)
+        if _ours(aws, cfg["EndpointConfigArn"], endpoint):
+            deleted += delete_revision(aws, name, [m["ModelName"] for m in models
+                                                   if _ours(aws, m["ModelArn"], endpoint)], used)
     deleted += delete_revision(aws, "", orphans, used)
     return deleted
 
 
-def _orphan_models(aws, stems: list, configs: list) -> list:
+def _ours(aws, arn: str, endpoint: str) -> bool:
+    """Tagged by byoc as a revision after 0 of `endpoint`. A name ending in -r<N> proves nothing: the
+    endpoint's own original config may be called so, and byoc never deletes revision 0."""
+    try:
+        tags = revisions.list_tags(aws, arn)
+    except (AwsError, AuthError):
+        return False
+    return tags.get(revisions.T_ENDPOINT) == endpoint and tags.get(revisions.T_REVISION) not in (None, "0")
+
+
+def _orphan_models(aws, endpoint: str, stems: list, configs: list) -> list:
     """Models named <stem>-r<N> that none of `configs` references (left by an interrupted run)."""
     referenced = set()
     for name in configs:
@@ -91,6 +106,7 @@ def _orphan_models(aws, stems: list, configs: list) -> list:
         for page in aws.sagemaker.paginate("list_models", NameContains=stem, MaxResults=100):
             for m in page.get("Models", []):
                 name = m["ModelName"]
-                if revisions.base(name) == stem and revisions.number(name) is not None and name not in referenced:
+                if revisions.base(name) == stem and revisions.number(name) is not None and name not in referenced \
+                        and _ours(aws, m["ModelArn"], endpoint):
                     found.append(name)
     return found
