@@ -287,6 +287,16 @@ def test_sweeping_spares_configs_and_models_byoc_did_not_create(capsys, sm, ecr,
     assert ours(models, "infer-model-f9e8d7c") == {"infer-model-f9e8d7c", "infer-model-f9e8d7c-r3"}
 
 
+def test_keep_never_deletes_an_original_config_named_like_a_revision(capsys, sm, ecr, dep):
+    endpoint = _endpoint_without_revision_0(sm, ecr, {"EndpointID": "zz"})  # its own config is "sd-async-zz-r3"
+    for n in range(1, 4):
+        image, _ = seed.push_image(ecr, "my-sd-webui", f"k{n}")
+        update(capsys, "update", endpoint, image, "--keep", "1")
+    models, configs = resources(sm)
+    assert ours(configs, "sd-async-zz") == {"sd-async-zz-r3", "sd-async-zz-r6"}
+    assert ours(models, "sd-async-zz") == {"sd-async-zz-r3", "sd-async-zz-r6"}
+
+
 # -- how an update ends ------------------------------------------------------------------------------------
 
 def test_dry_run_plans_and_creates_nothing(capsys, sm, dep):
