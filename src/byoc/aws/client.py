@@ -11,6 +11,7 @@ talks to AWS or to any server speaking its protocols.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import threading
@@ -208,7 +209,10 @@ class Aws:
             self._session = boto3.session.Session(profile_name=profile, region_name=region)
         except bx.ProfileNotFound as exc:
             raise translate(exc, "sts", "Session", "sts") from exc
-        self.region = self._session.region_name
+        # AWS_REGION is what CloudShell and the AWS CLI v2 set; older botocore reads only AWS_DEFAULT_REGION.
+        self.region = self._session.region_name or os.environ.get("AWS_REGION")
+        if self.region and not self._session.region_name:
+            self._session = boto3.session.Session(profile_name=profile, region_name=self.region)
         if not self.region:
             raise translate(bx.NoRegionError(), "sts", "Session", "sts")
         self.partition = partitions.for_region(self.region)
