@@ -68,11 +68,15 @@ def phase_text(d: dict) -> str:
 
 
 class LogFollower:
-    """Tail the endpoint's log lines in a background thread (no-op when `on_event` is None)."""
+    """Tail the endpoint's log lines in a background thread (no-op when `on_event` is None); on close,
+    one last read delivers the lines written since the last poll (often the most telling)."""
 
     def __init__(self, aws, endpoint: str, since_ms: int, on_event):
         self.stop = threading.Event()
         self.thread = None
+        self.aws, self.endpoint, self.since_ms, self.on_event = aws, endpoint, since_ms, on_event
+        self.seen: set = set()
+        self.newest = since_ms
         if on_event is None:
             return
 
@@ -81,14 +85,31 @@ class LogFollower:
 
             try:
                 for event in logs.tail(aws, endpoint, since_ms, self.stop, poll_seconds=1.0):
-                    on_event(event)
+                    self._deliver(event)
             except Exception:  # log streaming is a courtesy: never let it break the update
                 return
 
         self.thread = threading.Thread(target=run, name="byoc-log-follow", daemon=True)
         self.thread.start()
 
+    def _deliver(self, event: dict) -> None:
+        key = (event.get("logStreamName"), event.get("timestamp"), event.get("message"))
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.newest = max(self.newest, int(event.get("timestamp") or 0))
+        self.on_event(event)
+
     def close(self) -> None:
         self.stop.set()
-        if self.thread:
-            self.thread.join(timeout=5)
+        if not self.thread:
+            return
+        self.thread.join(timeout=5)
+        from byoc.ops import logs
+
+        try:
+            for event in logs.read(self.aws, self.endpoint, start=max(self.since_ms,
+                                                                      self.newest - logs.FOLLOW_LAG_MS)).events:
+                self._deliver(event)
+        except Exception:  # as above: a courtesy
+            return
