@@ -295,11 +295,16 @@ def problems(document: dict) -> list:
     return out
 
 
+@lru_cache(maxsize=1)
+def _known_lower() -> frozenset:
+    return frozenset(a.lower() for a in iam_actions())
+
+
 def _known(action: str) -> bool:
     if "*" in action or "?" in action:
         rx = re.compile("^" + re.escape(action).replace(r"\*", ".*").replace(r"\?", ".") + "$", re.IGNORECASE)
         return any(rx.match(a) for a in iam_actions())
-    return action.lower() in {a.lower() for a in iam_actions()}
+    return action.lower() in _known_lower()
 
 
 # -- reading a policy you already have -----------------------------------------------------------
