@@ -19,7 +19,7 @@ import pytest
 from byoc.aws import client as aws_client
 from byoc.cli.main import cli, main
 from byoc.ops import policy
-from byoc.sandbox import iam, protocol, seed
+from byoc.sandbox import iam, seed
 from byoc.sandbox.server import ACCOUNT
 from fakes.recorder import ROOT, FakeBuilder
 
@@ -142,31 +142,7 @@ def world(sandbox, clients, tmp_path, monkeypatch):
     for key, value in fake.env(path_rest=str(tmp_path / "nothing")).items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
-    _route_simulation(sandbox, monkeypatch)
     return World(clients, tmp_path)
-
-
-def _route_simulation(sandbox, monkeypatch):
-    """moto has no iam:SimulatePrincipalPolicy; answer it from the sandbox's own evaluator (after
-    the IAM check of the call itself), as `byoc sandbox serve --enforce-iam` should."""
-    app = sandbox.app
-    original = app.other
-
-    def other(environ, start_response, who):
-        if who is not None and who.service == "iam":
-            body = protocol.read_body(environ)
-            import io
-            from urllib.parse import parse_qs
-
-            environ["wsgi.input"] = io.BytesIO(body)
-            fields = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-            if fields.get("Action") == "SimulatePrincipalPolicy":
-                app._gate("iam", "SimulatePrincipalPolicy", fields, who)
-                status, xml = iam.simulate_principal_policy_xml(fields, who.region, ACCOUNT)
-                return protocol.raw_response(start_response, xml, status, "text/xml")
-        return original(environ, start_response, who)
-
-    monkeypatch.setattr(app, "other", other)
 
 
 def fresh(world: World, sandbox) -> None:

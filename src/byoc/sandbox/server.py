@@ -178,6 +178,12 @@ class SandboxApp:
         service = who.service if who else "*"
         operation, params = self._describe_call(environ, service)
         self._gate(service, operation, params, who)
+        if service == "iam" and operation == "SimulatePrincipalPolicy":
+            # moto lacks it; answered by the evaluator that --enforce-iam uses (IAM API Reference).
+            from byoc.sandbox import iam
+
+            status, xml = iam.simulate_principal_policy_xml(params, who.region, ACCOUNT)
+            return protocol.raw_response(start_response, xml, status, "text/xml")
         from botocore.model import OperationNotFoundError
 
         try:
