@@ -225,6 +225,9 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
             cache["limits"] = capacity.quotas(aws)
         if cache["limits"] and "usage" not in cache:
             cache["usage"] = capacity.in_use(aws)
+        if not cache["limits"] and plan.extra_capacity:
+            plan.warnings.append("Capacity for the second fleet was not checked: the Service Quotas for SageMaker "
+                                 "could not be read (servicequotas:ListServiceQuotas).")
         capacity.check(aws, endpoint, plan.extra_capacity, bool((deployment_config or {}).get("RollingUpdatePolicy")),
                        usage=cache.get("usage", {}), limits=cache["limits"])
     return plan
