@@ -55,6 +55,7 @@ def main(argv=None) -> None:
     """Run the CLI; ByocError becomes one line on stderr and its exit code."""
     from byoc.errors import ByocError
 
+    DEBUG["on"] = False  # set again by --debug; a previous in-process run must not leave it on
     try:
         rv = cli.main(args=argv, prog_name="byoc", standalone_mode=False)
     except click.exceptions.Abort:

@@ -46,8 +46,8 @@ def holder(value: Optional[str]) -> Optional[str]:
 
 
 class EndpointLock:
-    def __init__(self, aws, endpoint: str, arn: str, tags: dict):
-        self.aws, self.endpoint, self.arn, self.tags = aws, endpoint, arn, tags
+    def __init__(self, aws, endpoint: str, arn: str):
+        self.aws, self.endpoint, self.arn = aws, endpoint, arn
         self.held = False
 
     def acquire(self, extra_tags: Optional[list] = None) -> None:

@@ -55,6 +55,19 @@ def restore_autoscaling(aws, saved: list) -> None:
             aas.put_scaling_policy(**policy)
 
 
+def pending_autoscaling(saved: list) -> list:
+    """What to run once the recreated endpoint is InService: the exact target and policies it had."""
+    import json
+
+    out = []
+    for target, policies in saved:
+        out.append("Autoscaling is not registered yet; once the endpoint is InService run: aws application-autoscaling "
+                   f"register-scalable-target --cli-input-json '{json.dumps(target)}'")
+        out += [f"and: aws application-autoscaling put-scaling-policy --cli-input-json '{json.dumps(p)}'"
+                for p in policies]
+    return out
+
+
 def deregister(aws, saved: list) -> None:
     for target, _ in saved:
         aws.client("application-autoscaling").deregister_scalable_target(
@@ -83,7 +96,7 @@ def _create_and_wait(aws, endpoint: str, config: str, tags: list, timeout: float
 def apply(aws, plan, *, timeout: float, keep: int, events, started: float) -> UpdateResult:
     view = plan.view
     arn = view.endpoint["EndpointArn"]
-    lock = EndpointLock(aws, plan.endpoint, arn, plan.tags)
+    lock = EndpointLock(aws, plan.endpoint, arn)
     extra = start_tags(plan)
     lock.acquire(extra)
     try:
@@ -109,8 +122,10 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
     settled = _create_and_wait(aws, plan.endpoint, plan.endpoint_config, user_tags, timeout, events)
     arn = settled.endpoint.get("EndpointArn", arn)
     if settled.timed_out:
-        return result_of(plan, "timeout", started, resume_command=f"byoc status {plan.endpoint} --watch",
-                         downtime_seconds=round(time.monotonic() - down, 2))
+        result = result_of(plan, "timeout", started, resume_command=f"byoc status {plan.endpoint} --watch",
+                           downtime_seconds=round(time.monotonic() - down, 2))
+        result.warnings += pending_autoscaling(saved)
+        return result
     if settled.status == "InService":
         downtime = round(time.monotonic() - down, 2)
         restore_autoscaling(aws, saved)

@@ -118,7 +118,7 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
 
         return recreate.apply(aws, plan, timeout=timeout, keep=keep, events=events, started=started)
     arn = plan.view.endpoint["EndpointArn"]
-    lock = EndpointLock(aws, plan.endpoint, arn, plan.tags)
+    lock = EndpointLock(aws, plan.endpoint, arn)
     lock.acquire([] if plan.resume else start_tags(plan))
     since_ms = int(time.time() * 1000)
     try:

@@ -142,9 +142,9 @@ def _lossless_config(described: dict, new_name: str, models: dict, tags: list) -
 
 
 def _merge_tags(original: dict, extra: list) -> list:
-    keep = {k: v for k, v in original.items() if not k.startswith(("byoc:", "aws:"))}
-    keep.update({t["Key"]: t["Value"] for t in extra})
-    return [{"Key": k, "Value": v} for k, v in list(keep.items())[:50]]
+    """byoc's tags first, then the resource's own (aws: ones are reserved), within SageMaker's 50."""
+    theirs = [{"Key": k, "Value": v} for k, v in original.items() if not k.startswith(("byoc:", "aws:"))]
+    return (list(extra) + theirs)[:50]
 
 
 def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[str]:

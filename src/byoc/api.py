@@ -1,0 +1,100 @@
+"""byoc as a library: one call per operation, typed results, the same code the CLI runs.
+
+    import byoc
+    result = byoc.update("infer-endpoint-1a2b3c4", "123456789012.dkr.ecr.us-east-1.amazonaws.com/sd:v2",
+                         region="us-east-1")
+    if result.result == "failed":
+        print(result.failure_reason, result.diagnosis)
+
+Errors raise `byoc.errors.ByocError` subclasses (with `.exit_code`, `.message`, `.fix`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from byoc.aws.client import Aws
+
+
+def session(region: Optional[str] = None, profile: Optional[str] = None, endpoint_url: Optional[str] = None) -> Aws:
+    """The AWS layer every operation takes (boto3's credential chain, byoc's retries and errors)."""
+    return Aws(region=region, profile=profile, endpoint_url=endpoint_url)
+
+
+def _run(aws: Aws, plan, dry_run: bool, wait: bool, timeout: float, keep: int, events: Optional[Callable]):
+    from byoc.ops.update_apply import apply, result_of
+
+    if dry_run:
+        import time
+
+        result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
+        result.plan = plan.to_dict()
+        return result
+    return apply(aws, plan, wait=wait, timeout=timeout, keep=keep, events=events)
+
+
+def update(endpoint: str, image: str, *, aws: Optional[Aws] = None, region: Optional[str] = None,
+           profile: Optional[str] = None, strategy: str = "blue-green", force: bool = False, dry_run: bool = False,
+           wait: bool = True, timeout: float = 3600.0, keep: int = 5, traffic: Optional[str] = None,
+           rolling: Optional[str] = None, alarms: tuple = (), max_time: Optional[int] = None,
+           events: Optional[Callable] = None):
+    """Replace `endpoint`'s image (an ECR URI or "default"); returns an `UpdateResult`."""
+    from byoc.ops.guardrails import deployment_config
+    from byoc.ops.update_plan import plan_update
+
+    aws = aws or session(region, profile)
+    plan = plan_update(aws, endpoint, image, strategy=strategy, force=force,
+                       deployment_config=deployment_config(traffic, rolling, tuple(alarms), max_time))
+    return _run(aws, plan, dry_run, wait, timeout, keep, events)
+
+
+def restore(endpoint: str, *, default_image: Optional[str] = None, aws: Optional[Aws] = None,
+            region: Optional[str] = None, profile: Optional[str] = None, dry_run: bool = False, wait: bool = True,
+            timeout: float = 3600.0, keep: int = 5, events: Optional[Callable] = None):
+    """Back to the default image (revision 0's when known); returns an `UpdateResult`."""
+    from byoc.ops.rollback import plan_restore
+
+    aws = aws or session(region, profile)
+    return _run(aws, plan_restore(aws, endpoint, default_image), dry_run, wait, timeout, keep, events)
+
+
+def rollback(endpoint: str, *, to: Optional[int] = None, aws: Optional[Aws] = None, region: Optional[str] = None,
+             profile: Optional[str] = None, dry_run: bool = False, wait: bool = True, timeout: float = 3600.0,
+             events: Optional[Callable] = None):
+    """Back to an earlier revision's retained config; returns an `UpdateResult`."""
+    from byoc.ops.rollback import plan_rollback
+
+    aws = aws or session(region, profile)
+    return _run(aws, plan_rollback(aws, endpoint, to), dry_run, wait, timeout, 5, events)
+
+
+def history(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None,
+            profile: Optional[str] = None) -> list:
+    """Revisions, newest first (`byoc.ops.revisions.Revision`)."""
+    from byoc.ops import inspect, revisions
+
+    aws = aws or session(region, profile)
+    return revisions.history(aws, inspect.load(aws, endpoint))
+
+
+def status(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None, profile: Optional[str] = None):
+    """What the endpoint runs now (`byoc.ops.status.Status`)."""
+    from byoc.ops.status import status as status_of
+
+    return status_of(aws or session(region, profile), endpoint)
+
+
+def verify(endpoint: str, *, image: Optional[str] = None, aws: Optional[Aws] = None, region: Optional[str] = None,
+           profile: Optional[str] = None, **kwargs):
+    """PASS/FAIL with reasons (`byoc.ops.verify.Verification`)."""
+    from byoc.ops.verify import verify as verify_endpoint
+
+    return verify_endpoint(aws or session(region, profile), endpoint, image=image, **kwargs)
+
+
+def diagnose(endpoint: str, *, since=None, aws: Optional[Aws] = None, region: Optional[str] = None,
+             profile: Optional[str] = None):
+    """Ranked findings (`byoc.ops.diagnose.Diagnosis`)."""
+    from byoc.ops.diagnose import diagnose as diagnose_endpoint
+
+    return diagnose_endpoint(aws or session(region, profile), endpoint, since=since)
