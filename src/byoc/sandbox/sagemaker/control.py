@@ -388,6 +388,8 @@ class SageMaker:
 
     def op_UpdateEndpointWeightsAndCapacities(self, reg, p):
         ep = self._endpoint(reg, p["EndpointName"])
+        if ep.status == "Failed":
+            raise validation(f'Cannot update failed endpoint "{ep.arn}". Delete it and create it again.')
         if ep.status != "InService" or ep.live is None:
             raise validation(f'Cannot update in-progress endpoint "{ep.arn}".')
         unknown = [d["VariantName"] for d in p["DesiredWeightsAndCapacities"] if d["VariantName"] not in ep.live.variants]
