@@ -38,22 +38,24 @@ def delete_revision(aws, config: str, models: list, used: tuple) -> list:
     used_configs, used_models = used
     deleted = []
     if config and config not in used_configs and revisions.number(config) is not None:
-        try:
-            aws.sagemaker.delete_endpoint_config(EndpointConfigName=config)
+        if _delete(aws.sagemaker.delete_endpoint_config, EndpointConfigName=config):
             deleted.append(config)
-        except AwsError as exc:
-            if "Could not find" not in exc.aws_message:
-                raise
     for model in models:
-        if model in used_models or revisions.number(model) is None:
-            continue
-        try:
-            aws.sagemaker.delete_model(ModelName=model)
-            deleted.append(model)
-        except AwsError as exc:
-            if "Could not find" not in exc.aws_message:
-                raise
+        if model not in used_models and revisions.number(model) is not None:
+            if _delete(aws.sagemaker.delete_model, ModelName=model):
+                deleted.append(model)
     return deleted
+
+
+def _delete(call, **params) -> bool:
+    """Delete one resource; False when it was already gone."""
+    try:
+        call(**params)
+        return True
+    except AwsError as exc:
+        if "Could not find" not in exc.aws_message:
+            raise
+        return False
 
 
 def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int) -> list:
