@@ -202,6 +202,10 @@ class Aws:
     """One boto3 session for one region; clients are created on first use and cached."""
 
     def __init__(self, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None):
+        import warnings
+
+        # boto3's notice about ending Python 3.9 support is for developers, not for a CLI's users on CloudShell.
+        warnings.filterwarnings("ignore", message="Boto3 will no longer support Python")
         import boto3
         from botocore import exceptions as bx
 
