@@ -116,6 +116,8 @@ def run_plan(c, plan, *, yes, dry_run, no_wait, timeout, keep, quiet) -> int:
 
 def emit_result(c, result) -> int:
     def text(console):
+        from rich.markup import escape
+
         colour = {"updated": "green", "unchanged": "green", "failed": "red", "timeout": "yellow"}.get(result.result, "")
         console.print(f"[bold {colour}]{result.result}[/]: {result.endpoint} "
                       f"{'now runs' if result.result == 'updated' else 'target'} {result.image} "
@@ -126,12 +128,15 @@ def emit_result(c, result) -> int:
         if result.result == "failed":
             console.print(f"The endpoint still serves its previous image {result.previous_image}.", soft_wrap=True)
             console.print(f"FailureReason: {result.failure_reason}")
-            for f in result.diagnosis[:5]:
-                console.print(f"- [bold]{f.get('title')}[/]: {f.get('cause')}")
-                if f.get("evidence"):
-                    console.print(f"    evidence: {f.get('evidence')}")
+            for n, f in enumerate(result.diagnosis[:5], 1):
+                console.print(f"{n}. {escape('[' + f.get('severity', '') + ']')} [bold]{escape(f.get('title', ''))}[/]")
+                console.print(f"   cause: {f.get('cause')}", markup=False)
+                for e in (f.get("evidence") or [])[:2]:
+                    console.print(f"   evidence: {_evidence(e)}", markup=False)
                 if f.get("fix"):
-                    console.print(f"    fix: {f.get('fix')}")
+                    console.print(f"   fix: {f.get('fix')}", markup=False)
+            if result.diagnosis:
+                console.print(f"More: byoc diagnose {result.endpoint} --since 30m", markup=False)
         if result.resume_command:
             console.print(f"SageMaker goes on; to resume watching: {result.resume_command}", soft_wrap=True)
         for w in result.warnings:
@@ -139,6 +144,20 @@ def emit_result(c, result) -> int:
 
     c.emit(result.to_dict(), text)
     return result.exit_code
+
+
+def _evidence(e) -> str:
+    """One evidence item of a diagnosis finding, as `byoc diagnose` prints it."""
+    if not isinstance(e, dict):
+        return str(e)
+    if e.get("stream"):
+        from byoc.timespec import iso
+
+        when = iso(e["timestamp"]) if e.get("timestamp") else ""
+        return f"{when} {e['stream']} | {e.get('text', '')}".strip()
+    if e.get("source") == "failure_reason":
+        return f"DescribeEndpoint FailureReason: {e.get('text', '')}"
+    return str(e.get("text", e))
 
 
 @click.command("update", epilog=UPDATE_EXIT)
