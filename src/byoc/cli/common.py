@@ -13,8 +13,6 @@ from typing import Any, Callable, Optional
 
 import click
 
-from byoc.errors import EXIT_BAD_INPUT, BadInput
-
 # Set by the --debug option wherever it appears; read by main() to decide on tracebacks.
 DEBUG = {"on": False}
 
@@ -50,8 +48,6 @@ class Ctx:
             text(self.console())
 
     def console(self):
-        import sys
-
         from rich.console import Console
 
         # Piped output keeps whole lines (no 80-column wrapping) so scripts and logs stay readable.
@@ -104,13 +100,3 @@ def output_option(func: Callable) -> Callable:
         return func(Ctx(output=output, debug=debug), **kwargs)
 
     return wrapper
-
-
-def fail(message: str, fix: str = "", code: int = EXIT_BAD_INPUT) -> None:
-    err = BadInput(message, fix)
-    err.exit_code = code
-    raise err
-
-
-def exit_with(code: int) -> None:
-    sys.exit(code)
