@@ -37,76 +37,63 @@ def validate(shape, params: Any) -> list:
     return errors
 
 
-def _check(shape, value, path, errors):  # noqa: C901 - one branch per botocore shape type
+# botocore type -> (accepted Python types, the word AWS uses in "Member must be a ...").
+_TYPES = {
+    "structure": (dict, "structure"), "list": (list, "list"), "map": (dict, "map"), "string": (str, "string"),
+    "integer": (int, "number"), "long": (int, "number"), "float": ((int, float), "number"),
+    "double": ((int, float), "number"), "boolean": (bool, "boolean"),
+}
+
+
+def _fail(errors: list, value, where: str, constraint: str, quote: bool = True) -> None:
+    shown = f"'{_show(value)}'" if quote else "null"
+    errors.append(f"Value {shown} at '{where}' failed to satisfy constraint: {constraint}")
+
+
+def _check(shape, value, path, errors):
     t = shape.type_name
     meta = shape.metadata
     where = path or "input"
+    accepted = _TYPES.get(t)
+    if accepted is not None:
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, accepted[0]) or (is_bool and t != "boolean"):
+            return _fail(errors, value, where, f"Member must be a {accepted[1]}")
     if t == "structure":
-        if not isinstance(value, dict):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a structure")
-            return
         for req in shape.required_members:
             if value.get(req) is None:
-                errors.append(f"Value null at '{_join(path, req)}' failed to satisfy constraint: Member must not be null")
+                _fail(errors, None, _join(path, req), "Member must not be null", quote=False)
         for name, member in shape.members.items():
-            if name in value and value[name] is not None:
+            if value.get(name) is not None:
                 _check(member, value[name], _join(path, name), errors)
     elif t == "list":
-        if not isinstance(value, list):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a list")
-            return
         _length(meta, len(value), value, where, errors)
         for i, item in enumerate(value, 1):
             _check(shape.member, item, f"{where}.{i}.member", errors)
     elif t == "map":
-        if not isinstance(value, dict):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a map")
-            return
         _length(meta, len(value), value, where, errors)
         for k, v in value.items():
             _check(shape.key, k, f"{where}.{k}.key", errors)
             _check(shape.value, v, f"{where}.{k}.value", errors)
     elif t == "string":
-        if not isinstance(value, str):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a string")
-            return
         _length(meta, len(value), value, where, errors)
         if shape.enum and value not in shape.enum:
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
-                          f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+            _fail(errors, value, where, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
         pattern = meta.get("pattern")
         if pattern and _pattern(pattern) is not None and not _pattern(pattern).fullmatch(value):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
-                          f"Member must satisfy regular expression pattern: {pattern}")
-    elif t in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a number")
-            return
+            _fail(errors, value, where, f"Member must satisfy regular expression pattern: {pattern}")
+    elif t in ("integer", "long", "float", "double"):
         if "min" in meta and value < meta["min"]:
-            errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                          f"Member must have value greater than or equal to {meta['min']}")
+            _fail(errors, value, where, f"Member must have value greater than or equal to {meta['min']}")
         if "max" in meta and value > meta["max"]:
-            errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                          f"Member must have value less than or equal to {meta['max']}")
-    elif t in ("float", "double"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a number")
-            return
-        if "min" in meta and value < meta["min"]:
-            errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                          f"Member must have value greater than or equal to {meta['min']}")
-    elif t == "boolean":
-        if not isinstance(value, bool):
-            errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must be a boolean")
+            _fail(errors, value, where, f"Member must have value less than or equal to {meta['max']}")
 
 
 def _length(meta, n, value, where, errors):
     if "min" in meta and n < meta["min"]:
-        errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
-                      f"Member must have length greater than or equal to {meta['min']}")
+        _fail(errors, value, where, f"Member must have length greater than or equal to {meta['min']}")
     if "max" in meta and n > meta["max"]:
-        errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
-                      f"Member must have length less than or equal to {meta['max']}")
+        _fail(errors, value, where, f"Member must have length less than or equal to {meta['max']}")
 
 
 def _join(path: str, name: str) -> str:
