@@ -6,8 +6,6 @@ Nothing here changes AWS. A refusal raises PreflightFailed/BadInput (exit 2) wit
 from __future__ import annotations
 
 import datetime
-import os
-import socket
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -147,8 +145,9 @@ def _merge_tags(original: dict, extra: list) -> list:
     return (list(extra) + theirs)[:50]
 
 
-def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[str]:
-    """A retained config of this endpoint whose models already run `digest` (newest first)."""
+def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[dict]:
+    """The DescribeEndpointConfig of a retained config of this endpoint whose models already run
+    `digest` (newest first), or None."""
     for name in sorted(stem_configs, key=lambda n: revisions.number(n) or 0, reverse=True):
         try:
             cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
@@ -156,7 +155,7 @@ def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[s
         except AwsError:
             continue
         if (inspect.model_image(model) or "").endswith("@" + digest):
-            return name
+            return cfg
     return None
 
 
@@ -205,15 +204,16 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
                 f"Variant {v.name} is scaled to 0 instances: the new image will not be health-checked until "
                 "traffic arrives and autoscaling starts an instance. Run `byoc verify` afterwards.")
     existing = _existing_revision(aws, view, stem_configs, resolved.digest)
-    if existing and existing != view.config_name:
-        cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=existing)
-        plan.reuse, plan.endpoint_config = True, existing
-        plan.revision = revisions.number(existing) or 0
-        plan.models = {v["ModelName"]: v["ModelName"] for v in cfg["ProductionVariants"]}
+    if existing and existing["EndpointConfigName"] != view.config_name:
+        plan.reuse, plan.endpoint_config = True, existing["EndpointConfigName"]
+        plan.revision = revisions.number(plan.endpoint_config) or 0
+        plan.models = {v["ModelName"]: v["ModelName"] for v in existing["ProductionVariants"]}
+        new_config = existing
     else:
         _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
-    new_variants = [v["VariantName"] for v in (plan.create_config or cfg_of(aws, plan.endpoint_config))["ProductionVariants"]]
-    guardrails.check_exclusions(aws, deployment_config, view, new_variants)
+        new_config = plan.create_config
+    guardrails.check_exclusions(aws, deployment_config, view,
+                                [v["VariantName"] for v in new_config["ProductionVariants"]])
     if strategy == "blue-green":
         for v in variants:
             if v.instance_type and not v.serverless:
@@ -232,9 +232,6 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
                        usage=cache.get("usage", {}), limits=cache["limits"])
     return plan
 
-
-def cfg_of(aws, name: str) -> dict:
-    return aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
 
 
 def _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved) -> None:
@@ -263,6 +260,3 @@ def _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved) -> No
     plan.endpoint_config = config_name
     plan.revision = n
 
-
-def lock_value() -> str:
-    return f"{socket.gethostname()[:60]} {os.getpid()} {int(datetime.datetime.now().timestamp())}"
