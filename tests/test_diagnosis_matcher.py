@@ -88,11 +88,13 @@ def test_finding_to_dict_is_json_ready():
 
 
 def test_instance_architecture_from_the_instance_family():
-    cat = diagnosis.load()
-    assert cat.instance_arch("ml.c7g.2xlarge") == "arm64"
-    assert cat.instance_arch("ml.g5.xlarge") == "amd64"
-    assert cat.instance_arch("ml.inf2.xlarge") == "amd64"
-    assert cat.instance_arch(None) is None and cat.instance_arch("serverless") is None
+    from byoc import instances
+
+    assert instances.architecture("ml.c7g.2xlarge") == "arm64"
+    assert instances.architecture("ml.c6gn.xlarge") == "arm64"
+    assert instances.architecture("ml.g5.xlarge") == "amd64"
+    assert instances.architecture("ml.inf2.xlarge") == "amd64"
+    assert instances.architecture(None) is None and instances.architecture("serverless") is None
 
 
 def _doc():

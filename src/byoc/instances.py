@@ -8,6 +8,7 @@ Every other hosting family, the GPU ones (ml.g5, ml.g6, ml.p4d ...) included, is
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 _GRAVITON = re.compile(r"^ml\.[a-z]+\d+g[a-z]*\.")
 
@@ -16,6 +17,8 @@ def is_graviton(instance_type: str) -> bool:
     return bool(instance_type and _GRAVITON.match(instance_type))
 
 
-def architecture(instance_type: str) -> str:
-    """'arm64' or 'amd64' (OCI platform architecture names)."""
+def architecture(instance_type: Optional[str]) -> Optional[str]:
+    """'arm64' or 'amd64' (OCI platform architecture names); None for what is not an ml.* type."""
+    if len((instance_type or "").split(".")) < 3:
+        return None
     return "arm64" if is_graviton(instance_type) else "amd64"

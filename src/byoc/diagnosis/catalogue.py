@@ -46,20 +46,12 @@ class Catalogue:
     severity_order: Tuple[str, ...]
     placeholder_defaults: Dict[str, str] = field(default_factory=dict)
     ready: Tuple[Rule, ...] = ()  # lines saying the server listens on 0.0.0.0:8080
-    arm64_families: Tuple[str, ...] = ()
 
     def severity_rank(self, severity: str) -> int:
         return self.severity_order.index(severity)
 
     def by_id(self, sig_id: str) -> Signature:
         return next(s for s in self.signatures if s.id == sig_id)
-
-    def instance_arch(self, instance_type: Optional[str]) -> Optional[str]:
-        """'arm64' for Graviton instance families (ml.c7g...), 'amd64' for other ml.* types."""
-        parts = (instance_type or "").split(".")
-        if len(parts) < 3:
-            return None
-        return "arm64" if parts[1] in self.arm64_families else "amd64"
 
 
 class CatalogueError(ValueError):
@@ -108,7 +100,6 @@ def parse(doc: dict) -> Catalogue:
         severity_order=order,
         placeholder_defaults=dict(doc.get("placeholder_defaults", {})),
         ready=tuple(Rule("log", re.compile(p, re.MULTILINE), needles(p)) for p in doc.get("ready_patterns", [])),
-        arm64_families=tuple(doc.get("arm64_instance_families", [])),
     )
 
 

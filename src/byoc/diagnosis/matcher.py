@@ -7,6 +7,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from byoc import instances
 from byoc.diagnosis.catalogue import Catalogue, Rule, Signature, load
 from byoc.diagnosis.logtext import LogText
 
@@ -206,7 +207,7 @@ def match(
     cat = catalogue or load()
     src = _Sources(events, failure_reason, context or {})
     if "instance_type" in src.context and "instance_arch" not in src.context:
-        arch = cat.instance_arch(src.context["instance_type"])
+        arch = instances.architecture(src.context["instance_type"])
         if arch:
             src.context["instance_arch"] = arch
     findings = [f for f in (_evaluate(s, src, cat, max_evidence) for s in cat.signatures) if f]
