@@ -39,14 +39,6 @@ class PreflightFailed(ByocError):
     """A pre-flight check refused the change; nothing was changed."""
 
 
-class DeploymentFailed(ByocError):
-    exit_code = EXIT_FAILED
-
-
-class WaitTimeout(ByocError):
-    exit_code = EXIT_TIMEOUT
-
-
 class AuthError(ByocError):
     """Missing or expired credentials, no region, or a denied action."""
 

@@ -49,14 +49,6 @@ class ImageRef:
         """The same image addressed by digest only, so a later push to the tag changes nothing."""
         return replace(self, tag=None, digest=digest)
 
-    @property
-    def short(self) -> str:
-        """repo:tag plus a short digest, for tables."""
-        name = self.repository + (f":{self.tag}" if self.tag else "")
-        if self.digest:
-            name += f"@{self.digest[7:19]}"
-        return name
-
     def __str__(self) -> str:
         return self.uri
 

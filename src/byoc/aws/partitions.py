@@ -38,13 +38,6 @@ def for_region(region: str) -> Partition:
     return Partition(default["partition"], default["dns_suffix"], default["console"])
 
 
-def by_name(name: str) -> Partition:
-    for p in _table():
-        if p["partition"] == name:
-            return Partition(p["partition"], p["dns_suffix"], p["console"])
-    raise KeyError(name)
-
-
 def names() -> list:
     return [p["partition"] for p in _table()]
 

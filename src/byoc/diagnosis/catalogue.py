@@ -50,9 +50,6 @@ class Catalogue:
     def severity_rank(self, severity: str) -> int:
         return self.severity_order.index(severity)
 
-    def by_id(self, sig_id: str) -> Signature:
-        return next(s for s in self.signatures if s.id == sig_id)
-
 
 class CatalogueError(ValueError):
     """data/signatures.json is malformed (a bug in byoc's data, caught by its tests)."""

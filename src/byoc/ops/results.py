@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-EXIT_BY_RESULT = {"updated": 0, "unchanged": 0, "planned": 0, "in-progress": 0, "failed": 1, "timeout": 3}
+from byoc.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
+
+EXIT_BY_RESULT = {"updated": EXIT_OK, "unchanged": EXIT_OK, "planned": EXIT_OK, "in-progress": EXIT_OK,
+                  "failed": EXIT_FAILED, "timeout": EXIT_TIMEOUT}
 
 
 @dataclass
@@ -30,7 +33,7 @@ class UpdateResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_BY_RESULT.get(self.result, 1)
+        return EXIT_BY_RESULT.get(self.result, EXIT_FAILED)
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in (
