@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from byoc.ops import contract
+from byoc.container import contract
 
 SERVE = Path(__file__).resolve().parent.parent / "examples" / "serve"
 STEP_SECONDS = 0.05

@@ -105,8 +105,8 @@ def add_fault(url: str, spec: dict) -> None:
 
 def retrieval() -> None:
     from byoc.aws.client import Aws
-    from byoc.ops import logs
-    from byoc.ops.diagnose import diagnose
+    from byoc.observe import logs
+    from byoc.observe.diagnose import diagnose
     from byoc.sandbox import seed
 
     proc, url = start_sandbox()

@@ -12,7 +12,7 @@ import json
 import statistics
 import time
 
-from byoc.ops import policy
+from byoc.iam import policy
 from byoc.sandbox import Sandbox, iam, seed
 from byoc.sandbox.server import ACCOUNT
 

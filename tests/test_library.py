@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import byoc
-from byoc.ops.results import UpdateResult
-from byoc.ops.revisions import Revision
-from byoc.ops.status import Status
+from byoc.deploy.results import UpdateResult
+from byoc.endpoint.revisions import Revision
+from byoc.observe.status import Status
 from byoc.sandbox import seed
-from update_support import ASYNC_EP, deployment
+from support.update import ASYNC_EP, deployment
 
 
 def test_update_history_status_rollback_as_a_library(sandbox, clients):

@@ -22,7 +22,7 @@ def session(region: Optional[str] = None, profile: Optional[str] = None, endpoin
 
 
 def _run(aws: Aws, plan, dry_run: bool, wait: bool, timeout: float, keep: int, events: Optional[Callable]):
-    from byoc.ops.update_apply import apply, result_of
+    from byoc.deploy.apply import apply, result_of
 
     if dry_run:
         import time
@@ -39,8 +39,8 @@ def update(endpoint: str, image: str, *, aws: Optional[Aws] = None, region: Opti
            rolling: Optional[str] = None, alarms: tuple = (), max_time: Optional[int] = None,
            events: Optional[Callable] = None):
     """Replace `endpoint`'s image (an ECR URI or "default"); returns an `UpdateResult`."""
-    from byoc.ops.guardrails import deployment_config
-    from byoc.ops.update_plan import plan_update
+    from byoc.deploy.guardrails import deployment_config
+    from byoc.deploy.plan import plan_update
 
     aws = aws or session(region, profile)
     plan = plan_update(aws, endpoint, image, strategy=strategy, force=force,
@@ -52,7 +52,7 @@ def restore(endpoint: str, *, default_image: Optional[str] = None, aws: Optional
             region: Optional[str] = None, profile: Optional[str] = None, dry_run: bool = False, wait: bool = True,
             timeout: float = 3600.0, keep: int = 5, events: Optional[Callable] = None):
     """Back to the default image (revision 0's when known); returns an `UpdateResult`."""
-    from byoc.ops.rollback import plan_restore
+    from byoc.deploy.rollback import plan_restore
 
     aws = aws or session(region, profile)
     return _run(aws, plan_restore(aws, endpoint, default_image), dry_run, wait, timeout, keep, events)
@@ -62,7 +62,7 @@ def rollback(endpoint: str, *, to: Optional[int] = None, aws: Optional[Aws] = No
              profile: Optional[str] = None, dry_run: bool = False, wait: bool = True, timeout: float = 3600.0,
              events: Optional[Callable] = None):
     """Back to an earlier revision's retained config; returns an `UpdateResult`."""
-    from byoc.ops.rollback import plan_rollback
+    from byoc.deploy.rollback import plan_rollback
 
     aws = aws or session(region, profile)
     return _run(aws, plan_rollback(aws, endpoint, to), dry_run, wait, timeout, 5, events)
@@ -70,31 +70,32 @@ def rollback(endpoint: str, *, to: Optional[int] = None, aws: Optional[Aws] = No
 
 def history(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None,
             profile: Optional[str] = None) -> list:
-    """Revisions, newest first (`byoc.ops.revisions.Revision`)."""
-    from byoc.ops import inspect, revisions
+    """Revisions, newest first (`byoc.endpoint.revisions.Revision`)."""
+    from byoc.endpoint import revisions
+    from byoc.endpoint import view as endpoint_view
 
     aws = aws or session(region, profile)
-    return revisions.history(aws, inspect.load(aws, endpoint))
+    return revisions.history(aws, endpoint_view.load(aws, endpoint))
 
 
 def status(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None, profile: Optional[str] = None):
-    """What the endpoint runs now (`byoc.ops.status.Status`)."""
-    from byoc.ops.status import status as status_of
+    """What the endpoint runs now (`byoc.observe.status.Status`)."""
+    from byoc.observe.status import status as status_of
 
     return status_of(aws or session(region, profile), endpoint)
 
 
 def verify(endpoint: str, *, image: Optional[str] = None, aws: Optional[Aws] = None, region: Optional[str] = None,
            profile: Optional[str] = None, **kwargs):
-    """PASS/FAIL with reasons (`byoc.ops.verify.Verification`)."""
-    from byoc.ops.verify import verify as verify_endpoint
+    """PASS/FAIL with reasons (`byoc.observe.verify.Verification`)."""
+    from byoc.observe.verify import verify as verify_endpoint
 
     return verify_endpoint(aws or session(region, profile), endpoint, image=image, **kwargs)
 
 
 def diagnose(endpoint: str, *, since=None, aws: Optional[Aws] = None, region: Optional[str] = None,
              profile: Optional[str] = None):
-    """Ranked findings (`byoc.ops.diagnose.Diagnosis`)."""
-    from byoc.ops.diagnose import diagnose as diagnose_endpoint
+    """Ranked findings (`byoc.observe.diagnose.Diagnosis`)."""
+    from byoc.observe.diagnose import diagnose as diagnose_endpoint
 
     return diagnose_endpoint(aws or session(region, profile), endpoint, since=since)

@@ -103,7 +103,7 @@ def _denied(message: str, iam_prefix: str, operation: str) -> AuthError:
             "(identity policy, permissions boundary or organization SCP).",
             action=action, resource=resource,
         )
-    from byoc.ops.policy import feature_of
+    from byoc.aws.permissions import feature_of
 
     feature = feature_of(action)
     condition = _PASSROLE_CONDITION if action == "iam:PassRole" else None

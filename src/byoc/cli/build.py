@@ -59,12 +59,12 @@ def _print_report(console, report) -> None:
 @aws_options
 def init_cmd(c, dir, base, extensions, apt, pip, extensions_dir, force):
     """Write a Dockerfile (and .dockerignore) for your image into DIR (default: current directory)."""
-    from byoc.ops import init
+    from byoc.container import dockerfile
 
-    exts = init.parse_extensions(extensions)
-    init.check_packages(apt, pip)
-    resolved = init.resolve_base(base, c.region, lambda: c.aws)
-    result = init.write(dir, resolved, exts, apt, pip, force=force, extensions_dir=extensions_dir)
+    exts = dockerfile.parse_extensions(extensions)
+    dockerfile.check_packages(apt, pip)
+    resolved = dockerfile.resolve_base(base, c.region, lambda: c.aws)
+    result = dockerfile.write(dir, resolved, exts, apt, pip, force=force, extensions_dir=extensions_dir)
 
     def text(console):
         console.print(f"Wrote {' and '.join(result.files)}")
@@ -96,7 +96,7 @@ def init_cmd(c, dir, base, extensions, apt, pip, extensions_dir, force):
 @aws_options
 def build_cmd(c, dir, repository, tag, push, platform, builder, dry_run):
     """Build the image in DIR; with --push, push it to ECR and print its digest-pinned URI."""
-    from byoc.ops import build
+    from byoc.container import build
 
     plan = build.plan_build(c.aws, dir, repository, tag, push, platform, builder)
     if dry_run:
@@ -146,7 +146,7 @@ def _contract_options(func):
 @output_option
 def check_contract_cmd(c, url, payload, content_type, accept, startup_timeout, invocation_timeout):
     """Check a running container against the SageMaker hosting contract (exit 1 on FAIL)."""
-    from byoc.ops import contract
+    from byoc.container import contract
 
     body = _payload(payload)
     report = contract.check(url, body, content_type, accept, startup_timeout, invocation_timeout,
@@ -171,11 +171,11 @@ def check_contract_cmd(c, url, payload, content_type, accept, startup_timeout, i
 def test_image_cmd(c, image, payload, content_type, accept, startup_timeout, invocation_timeout,
                    env, gpus, model_dir, port, builder):
     """Run IMAGE locally as SageMaker does, check the contract, diagnose failures, remove it."""
-    from byoc.ops import test_image
+    from byoc.container import run_local
 
     body = _payload(payload)
-    plan = test_image.plan_test(image, env, gpus, model_dir, port, builder)
-    result = test_image.run_test(plan, body, content_type, accept, startup_timeout, invocation_timeout,
+    plan = run_local.plan_test(image, env, gpus, model_dir, port, builder)
+    result = run_local.run_test(plan, body, content_type, accept, startup_timeout, invocation_timeout,
                                  on_log=lambda line: click.echo(f"  | {line}", err=True), progress=c.progress,
                                  aws_for_region=_aws_for(c))
 

@@ -10,7 +10,7 @@ SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow"}
 
 
 def render(console, d) -> None:
-    """Print a byoc.ops.diagnose.Diagnosis for people (also used by `byoc update` on failure)."""
+    """Print a byoc.observe.diagnose.Diagnosis for people (also used by `byoc update` on failure)."""
     from rich.text import Text
 
     from byoc.cli.logs import StreamColours, line_text
@@ -67,7 +67,7 @@ def diagnose_cmd(c, endpoint, since):
 
     Read-only. Exit 0 when the diagnosis ran, whatever it found.
     """
-    from byoc.ops.diagnose import diagnose
+    from byoc.observe.diagnose import diagnose
 
     if since:
         from byoc import timespec

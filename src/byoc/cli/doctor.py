@@ -21,7 +21,7 @@ def doctor_cmd(c, endpoint, features, policy_file):
 
     Exit 0 when nothing FAILs, 4 when credentials or permissions FAIL, 1 otherwise.
     """
-    from byoc.ops import doctor
+    from byoc.iam import doctor
 
     report = doctor.run(lambda: c.aws, endpoint, features, document=_read_policy(policy_file) if policy_file else None)
 

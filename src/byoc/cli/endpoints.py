@@ -12,7 +12,7 @@ from byoc.cli.common import aws_options
 @aws_options
 def endpoints_cmd(c, name_contains):
     """List endpoints: status, async/real-time, instances, image and short digest."""
-    from byoc.ops.endpoints import list_endpoints
+    from byoc.observe.endpoints import list_endpoints
 
     rows = list_endpoints(c.aws, name_contains)
 

@@ -42,7 +42,7 @@ def _table(fleet):
 
 
 def _execute(c, fleet, *, yes, dry_run, concurrency, continue_on_failure, timeout, keep, verify_canaries) -> int:
-    from byoc.ops import fleet as fleet_ops
+    from byoc.deploy import fleet as fleet_ops
 
     err = c.err_console()
     if not c.json:
@@ -106,7 +106,7 @@ def fleet_group():
 def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, continue_on_failure, yes, dry_run,
                      strategy, force, timeout, keep, traffic, rolling, alarms, max_time):
     """Update every selected endpoint to IMAGE: plan all, canaries first, then N at a time."""
-    from byoc.ops import fleet as fleet_ops
+    from byoc.deploy import fleet as fleet_ops
 
     config = _deployment_config(traffic, rolling, alarms, max_time)
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
@@ -127,7 +127,7 @@ def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, c
 @aws_options
 def fleet_rollback_cmd(c, match, endpoints, exclude, to, concurrency, continue_on_failure, yes, dry_run, timeout):
     """Roll every selected endpoint back to its previous revision (or --to N)."""
-    from byoc.ops import fleet as fleet_ops
+    from byoc.deploy import fleet as fleet_ops
 
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
     fleet = fleet_ops.plan_rollback(c.aws, names, to)
@@ -142,8 +142,8 @@ def fleet_status_cmd(c, match, endpoints, exclude):
     """Status, image and last update of every selected endpoint."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from byoc.ops import fleet as fleet_ops
-    from byoc.ops.status import status
+    from byoc.deploy import fleet as fleet_ops
+    from byoc.observe.status import status
 
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -64,7 +64,7 @@ def logs_cmd(c, endpoint, since, until, follow, grep, variant, instance, last_up
     Each line is prefixed with its UTC time and stream (<variant>/<instance-id>). With
     -o json: one document, or with --follow one JSON object per line.
     """
-    from byoc.ops import logs as ops
+    from byoc.observe import logs as ops
 
     sel = ops.select(c.aws, endpoint, since, until, variant, instance, last_update, follow)
     if follow:

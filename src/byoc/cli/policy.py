@@ -29,7 +29,7 @@ def policy_cmd(c, features, endpoint_pattern, partition, account, role_pattern, 
     Partition, region and account default to what the session and STS say; pass all three to
     generate a policy without AWS credentials.
     """
-    from byoc.ops import policy as ops
+    from byoc.iam import policy as ops
 
     selected = ops.parse_features(features)
     region = c.region or c.aws.region

@@ -42,13 +42,13 @@ def _guard_options(func):
 
 
 def _deployment_config(traffic, rolling, alarms, max_time):
-    from byoc.ops.guardrails import deployment_config
+    from byoc.deploy.guardrails import deployment_config
 
     return deployment_config(traffic, rolling, tuple(alarms), max_time)
 
 
 def _check_name(endpoint: str) -> None:
-    from byoc.ops.logs import require_endpoint_name
+    from byoc.observe.logs import require_endpoint_name
 
     require_endpoint_name(endpoint)
 
@@ -99,8 +99,8 @@ def progress_printer(c, quiet: bool):
 
 
 def run_plan(c, plan, *, yes, dry_run, no_wait, timeout, keep, quiet) -> int:
-    from byoc.ops.results import UpdateResult
-    from byoc.ops.update_apply import apply, result_of
+    from byoc.deploy.apply import apply, result_of
+    from byoc.deploy.results import UpdateResult
 
     render_plan(c, plan)
     if dry_run:
@@ -176,7 +176,7 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
     The new model and endpoint config copy every setting of the current ones; only the image
     changes, pinned to its digest. SageMaker deploys it blue/green and returns to the previous
     config by itself if the new image fails its health check."""
-    from byoc.ops.update_plan import plan_update
+    from byoc.deploy.plan import plan_update
 
     _check_name(endpoint)
     config = _deployment_config(traffic, rolling, alarms, max_time)
@@ -194,7 +194,7 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
 def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep, quiet, strategy,
                 traffic, rolling, alarms, max_time):
     """Put ENDPOINT back on its default image (revision 0's when byoc knows it)."""
-    from byoc.ops.rollback import plan_restore
+    from byoc.deploy.rollback import plan_restore
 
     _check_name(endpoint)
     config = _deployment_config(traffic, rolling, alarms, max_time)
@@ -210,7 +210,7 @@ def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep
 @aws_options
 def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet, traffic, rolling, alarms, max_time):
     """Point ENDPOINT back at an earlier revision's retained config (no new resources)."""
-    from byoc.ops.rollback import plan_rollback
+    from byoc.deploy.rollback import plan_rollback
 
     _check_name(endpoint)
     plan = plan_rollback(c.aws, endpoint, to, _deployment_config(traffic, rolling, alarms, max_time))
@@ -222,10 +222,11 @@ def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet, t
 @aws_options
 def history_cmd(c, endpoint):
     """Revisions of ENDPOINT: number, image, digest, when, by whom, outcome, which is live."""
-    from byoc.ops import inspect, revisions
+    from byoc.endpoint import revisions
+    from byoc.endpoint import view as endpoint_view
 
     _check_name(endpoint)
-    view = inspect.load(c.aws, endpoint)
+    view = endpoint_view.load(c.aws, endpoint)
     revs = revisions.history(c.aws, view)
 
     def text(console):
@@ -257,7 +258,7 @@ def _short_image(image):
 @aws_options
 def status_cmd(c, endpoint, watch, interval):
     """Status, live config, image and digest per variant, instances, autoscaling, last update."""
-    from byoc.ops.status import status
+    from byoc.observe.status import status
 
     _check_name(endpoint)
     while True:

@@ -57,7 +57,7 @@ def verify_cmd(c, endpoint, image, payload, content_type, timeout):
     Exit 0 on PASS, 1 on FAIL.
     """
     from byoc.errors import EXIT_FAILED, EXIT_OK
-    from byoc.ops.verify import verify
+    from byoc.observe.verify import verify
 
     body = None
     if payload:

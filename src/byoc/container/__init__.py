@@ -1,0 +1,1 @@
+"""Your container before it reaches SageMaker: Dockerfile, build/push, the hosting contract, a local run."""

@@ -1,0 +1,238 @@
+"""Update many endpoints safely: plan all first, canaries, bounded concurrency, stop on failure.
+
+Every endpoint's update is planned (with its pre-flight checks) before any is changed; one
+refusal refuses the whole fleet. Then K canary endpoints are updated and verified; only if
+they pass do the others follow, at most N at a time. The first failure stops new updates
+(unless --continue-on-failure); endpoints that failed are back on their previous image
+(SageMaker's blue/green rollback), endpoints not yet started stay untouched.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from byoc.deploy import apply, capacity
+from byoc.deploy.plan import plan_update
+from byoc.errors import BadInput, ByocError
+
+PHASES = ("planned", "refused", "unchanged", "waiting", "updating", "verifying", "updated", "failed", "timeout",
+          "skipped")
+
+
+@dataclass
+class FleetItem:
+    endpoint: str
+    phase: str = "planned"
+    canary: bool = False
+    plan: Optional[object] = field(default=None, repr=False)
+    result: Optional[dict] = None
+    error: Optional[str] = None
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return {"endpoint": self.endpoint, "phase": self.phase, "canary": self.canary, "error": self.error,
+                "detail": self.detail, "result": self.result}
+
+
+@dataclass
+class FleetRun:
+    image: str
+    items: list
+    refused: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.refused:
+            return 2
+        return 1 if any(i.phase in ("failed", "timeout") for i in self.items) else 0
+
+    def summary(self) -> dict:
+        counts: dict = {}
+        for i in self.items:
+            counts[i.phase] = counts.get(i.phase, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict:
+        return {"image": self.image, "exit_code": self.exit_code, "summary": self.summary(),
+                "endpoints": [i.to_dict() for i in self.items]}
+
+
+def select(aws, match: Optional[str] = None, endpoints: Optional[str] = None, exclude: Optional[str] = None) -> list:
+    """Endpoint names by --match GLOB or --endpoints A,B (exactly one), minus --exclude GLOB."""
+    if bool(match) == bool(endpoints):
+        raise BadInput("Select endpoints with exactly one of --match GLOB or --endpoints A,B,...",
+                       "Example: byoc fleet update IMAGE --match 'infer-endpoint-*'")
+    existing = [e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", MaxResults=100)
+                for e in page.get("Endpoints", [])]
+    if match:
+        names = sorted(n for n in existing if fnmatch.fnmatchcase(n, match))
+    else:
+        names = [n.strip() for n in endpoints.split(",") if n.strip()]
+        missing = [n for n in names if n not in existing]
+        if missing:
+            raise BadInput(f"Endpoint(s) not found in {aws.region}: {', '.join(missing)}.",
+                           "Check the names with `byoc endpoints`.")
+    if exclude:
+        names = [n for n in names if not fnmatch.fnmatchcase(n, exclude)]
+    if not names:
+        raise BadInput("No endpoint matches the selection.", "Check --match/--exclude against `byoc endpoints`.")
+    return names
+
+
+def plan(aws, image: str, names: list, *, concurrency: int, strategy: str = "blue-green",
+         deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0) -> FleetRun:
+    """Plan every endpoint (in parallel, sharing one capacity snapshot); nothing changes."""
+    cache: dict = {}
+    cache_lock = threading.Lock()
+    items = [FleetItem(endpoint=n, canary=i < canary) for i, n in enumerate(names)]
+
+    def one(item: FleetItem) -> None:
+        try:
+            with cache_lock:
+                if "limits" not in cache:
+                    cache["limits"] = capacity.quotas(aws) if strategy == "blue-green" else {}
+                    if cache["limits"]:
+                        cache["usage"] = capacity.in_use(aws)
+            item.plan = plan_update(aws, item.endpoint, image, strategy=strategy, force=force,
+                                    deployment_config=deployment_config, capacity_cache=cache)
+            item.phase = "unchanged" if item.plan.unchanged else "planned"
+        except ByocError as exc:
+            if exc.exit_code == 4:
+                raise
+            item.phase, item.error = "refused", str(exc)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+        for f in as_completed([pool.submit(one, i) for i in items]):
+            f.result()
+    run = FleetRun(image=image, items=items)
+    run.refused = any(i.phase == "refused" for i in items)
+    if not run.refused and cache.get("limits"):
+        _check_concurrent_capacity(run, cache, concurrency)
+    return run
+
+
+def _check_concurrent_capacity(run: FleetRun, cache: dict, concurrency: int) -> None:
+    """Updates running together each need their second fleet at the same time."""
+    per_type: dict = {}
+    for item in run.items:
+        if item.phase == "planned":
+            for itype, n in item.plan.extra_capacity.items():
+                per_type.setdefault(itype, []).append(n)
+    for itype, extras in per_type.items():
+        if itype not in cache["limits"]:
+            continue
+        limit, code = cache["limits"][itype]
+        used = cache["usage"].get(itype, 0)
+        peak = sum(sorted(extras, reverse=True)[:concurrency])
+        if used + peak > limit:
+            fits = 0
+            while fits < len(extras) and used + sum(sorted(extras, reverse=True)[:fits + 1]) <= limit:
+                fits += 1
+            run.refused = True
+            for item in run.items:
+                if itype in getattr(item.plan, "extra_capacity", {}):
+                    item.phase = "refused"
+                    item.error = (f"{concurrency} concurrent blue/green updates need {peak} more {itype}; quota "
+                                  f"{limit}, {used} in use. Use --concurrency {max(fits, 1)} or --rolling, or raise "
+                                  f"quota {code}.")
+            return
+
+
+def run(aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: bool = False, timeout: float = 3600.0,
+        keep: int = 5, verify: Optional[Callable[[str, str], tuple]] = None,
+        on_change: Optional[Callable[[FleetItem], None]] = None) -> FleetRun:
+    """Apply the planned updates: canaries first (then verified), the rest at most `concurrency` at a time."""
+    if fleet.refused:
+        return fleet
+    stop = threading.Event()
+
+    def set_phase(item: FleetItem, phase: str, detail: str = "") -> None:
+        item.phase, item.detail = phase, detail
+        if on_change:
+            on_change(item)
+
+    def one(item: FleetItem) -> None:
+        if stop.is_set():
+            return set_phase(item, "skipped", "stopped after a failure")
+        set_phase(item, "updating")
+        try:
+            result = apply.apply(aws, item.plan, wait=True, timeout=timeout, keep=keep,
+                                        events=lambda kind, **d: kind == "phase" and set_phase(item, "updating", d["text"]),
+                                        follow_logs=False)
+        except ByocError as exc:
+            item.error = str(exc)
+            set_phase(item, "failed", "refused at apply time")
+            if not continue_on_failure:
+                stop.set()
+            return
+        item.result = result.to_dict()
+        if result.result in ("updated", "unchanged"):
+            if item.canary and verify:
+                set_phase(item, "verifying")
+                ok, why = verify(item.endpoint, item.plan.target)
+                if not ok:
+                    item.error = why
+                    set_phase(item, "failed", "canary verification failed")
+                    stop.set()
+                    return
+            set_phase(item, "updated", f"{result.elapsed_seconds}s")
+        else:
+            item.error = result.failure_reason or result.result
+            set_phase(item, result.result if result.result == "timeout" else "failed", item.error or "")
+            if not continue_on_failure or item.canary:
+                stop.set()
+
+    todo = [i for i in fleet.items if i.phase == "planned"]
+    for item in todo:
+        set_phase(item, "waiting")
+    canaries = [i for i in todo if i.canary]
+    rest = [i for i in todo if not i.canary]
+    for batch in (canaries, rest):
+        if not batch:
+            continue
+        if stop.is_set():
+            for item in batch:
+                set_phase(item, "skipped", "stopped after a failure")
+            continue
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for f in [pool.submit(one, i) for i in batch]:
+                f.result()
+    return fleet
+
+
+def plan_rollback(aws, names: list, to: Optional[int] = None) -> FleetRun:
+    """Plan a rollback of every selected endpoint to its previous (or `to`) revision."""
+    from byoc.deploy.rollback import plan_rollback as plan_one
+
+    items = []
+    for name in names:
+        item = FleetItem(endpoint=name)
+        try:
+            item.plan = plan_one(aws, name, to)
+            item.phase = "unchanged" if item.plan.unchanged else "planned"
+        except ByocError as exc:
+            if exc.exit_code == 4:
+                raise
+            item.phase, item.error = "refused", str(exc)
+        items.append(item)
+    return FleetRun(image=f"revision {to}" if to is not None else "previous revision", items=items,
+                    refused=any(i.phase == "refused" for i in items))
+
+
+def verify_with(aws) -> Callable[[str, str], tuple]:
+    """The verify issue's checks, as the canary gate: (passed, reasons)."""
+    from byoc.observe import verify
+
+    def check(endpoint: str, image: str) -> tuple:
+        try:
+            v = verify.verify(aws, endpoint, image=image)
+        except ByocError as exc:
+            return False, str(exc)
+        return v.passed, "; ".join(v.reasons)
+
+    return check
+

@@ -1,0 +1,265 @@
+"""Plan an image update: read the endpoint, run every pre-flight check, and decide what to create.
+
+Nothing here changes AWS. A refusal raises PreflightFailed/BadInput (exit 2) with the fix.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Optional
+
+from byoc.aws import partitions, shapes
+from byoc.deploy import capacity, guardrails
+from byoc.endpoint import revisions
+from byoc.endpoint import view as endpoint_view
+from byoc.errors import AwsError, BadInput, PreflightFailed
+from byoc.images import ecr
+from byoc.images import ref as image_ref
+from byoc.instances import architecture as instance_architecture
+
+STRATEGIES = ("blue-green", "recreate")
+IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+SOLUTION_DEFAULT_REPO = "stable-diffusion-aws-extension/aigc-webui-inference"
+
+
+@dataclass
+class UpdatePlan:
+    endpoint: str
+    region: str
+    strategy: str
+    image: str  # as the user named it (resolved from `default` / a revision)
+    target: str  # digest-pinned URI the new model runs
+    digest: str
+    revision: int
+    previous_image: Optional[str]
+    previous_digest: Optional[str]
+    previous_config: str
+    endpoint_config: str
+    models: dict  # current model -> model of the new revision
+    create_models: list = field(default_factory=list)  # CreateModel requests still to make
+    create_config: Optional[dict] = None  # CreateEndpointConfig request, None when it exists
+    deployment_config: Optional[dict] = None
+    reuse: bool = False  # the revision's resources exist already (rollback, rerun, restore)
+    resume: bool = False  # SageMaker is already deploying this revision (a rerun after interruption)
+    unchanged: bool = False
+    warnings: list = field(default_factory=list)
+    extra_capacity: dict = field(default_factory=dict)  # instance type -> extra instances during the update
+    tags: dict = field(default_factory=dict)  # the endpoint's tags when planned
+    caller: str = ""
+    view: Optional[endpoint_view.EndpointView] = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "endpoint": self.endpoint, "region": self.region, "strategy": self.strategy, "image": self.image,
+            "target": self.target, "digest": self.digest, "revision": self.revision,
+            "previous_image": self.previous_image, "previous_digest": self.previous_digest,
+            "previous_config": self.previous_config, "endpoint_config": self.endpoint_config,
+            "models": list(self.models.values()), "create_models": [m["ModelName"] for m in self.create_models],
+            "create_config": self.create_config["EndpointConfigName"] if self.create_config else None,
+            "deployment_config": self.deployment_config, "reuse": self.reuse, "resume": self.resume,
+            "unchanged": self.unchanged, "warnings": self.warnings, "extra_capacity": self.extra_capacity,
+        }
+
+
+def now_iso() -> str:
+    """UTC, to the millisecond (history and `status` order attempts by it)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def default_image(aws, view: endpoint_view.EndpointView, tags: dict) -> str:
+    """Revision 0's image when byoc knows it; else the solution's default derived from the model."""
+    original = tags.get("byoc:original-config") or (
+        view.config_name if revisions.number(view.config_name) is None else None)
+    if original:
+        try:
+            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=original)
+            model = aws.sagemaker.describe_model(ModelName=cfg["ProductionVariants"][0]["ModelName"])
+            image = endpoint_view.model_image(model)
+            if image:
+                return image
+        except AwsError:
+            pass
+    env = {}
+    for model in view.models.values():
+        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        env.update(container.get("Environment") or {})
+    account = aws.account
+    suffix = partitions.for_region(aws.region).dns_suffix
+    if env.get("ESD_VERSION"):
+        return f"{account}.dkr.ecr.{aws.region}.{suffix}/esd-inference:{env['ESD_VERSION']}"
+    return f"{account}.dkr.ecr.{aws.region}.{suffix}/{SOLUTION_DEFAULT_REPO}:latest"
+
+
+def check_status(view: endpoint_view.EndpointView, strategy: str, resuming: bool) -> None:
+    status = view.status
+    if status == "Failed" and strategy != "recreate":
+        raise PreflightFailed(
+            f"Endpoint {view.name} is Failed ({view.endpoint.get('FailureReason', 'no reason given')}); "
+            "SageMaker cannot update a Failed endpoint.",
+            f"Run again with --strategy recreate (deletes and recreates {view.name} with the full configuration).")
+    if status in IN_PROGRESS and not resuming:
+        raise PreflightFailed(
+            f"Endpoint {view.name} is {status}; another update is in progress.",
+            f"Wait for it (`byoc status {view.name} --watch`), then run the update again.")
+
+
+def check_architecture(resolved: ecr.ResolvedImage, view: endpoint_view.EndpointView) -> None:
+    if not resolved.architectures:
+        return
+    for v in view.variants:
+        if v.serverless or not v.instance_type:
+            continue
+        needed = instance_architecture(v.instance_type)
+        if needed not in resolved.architectures:
+            platform = f"linux/{needed}"
+            raise PreflightFailed(
+                f"Image {resolved.ref.uri} is built for {', '.join(resolved.architectures)} but variant {v.name} "
+                f"runs on {v.instance_type} ({needed}); it would fail with 'exec format error'.",
+                f"Rebuild it with `byoc build --platform {platform} --push` (or docker buildx --platform {platform}).")
+
+
+def _lossless_model(described: dict, new_name: str, target: str, tags: list) -> dict:
+    req = shapes.as_input("CreateModel", described, drop=("ModelName", "Tags"))
+    containers = [req["PrimaryContainer"]] if req.get("PrimaryContainer") else list(req.get("Containers") or [])
+    for c in containers:
+        if c.get("Image") and c.get("Image") == endpoint_view.model_image(described):
+            c["Image"] = target
+            env = c.get("Environment")
+            if env and "IMAGE_URL" in env:  # the solution records its image here
+                env["IMAGE_URL"] = target
+    req["ModelName"] = new_name
+    req["Tags"] = tags
+    return req
+
+
+def _lossless_config(described: dict, new_name: str, models: dict, tags: list) -> dict:
+    req = shapes.as_input("CreateEndpointConfig", described, drop=("EndpointConfigName", "Tags"))
+    for v in req.get("ProductionVariants", []):
+        v["ModelName"] = models.get(v["ModelName"], v["ModelName"])
+    req["EndpointConfigName"] = new_name
+    req["Tags"] = tags
+    return req
+
+
+def _merge_tags(original: dict, extra: list) -> list:
+    """byoc's tags first, then the resource's own (aws: ones are reserved), within SageMaker's 50."""
+    theirs = [{"Key": k, "Value": v} for k, v in original.items() if not k.startswith(("byoc:", "aws:"))]
+    return (list(extra) + theirs)[:50]
+
+
+def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[dict]:
+    """The DescribeEndpointConfig of a retained config of this endpoint whose models already run
+    `digest` (newest first), or None."""
+    for name in sorted(stem_configs, key=lambda n: revisions.number(n) or 0, reverse=True):
+        try:
+            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+            model = aws.sagemaker.describe_model(ModelName=cfg["ProductionVariants"][0]["ModelName"])
+        except AwsError:
+            continue
+        if (endpoint_view.model_image(model) or "").endswith("@" + digest):
+            return cfg
+    return None
+
+
+def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
+                deployment_config: Optional[dict] = None, default_override: Optional[str] = None,
+                capacity_cache: Optional[dict] = None) -> UpdatePlan:
+    """Everything `update` will do, after every pre-flight check; changes nothing."""
+    if strategy not in STRATEGIES:
+        raise BadInput(f"Unknown strategy '{strategy}'.", f"Use one of: {', '.join(STRATEGIES)}.")
+    view = endpoint_view.load(aws, endpoint)
+    tags = revisions.list_tags(aws, view.endpoint["EndpointArn"])
+    if image == "default":
+        image = default_override or default_image(aws, view, tags)
+    ref = image_ref.parse(image)
+    image_ref.check_region(ref, aws.region)
+    pending = (view.endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    resolved = ecr.resolve(aws, ref)
+    target = resolved.pinned
+    stem_configs = revisions.retained_configs(aws, endpoint, view.config_name)
+    resuming = bool(pending and revisions.base(pending) == revisions.config_stem(endpoint, view.config_name)
+                    and _existing_revision(aws, view, [pending], resolved.digest))
+    check_status(view, strategy, resuming)
+    check_architecture(resolved, view)
+    variants = view.variants
+    live_digests = {v.digest for v in variants if v.digest}
+    previous = variants[0] if variants else None
+    caller = aws.caller_arn
+    plan = UpdatePlan(
+        endpoint=endpoint, region=aws.region, strategy=strategy, image=image, target=target,
+        digest=resolved.digest, revision=0, previous_image=previous.image if previous else None,
+        previous_digest=previous.digest if previous else None, previous_config=view.config_name,
+        endpoint_config=view.config_name, models={}, deployment_config=deployment_config, tags=tags,
+        caller=caller, view=view)
+    if resuming:
+        plan.resume, plan.reuse, plan.endpoint_config = True, True, pending
+        plan.revision = revisions.number(pending) or 0
+        return plan
+    if live_digests == {resolved.digest} and not force and view.status == "InService":
+        plan.unchanged = True
+        plan.revision = revisions.number(view.config_name) or 0
+        plan.models = {m: m for m in view.models}
+        return plan
+    for v in variants:
+        if view.is_async and (v.current_instances == 0 or v.desired_instances == 0):
+            plan.warnings.append(
+                f"Variant {v.name} is scaled to 0 instances: the new image will not be health-checked until "
+                "traffic arrives and autoscaling starts an instance. Run `byoc verify` afterwards.")
+    existing = _existing_revision(aws, view, stem_configs, resolved.digest)
+    if existing and existing["EndpointConfigName"] != view.config_name:
+        plan.reuse, plan.endpoint_config = True, existing["EndpointConfigName"]
+        plan.revision = revisions.number(plan.endpoint_config) or 0
+        plan.models = {v["ModelName"]: v["ModelName"] for v in existing["ProductionVariants"]}
+        new_config = existing
+    else:
+        _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
+        new_config = plan.create_config
+    guardrails.check_exclusions(aws, deployment_config, view,
+                                [v["VariantName"] for v in new_config["ProductionVariants"]])
+    if strategy == "blue-green":
+        for v in variants:
+            if v.instance_type and not v.serverless:
+                total = v.desired_instances if v.desired_instances is not None else (v.current_instances or 0)
+                extra = guardrails.batch_instances(deployment_config, total)
+                plan.extra_capacity[v.instance_type] = plan.extra_capacity.get(v.instance_type, 0) + extra
+        cache = capacity_cache if capacity_cache is not None else {}
+        if "limits" not in cache:
+            cache["limits"] = capacity.quotas(aws)
+        if cache["limits"] and "usage" not in cache:
+            cache["usage"] = capacity.in_use(aws)
+        if not cache["limits"] and plan.extra_capacity:
+            plan.warnings.append("Capacity for the second fleet was not checked: the Service Quotas for SageMaker "
+                                 "could not be read (servicequotas:ListServiceQuotas).")
+        capacity.check(aws, endpoint, plan.extra_capacity, bool((deployment_config or {}).get("RollingUpdatePolicy")),
+                       usage=cache.get("usage", {}), limits=cache["limits"])
+    return plan
+
+
+
+def _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved) -> None:
+    numbers = [revisions.number(c) or 0 for c in stem_configs]
+    # Failed attempts keep their numbers; one still "in-progress" without a config (counted above when it
+    # exists) was interrupted before UpdateEndpoint, and its number is reused by this run.
+    numbers += [int(m.group(1)) for k, v in tags.items()
+                if (m := revisions.OUTCOME_TAG.match(k)) and not v.startswith("in-progress")]
+    n = max(numbers + [revisions.number(view.config_name) or 0]) + 1
+    production_models = [v["ModelName"] for v in view.config.get("ProductionVariants", [])]
+    model_names, config_name = revisions.names(plan.endpoint, production_models, view.config_name, n)
+    at = now_iso()
+    rev_tags = revisions.revision_tags(plan.endpoint, n, plan.image, resolved.digest, plan.caller, at)
+    for old, new in model_names.items():
+        described = view.models.get(old)
+        if described is None:
+            raise PreflightFailed(
+                f"Model {old} of endpoint config {view.config_name} no longer exists, so byoc cannot copy it.",
+                "Restore the model, or use --strategy recreate after creating a new endpoint config by hand.")
+        model_tags = revisions.list_tags(aws, described["ModelArn"])
+        plan.create_models.append(_lossless_model(described, new, resolved.pinned, _merge_tags(model_tags, rev_tags)))
+    config_tags = revisions.list_tags(aws, view.config["EndpointConfigArn"])
+    plan.create_config = _lossless_config(view.config, config_name, model_names,
+                                          _merge_tags(config_tags, rev_tags))
+    plan.models = model_names
+    plan.endpoint_config = config_name
+    plan.revision = n
+

@@ -1,0 +1,150 @@
+"""The recreate strategy: delete the endpoint and create it again (the original tool's way).
+
+For a Failed endpoint (which SageMaker cannot update) or when two fleets do not fit. Unlike the
+original tool it keeps everything: the full lossless config, the endpoint's tags, and the exact
+scalable targets and scaling policies, which are deregistered first (deleting an endpoint with
+a registered target makes Application Auto Scaling deregister it: "Delete endpoints configured
+for auto scaling", endpoint-scaling.html) and registered again afterwards. If the new config
+fails, the endpoint is recreated on the previous config. The downtime is measured and reported.
+"""
+
+from __future__ import annotations
+
+import time
+
+from byoc.aws import shapes
+from byoc.deploy import sweep, watch
+from byoc.deploy.apply import (
+    _emit,
+    _outcome,
+    create_revision,
+    diagnose_failure,
+    mark_original,
+    result_of,
+    start_tags,
+)
+from byoc.deploy.results import UpdateResult
+from byoc.endpoint import revisions
+from byoc.endpoint.lock import EndpointLock
+from byoc.errors import AwsError
+
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+def save_autoscaling(aws, endpoint: str, variants: list) -> list:
+    """[(RegisterScalableTarget request, [PutScalingPolicy requests])] of the endpoint's variants."""
+    ids = [f"endpoint/{endpoint}/variant/{v}" for v in variants]
+    saved = []
+    targets = aws.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=ids, ScalableDimension=DIMENSION).get("ScalableTargets", [])
+    for t in targets:
+        target = shapes.as_input("RegisterScalableTarget", t, service="application-autoscaling")
+        policies = []
+        for page in aws.client("application-autoscaling").paginate(
+                "describe_scaling_policies", ServiceNamespace="sagemaker", ResourceId=t["ResourceId"],
+                ScalableDimension=DIMENSION):
+            policies += [shapes.as_input("PutScalingPolicy", p, service="application-autoscaling")
+                         for p in page.get("ScalingPolicies", [])]
+        saved.append((target, policies))
+    return saved
+
+
+def restore_autoscaling(aws, saved: list) -> None:
+    aas = aws.client("application-autoscaling")
+    for target, policies in saved:
+        aas.register_scalable_target(**target)
+        for policy in policies:
+            aas.put_scaling_policy(**policy)
+
+
+def pending_autoscaling(saved: list) -> list:
+    """What to run once the recreated endpoint is InService: the exact target and policies it had."""
+    import json
+
+    out = []
+    for target, policies in saved:
+        out.append("Autoscaling is not registered yet; once the endpoint is InService run: aws application-autoscaling "
+                   f"register-scalable-target --cli-input-json '{json.dumps(target)}'")
+        out += [f"and: aws application-autoscaling put-scaling-policy --cli-input-json '{json.dumps(p)}'"
+                for p in policies]
+    return out
+
+
+def deregister(aws, saved: list) -> None:
+    for target, _ in saved:
+        aws.client("application-autoscaling").deregister_scalable_target(
+            ServiceNamespace=target["ServiceNamespace"], ResourceId=target["ResourceId"],
+            ScalableDimension=target["ScalableDimension"])
+
+
+def _delete_and_wait(aws, endpoint: str, timeout: float) -> None:
+    try:
+        aws.sagemaker.delete_endpoint(EndpointName=endpoint)
+    except AwsError as exc:
+        if "Could not find" in exc.aws_message:
+            return
+        raise
+    watch.until_settled(aws, endpoint, timeout, settling=("Deleting",) + watch.SETTLING)
+
+
+def _create_and_wait(aws, endpoint: str, config: str, tags: list, timeout: float, events) -> watch.Settled:
+    params = {"EndpointName": endpoint, "EndpointConfigName": config}
+    if tags:
+        params["Tags"] = tags
+    aws.sagemaker.create_endpoint(**params)
+    return watch.until_settled(aws, endpoint, timeout, lambda d: _emit(events, "phase", text=watch.phase_text(d)))
+
+
+def apply(aws, plan, *, timeout: float, keep: int, events, started: float) -> UpdateResult:
+    view = plan.view
+    arn = view.endpoint["EndpointArn"]
+    lock = EndpointLock(aws, plan.endpoint, arn)
+    extra = start_tags(plan)
+    lock.acquire(extra)
+    try:
+        return _apply(aws, plan, view, arn, timeout, keep, events, started, extra)
+    finally:
+        lock.release()
+
+
+def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> UpdateResult:
+    was_serving = view.status == "InService"
+    saved = save_autoscaling(aws, plan.endpoint, [v.name for v in view.variants])
+    kept = {k: v for k, v in plan.tags.items() if not k.startswith(("aws:", revisions.T_LOCK))}
+    kept.update({t["Key"]: t["Value"] for t in extra})
+    user_tags = [{"Key": k, "Value": v} for k, v in kept.items()]
+    if not plan.reuse:
+        mark_original(aws, plan)
+        create_revision(aws, plan, events)
+    _emit(events, "phase", text=f"recreate: deregistering {len(saved)} scalable target(s), deleting {plan.endpoint}")
+    down = time.monotonic()
+    down_ms = int(time.time() * 1000)
+    deregister(aws, saved)
+    _delete_and_wait(aws, plan.endpoint, timeout)
+    settled = _create_and_wait(aws, plan.endpoint, plan.endpoint_config, user_tags, timeout, events)
+    arn = settled.endpoint.get("EndpointArn", arn)
+    if settled.timed_out:
+        result = result_of(plan, "timeout", started, resume_command=f"byoc status {plan.endpoint} --watch",
+                           downtime_seconds=round(time.monotonic() - down, 2))
+        result.warnings += pending_autoscaling(saved)
+        return result
+    if settled.status == "InService":
+        downtime = round(time.monotonic() - down, 2)
+        restore_autoscaling(aws, saved)
+        revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "deployed"), plan.tags)
+        swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config,
+                            [revisions.base(m) for m in plan.models.values()], keep)
+        return result_of(plan, "updated", started, downtime_seconds=downtime, swept=swept)
+    reason = settled.endpoint.get("FailureReason", "the endpoint failed")
+    diagnosis = diagnose_failure(aws, plan.endpoint, events, down_ms)
+    if was_serving:
+        _emit(events, "phase", text=f"new image failed; recreating {plan.endpoint} on {plan.previous_config}")
+        _delete_and_wait(aws, plan.endpoint, timeout)
+        _create_and_wait(aws, plan.endpoint, plan.previous_config, user_tags, timeout, events)
+        restore_autoscaling(aws, saved)
+    downtime = round(time.monotonic() - down, 2)
+    revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "failed"), plan.tags)
+    swept = [] if plan.reuse else sweep.delete_revision(aws, plan.endpoint_config, list(plan.models.values()),
+                                                        sweep.in_use(aws))
+    return result_of(plan, "failed", started, failure_reason=reason, diagnosis=diagnosis, swept=swept,
+                     downtime_seconds=downtime)

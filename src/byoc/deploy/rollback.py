@@ -1,0 +1,50 @@
+"""Rollback and restore: point the endpoint back at a retained revision, or at the default image."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from byoc.deploy import guardrails
+from byoc.deploy.plan import UpdatePlan, check_status, plan_update
+from byoc.endpoint import revisions
+from byoc.endpoint import view as endpoint_view
+from byoc.errors import BadInput
+
+
+def plan_rollback(aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None) -> UpdatePlan:
+    """UpdateEndpoint back to revision `to` (default: the newest retained one that is not live)."""
+    view = endpoint_view.load(aws, endpoint)
+    tags = revisions.list_tags(aws, view.endpoint["EndpointArn"])
+    revs = revisions.history(aws, view, tags)
+    usable = [r for r in revs if r.config]
+    if to is None:
+        candidates = [r for r in usable if not r.live]
+        if not candidates:
+            raise BadInput(f"Endpoint {endpoint} has no earlier revision to roll back to.",
+                           f"See `byoc history {endpoint}`; use `byoc restore {endpoint}` for the default image.")
+        target = candidates[0]
+    else:
+        matches = [r for r in usable if r.number == to]
+        if not matches:
+            known = ", ".join(str(r.number) for r in usable) or "none"
+            raise BadInput(f"Revision {to} of {endpoint} is not retained (retained: {known}).",
+                           f"See `byoc history {endpoint}`; `byoc update {endpoint} IMAGE` deploys any image again.")
+        target = matches[0]
+    check_status(view, "blue-green", resuming=False)
+    variants = view.variants
+    previous = variants[0] if variants else None
+    plan = UpdatePlan(
+        endpoint=endpoint, region=aws.region, strategy="blue-green", image=target.image or "",
+        target=target.image or "", digest=target.digest or "", revision=target.number,
+        previous_image=previous.image if previous else None, previous_digest=previous.digest if previous else None,
+        previous_config=view.config_name, endpoint_config=target.config, models={m: m for m in target.models or []},
+        reuse=True, unchanged=target.live, tags=tags, caller=aws.caller_arn, view=view,
+        deployment_config=deployment_config)
+    cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=target.config)
+    guardrails.check_exclusions(aws, deployment_config, view, [v["VariantName"] for v in cfg["ProductionVariants"]])
+    return plan
+
+
+def plan_restore(aws, endpoint: str, default_image: Optional[str] = None, **kwargs) -> UpdatePlan:
+    """Back to the default image: revision 0's when known, else the solution's default."""
+    return plan_update(aws, endpoint, "default", default_override=default_image, **kwargs)

@@ -1,0 +1,115 @@
+"""Watch an endpoint deployment until SageMaker settles, streaming its new log lines meanwhile."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from byoc.errors import AwsError
+
+SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
+@dataclass
+class Settled:
+    status: Optional[str]  # None on timeout
+    endpoint: dict
+    timed_out: bool = False
+
+
+def poll_interval(elapsed: float) -> float:
+    """Quick polls first (sandbox updates take seconds), then every 5 s (SageMaker's take minutes)."""
+    return min(5.0, 0.1 + elapsed / 10.0)
+
+
+def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None,
+                  settling: tuple = SETTLING) -> Settled:
+    start = time.monotonic()
+    last = None
+    while True:
+        try:
+            d = aws.sagemaker.describe_endpoint(EndpointName=endpoint)
+        except AwsError as exc:
+            if "Could not find" in exc.aws_message:
+                return Settled(status="Deleted", endpoint={})
+            raise
+        key = (d["EndpointStatus"], _phase(d))
+        if key != last and on_change:
+            on_change(d)
+        last = key
+        if d["EndpointStatus"] not in settling:
+            return Settled(status=d["EndpointStatus"], endpoint=d)
+        elapsed = time.monotonic() - start
+        if elapsed >= timeout:
+            return Settled(status=None, endpoint=d, timed_out=True)
+        time.sleep(min(poll_interval(elapsed), max(0.05, timeout - elapsed)))
+
+
+def _phase(d: dict) -> str:
+    pending = d.get("PendingDeploymentSummary") or {}
+    states = [f"{s.get('Status', '')}:{s.get('StatusMessage', '')}" for v in pending.get("ProductionVariants", [])
+              for s in v.get("VariantStatus", [])]
+    return ",".join(states)
+
+
+def phase_text(d: dict) -> str:
+    status = d.get("EndpointStatus", "?")
+    pending = d.get("PendingDeploymentSummary") or {}
+    if pending:
+        messages = [s.get("StatusMessage") for v in pending.get("ProductionVariants", [])
+                    for s in v.get("VariantStatus", []) if s.get("StatusMessage")]
+        detail = messages[0] if messages else f"new fleet {_phase(d) or 'provisioning'}"
+        return f"{status}: {detail} ({pending.get('EndpointConfigName')})"
+    if d.get("FailureReason") and status == "InService":
+        return f"{status} (on {d.get('EndpointConfigName')}): {d['FailureReason']}"
+    return status
+
+
+class LogFollower:
+    """Tail the endpoint's log lines in a background thread (no-op when `on_event` is None); on close,
+    one last read delivers the lines written since the last poll (often the most telling)."""
+
+    def __init__(self, aws, endpoint: str, since_ms: int, on_event):
+        self.stop = threading.Event()
+        self.thread = None
+        self.aws, self.endpoint, self.since_ms, self.on_event = aws, endpoint, since_ms, on_event
+        self.seen: set = set()
+        self.newest = since_ms
+        if on_event is None:
+            return
+
+        def run():
+            from byoc.observe import logs
+
+            try:
+                for event in logs.tail(aws, endpoint, since_ms, self.stop, poll_seconds=1.0):
+                    self._deliver(event)
+            except Exception:  # log streaming is a courtesy: never let it break the update
+                return
+
+        self.thread = threading.Thread(target=run, name="byoc-log-follow", daemon=True)
+        self.thread.start()
+
+    def _deliver(self, event: dict) -> None:
+        key = (event.get("logStreamName"), event.get("timestamp"), event.get("message"))
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.newest = max(self.newest, int(event.get("timestamp") or 0))
+        self.on_event(event)
+
+    def close(self) -> None:
+        self.stop.set()
+        if not self.thread:
+            return
+        self.thread.join(timeout=5)
+        from byoc.observe import logs
+
+        try:
+            for event in logs.read(self.aws, self.endpoint, start=max(self.since_ms,
+                                                                      self.newest - logs.FOLLOW_LAG_MS)).events:
+                self._deliver(event)
+        except Exception:  # as above: a courtesy
+            return

@@ -1,0 +1,190 @@
+"""Revisions of an endpoint: deterministic names, the tags that record them, and history.
+
+History lives in AWS, not on the user's disk:
+- each model and endpoint config byoc creates carries `byoc:endpoint`, `byoc:revision`,
+  `byoc:image`, `byoc:digest`, `byoc:created-by`, `byoc:created-at`;
+- the endpoint carries one `byoc:r<N>` tag per revision attempt: "<outcome> <when> <repo>@<digest> <by>"
+  (so failed attempts, whose resources are deleted, stay visible), plus `byoc:lock` during an update;
+- the endpoint's original model and config are revision 0 (tagged on the first update; never deleted).
+Names stay inside the seed policy's patterns: `infer-model-<id>-r<N>`, `infer-config-<id>-r<N>`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from byoc.errors import AuthError, AwsError
+
+MAX_NAME = 63  # ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (CreateModel/CreateEndpointConfig, EndpointConfigName)
+REV_SUFFIX = re.compile(r"-r(\d+)$")
+T_ENDPOINT, T_REVISION, T_IMAGE, T_DIGEST, T_BY, T_AT = (
+    "byoc:endpoint", "byoc:revision", "byoc:image", "byoc:digest", "byoc:created-by", "byoc:created-at")
+T_LOCK = "byoc:lock"
+OUTCOME_TAG = re.compile(r"^byoc:r(\d+)$")
+KEEP_OUTCOME_TAGS = 20
+
+
+def base(name: str) -> str:
+    return REV_SUFFIX.sub("", name)
+
+
+def number(name: str) -> Optional[int]:
+    m = REV_SUFFIX.search(name)
+    return int(m.group(1)) if m else None
+
+
+def _with_suffix(stem: str, n: int) -> str:
+    suffix = f"-r{n}"
+    return stem[: MAX_NAME - len(suffix)].rstrip("-") + suffix
+
+
+def names(endpoint: str, models: list, config: str, n: int) -> tuple:
+    """({current model: new model}, new config) for revision n."""
+    m = re.match(r"^infer-endpoint-(.+)$", endpoint)
+    if m and len(set(models)) == 1:
+        ident = m.group(1)
+        return {models[0]: _with_suffix(f"infer-model-{ident}", n)}, _with_suffix(f"infer-config-{ident}", n)
+    return {old: _with_suffix(base(old), n) for old in dict.fromkeys(models)}, _with_suffix(base(config), n)
+
+
+def config_stem(endpoint: str, config: str) -> str:
+    m = re.match(r"^infer-endpoint-(.+)$", endpoint)
+    return f"infer-config-{m.group(1)}" if m else base(config)
+
+
+@dataclass
+class Revision:
+    number: int
+    config: Optional[str] = None
+    models: Optional[list] = None
+    image: Optional[str] = None
+    digest: Optional[str] = None
+    created_at: Optional[str] = None
+    created_by: Optional[str] = None
+    outcome: str = "retained"  # original | live | retained | failed | superseded | in-progress
+    live: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tags_dict(tags: list) -> dict:
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def list_tags(aws, arn: str) -> dict:
+    out: dict = {}
+    for page in aws.sagemaker.paginate("list_tags", ResourceArn=arn):
+        out.update(tags_dict(page.get("Tags")))
+    return out
+
+
+def revision_tags(endpoint: str, n: int, image: str, digest: str, by: str, at: str) -> list:
+    return [{"Key": k, "Value": v[:256]} for k, v in (
+        (T_ENDPOINT, endpoint), (T_REVISION, str(n)), (T_IMAGE, image), (T_DIGEST, digest),
+        (T_BY, by), (T_AT, at))]
+
+
+def outcome_value(outcome: str, at: str, repository: str, digest: str, by: str) -> str:
+    by_short = by.split(":", 5)[-1] if by else "unknown"
+    return f"{outcome} {at} {repository}@{digest} {by_short}"[:256]
+
+
+def parse_outcome(value: str) -> dict:
+    parts = value.split(" ")
+    out = {"outcome": parts[0] if parts else "", "created_at": parts[1] if len(parts) > 1 else None}
+    if len(parts) > 2 and "@" in parts[2]:
+        out["repository"], out["digest"] = parts[2].split("@", 1)
+    if len(parts) > 3:
+        out["created_by"] = " ".join(parts[3:])
+    return out
+
+
+def record_outcome(aws, endpoint_arn: str, n: int, value: str, existing: dict) -> None:
+    """Tag the endpoint with this attempt's outcome and keep only the newest outcome tags."""
+    try:
+        aws.sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": f"byoc:r{n}", "Value": value}])
+        olds = sorted(int(m.group(1)) for k in existing if (m := OUTCOME_TAG.match(k)) and int(m.group(1)) != n)
+        drop = [f"byoc:r{k}" for k in olds[: max(0, len(olds) + 1 - KEEP_OUTCOME_TAGS)]]
+        if drop:
+            aws.sagemaker.delete_tags(ResourceArn=endpoint_arn, TagKeys=drop)
+    except AuthError:
+        pass  # history falls back to the -r<N> names of retained configs
+
+
+def retained_configs(aws, endpoint: str, config: str) -> list:
+    """Names of this endpoint's byoc configs (<stem>-r<N>) that still exist."""
+    stem = config_stem(endpoint, config)
+    found = []
+    for page in aws.sagemaker.paginate("list_endpoint_configs", NameContains=stem, MaxResults=100):
+        for c in page.get("EndpointConfigs", []):
+            name = c["EndpointConfigName"]
+            if base(name) == stem and number(name) is not None:
+                found.append(name)
+    return found
+
+
+def history(aws, view, endpoint_tags: Optional[dict] = None) -> list:
+    """Every known revision of the endpoint, newest first, with which one is live."""
+    tags = endpoint_tags if endpoint_tags is not None else list_tags(aws, view.endpoint["EndpointArn"])
+    revs: dict = {}
+    for key, value in tags.items():
+        m = OUTCOME_TAG.match(key)
+        if m:
+            info = parse_outcome(value)
+            revs[int(m.group(1))] = Revision(number=int(m.group(1)), digest=info.get("digest"),
+                                             created_at=info.get("created_at"), created_by=info.get("created_by"),
+                                             outcome=info["outcome"],
+                                             image=f"{info['repository']}@{info['digest']}" if info.get("digest") else None)
+    configs = retained_configs(aws, view.name, view.config_name)
+    original = tags.get("byoc:original-config") or (None if number(view.config_name) is not None else view.config_name)
+    for name in configs + ([original] if original else []):
+        n = number(name) if name != original else 0
+        try:
+            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+        except AwsError:
+            continue
+        ctags = _safe_tags(aws, cfg["EndpointConfigArn"])
+        models = [v["ModelName"] for v in cfg.get("ProductionVariants", [])]
+        rev = revs.get(n) or Revision(number=n)
+        rev.config, rev.models = name, models
+        rev.image = ctags.get(T_IMAGE) or rev.image or _model_image(aws, models)
+        rev.digest = ctags.get(T_DIGEST) or rev.digest or _digest_of(rev.image)
+        rev.created_at = ctags.get(T_AT) or rev.created_at or str(cfg.get("CreationTime", ""))
+        rev.created_by = ctags.get(T_BY) or rev.created_by
+        if n == 0:
+            rev.outcome = "original"
+        elif rev.outcome in ("", "failed") and rev.config:
+            rev.outcome = "retained"
+        revs[n] = rev
+    for rev in revs.values():
+        rev.live = rev.config == view.config_name
+        if rev.live:
+            rev.outcome = "live" if rev.number else "original (live)"
+        elif rev.outcome == "deployed":
+            rev.outcome = "retained" if rev.config else "superseded"
+    return sorted(revs.values(), key=lambda r: r.number, reverse=True)
+
+
+def _safe_tags(aws, arn: str) -> dict:
+    try:
+        return list_tags(aws, arn)
+    except (AwsError, AuthError):
+        return {}
+
+
+def _model_image(aws, models: list) -> Optional[str]:
+    from byoc.endpoint.view import model_image
+
+    for name in models:
+        try:
+            return model_image(aws.sagemaker.describe_model(ModelName=name))
+        except AwsError:
+            continue
+    return None
+
+
+def _digest_of(image: Optional[str]) -> Optional[str]:
+    return image.split("@", 1)[1] if image and "@" in image else None

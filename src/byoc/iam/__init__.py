@@ -1,0 +1,1 @@
+"""Permissions: the least-privilege policy generator and `byoc doctor`."""

@@ -1,0 +1,1 @@
+"""Container image references: parsing URIs (`ref`) and resolving them in ECR (`ecr`)."""

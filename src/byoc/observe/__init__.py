@@ -1,0 +1,1 @@
+"""Reading an endpoint without changing it: listings, status, logs, verification, diagnosis."""

@@ -1,0 +1,73 @@
+"""`status`: what an endpoint runs now, its autoscaling, the last update and any update in progress."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from byoc.endpoint import lock, revisions
+from byoc.endpoint import view as endpoint_view
+from byoc.errors import AuthError, AwsError
+
+
+@dataclass
+class Status:
+    endpoint: str
+    status: str
+    config: str
+    kind: str
+    variants: list = field(default_factory=list)
+    autoscaling: list = field(default_factory=list)
+    failure_reason: Optional[str] = None
+    last_modified: Optional[str] = None
+    last_update: Optional[dict] = None
+    in_progress: Optional[dict] = None
+    revision: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def status(aws, endpoint: str) -> Status:
+    view = endpoint_view.load(aws, endpoint)
+    d = view.endpoint
+    try:
+        tags = revisions.list_tags(aws, d["EndpointArn"])
+    except (AwsError, AuthError):
+        tags = {}
+    out = Status(endpoint=endpoint, status=view.status, config=view.config_name,
+                 kind="async" if view.is_async else "real-time", failure_reason=d.get("FailureReason"),
+                 last_modified=str(d.get("LastModifiedTime", "")), revision=revisions.number(view.config_name) or 0)
+    for v in view.variants:
+        out.variants.append({"name": v.name, "model": v.model, "instance_type": v.instance_type, "image": v.image,
+                             "digest": v.digest, "current_instances": v.current_instances,
+                             "desired_instances": v.desired_instances})
+    out.autoscaling = _autoscaling(aws, endpoint, [v.name for v in view.variants])
+    # The latest attempt by time (a rollback to an earlier revision is newer than the attempts after it).
+    outcomes = sorted(((revisions.parse_outcome(v).get("created_at") or "", int(m.group(1)), v)
+                       for k, v in tags.items() if (m := revisions.OUTCOME_TAG.match(k))), reverse=True)
+    if outcomes:
+        _, n, value = outcomes[0]
+        out.last_update = {"revision": n, **revisions.parse_outcome(value)}
+    pending = d.get("PendingDeploymentSummary")
+    holder = lock.holder(tags.get(revisions.T_LOCK))
+    if pending or holder or view.status in ("Creating", "Updating", "Deleting"):
+        out.in_progress = {"status": view.status, "target_config": (pending or {}).get("EndpointConfigName"),
+                           "started": str((pending or {}).get("StartTime", "")), "byoc_run": holder}
+    return out
+
+
+def _autoscaling(aws, endpoint: str, variants: list) -> list:
+    ids = [f"endpoint/{endpoint}/variant/{v}" for v in variants]
+    try:
+        aas = aws.client("application-autoscaling")
+        targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=ids).get("ScalableTargets", [])
+        out = []
+        for t in targets:
+            policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=t["ResourceId"]).get(
+                "ScalingPolicies", [])
+            out.append({"variant": t["ResourceId"].rsplit("/", 1)[-1], "min": t.get("MinCapacity"),
+                        "max": t.get("MaxCapacity"), "policies": [p["PolicyName"] for p in policies]})
+        return out
+    except (AwsError, AuthError):
+        return []

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: CLI runner, sandbox shortcuts, update scenarios, fake builders."""

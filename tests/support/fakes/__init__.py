@@ -1,0 +1,1 @@
+"""Fake container builders and serving scripts for the container tests."""
