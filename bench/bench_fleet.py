@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from byoc.aws.client import Aws  # noqa: E402
 from byoc.deploy import fleet  # noqa: E402
 from byoc.sandbox import seed  # noqa: E402
-from sandbox_support import endpoint  # noqa: E402
+from support.sandbox import endpoint  # noqa: E402
 
 
 def _control(url: str, method: str, path: str, body=None) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import platform
 import sys
 
 import click
@@ -36,12 +37,31 @@ COMMAND_MODULES = [
 ]
 
 
+def versions() -> str:
+    """byoc's, Python's and botocore's versions (read from metadata: botocore is not imported)."""
+    from importlib import metadata
+
+    try:
+        botocore = metadata.version("botocore")
+    except metadata.PackageNotFoundError:
+        botocore = "not installed"
+    python = f"{platform.python_version()} ({platform.python_implementation()})"
+    return f"byoc {__version__}\nPython {python}\nbotocore {botocore}"
+
+
+def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(versions())
+        ctx.exit()
+
+
 @click.group(
     help="Bring your own container to a SageMaker endpoint: build, permissions, zero-downtime "
     "image updates with rollback, verification and diagnosis.\n\n" + EXIT_CODES,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="byoc")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_versions,
+              help="Show byoc's, Python's and botocore's versions and exit.")
 def cli() -> None:
     pass
 
