@@ -71,6 +71,22 @@ def test_after_deregistering_the_instance_type_can_change(sm, ecr, aas):
     assert settle(sm, "ep")["EndpointConfigName"] == cfg
 
 
+def test_deregistering_alone_deletes_the_policies_and_allows_the_change(sm, ecr, aas):
+    endpoint(sm, ecr)
+    rid = seed.register_autoscaling(aas, "ep", is_async=False, variant="AllTraffic")
+    aas.put_scheduled_action(ServiceNamespace="sagemaker", ScheduledActionName="night", ResourceId=rid,
+                             ScalableDimension=DIMENSION, Schedule="cron(0 22 * * ? *)",
+                             ScalableTargetAction={"MinCapacity": 1})
+    aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=DIMENSION)
+    assert _policies(aas) == []
+    assert aas.describe_scheduled_actions(ServiceNamespace="sagemaker")["ScheduledActions"] == []
+    with pytest.raises(aas.exceptions.ObjectNotFoundException):
+        aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=DIMENSION)
+    cfg, _ = revision(sm, ecr, "ep", "v2", instance_type="ml.g6.xlarge")
+    sm.update_endpoint(EndpointName="ep", EndpointConfigName=cfg)
+    assert settle(sm, "ep")["EndpointConfigName"] == cfg
+
+
 def test_unregistered_variants_may_change_instance_type(sm, ecr, aas):
     endpoint(sm, ecr)
     endpoint(sm, ecr, "other")

@@ -37,3 +37,11 @@ def as_input(operation: str, described: dict, drop: tuple = (), service: str = "
         out.pop(key, None)
     return out
 
+
+
+def member(operation: str, *path: str, service: str = "sagemaker"):
+    """The botocore shape at `path` inside an operation's input ("[]" steps into a list's member)."""
+    shape = _input_shape(operation, service)
+    for step in path:
+        shape = shape.member if step == "[]" else shape.members[step]
+    return shape

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 
-from byoc.aws import shapes
-from byoc.deploy import sweep, watch
+from byoc.deploy import autoscaling, sweep, watch
 from byoc.deploy.apply import (
     _emit,
     _outcome,
@@ -28,53 +27,12 @@ from byoc.endpoint import revisions
 from byoc.endpoint.lock import EndpointLock
 from byoc.errors import AwsError
 
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-
-
-def save_autoscaling(aws, endpoint: str, variants: list) -> list:
-    """[(RegisterScalableTarget request, [PutScalingPolicy requests])] of the endpoint's variants."""
-    ids = [f"endpoint/{endpoint}/variant/{v}" for v in variants]
-    saved = []
-    targets = aws.client("application-autoscaling").describe_scalable_targets(
-        ServiceNamespace="sagemaker", ResourceIds=ids, ScalableDimension=DIMENSION).get("ScalableTargets", [])
-    for t in targets:
-        target = shapes.as_input("RegisterScalableTarget", t, service="application-autoscaling")
-        policies = []
-        for page in aws.client("application-autoscaling").paginate(
-                "describe_scaling_policies", ServiceNamespace="sagemaker", ResourceId=t["ResourceId"],
-                ScalableDimension=DIMENSION):
-            policies += [shapes.as_input("PutScalingPolicy", p, service="application-autoscaling")
-                         for p in page.get("ScalingPolicies", [])]
-        saved.append((target, policies))
-    return saved
-
-
-def restore_autoscaling(aws, saved: list) -> None:
-    aas = aws.client("application-autoscaling")
-    for target, policies in saved:
-        aas.register_scalable_target(**target)
-        for policy in policies:
-            aas.put_scaling_policy(**policy)
-
 
 def pending_autoscaling(saved: list) -> list:
     """What to run once the recreated endpoint is InService: the exact target and policies it had."""
-    import json
-
-    out = []
-    for target, policies in saved:
-        out.append("Autoscaling is not registered yet; once the endpoint is InService run: aws application-autoscaling "
-                   f"register-scalable-target --cli-input-json '{json.dumps(target)}'")
-        out += [f"and: aws application-autoscaling put-scaling-policy --cli-input-json '{json.dumps(p)}'"
-                for p in policies]
-    return out
-
-
-def deregister(aws, saved: list) -> None:
-    for target, _ in saved:
-        aws.client("application-autoscaling").deregister_scalable_target(
-            ServiceNamespace=target["ServiceNamespace"], ResourceId=target["ResourceId"],
-            ScalableDimension=target["ScalableDimension"])
+    if not saved:
+        return []
+    return ["Autoscaling is not registered yet; once the endpoint is InService run:"] + autoscaling.commands(saved)
 
 
 def _delete_and_wait(aws, endpoint: str, timeout: float) -> None:
@@ -109,7 +67,7 @@ def apply(aws, plan, *, timeout: float, keep: int, events, started: float) -> Up
 
 def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> UpdateResult:
     was_serving = view.status == "InService"
-    saved = save_autoscaling(aws, plan.endpoint, [v.name for v in view.variants])
+    saved = autoscaling.save(aws, plan.endpoint, [v.name for v in view.variants])
     kept = {k: v for k, v in plan.tags.items() if not k.startswith(("aws:", revisions.T_LOCK))}
     kept.update({t["Key"]: t["Value"] for t in extra})
     user_tags = [{"Key": k, "Value": v} for k, v in kept.items()]
@@ -119,7 +77,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
     _emit(events, "phase", text=f"recreate: deregistering {len(saved)} scalable target(s), deleting {plan.endpoint}")
     down = time.monotonic()
     down_ms = int(time.time() * 1000)
-    deregister(aws, saved)
+    autoscaling.deregister(aws, saved)
     _delete_and_wait(aws, plan.endpoint, timeout)
     settled = _create_and_wait(aws, plan.endpoint, plan.endpoint_config, user_tags, timeout, events)
     arn = settled.endpoint.get("EndpointArn", arn)
@@ -130,7 +88,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
         return result
     if settled.status == "InService":
         downtime = round(time.monotonic() - down, 2)
-        restore_autoscaling(aws, saved)
+        autoscaling.register(aws, saved)
         revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "deployed"), plan.tags)
         swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config,
                             [revisions.base(m) for m in plan.models.values()], keep)
@@ -141,7 +99,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
         _emit(events, "phase", text=f"new image failed; recreating {plan.endpoint} on {plan.previous_config}")
         _delete_and_wait(aws, plan.endpoint, timeout)
         _create_and_wait(aws, plan.endpoint, plan.previous_config, user_tags, timeout, events)
-        restore_autoscaling(aws, saved)
+        autoscaling.register(aws, saved)
     downtime = round(time.monotonic() - down, 2)
     revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "failed"), plan.tags)
     swept = [] if plan.reuse else sweep.delete_revision(aws, plan.endpoint_config, list(plan.models.values()),

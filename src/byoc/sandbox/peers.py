@@ -32,6 +32,31 @@ def patch_moto() -> None:
         self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
 
     ecr_models.Image._create_digest = _create_digest
+    _patch_deregister()
+
+
+def _patch_deregister() -> None:
+    """DeregisterScalableTarget as AWS answers it: "Deregistering a scalable target deletes the scaling
+    policies and the scheduled actions that are associated with it", and a target that is not
+    registered is ObjectNotFoundException (API_DeregisterScalableTarget, Application Auto Scaling API
+    Reference). moto keeps the policies and answers ValidationException."""
+    from moto.applicationautoscaling import models as aas_models
+    from moto.core.exceptions import JsonRESTError
+
+    def deregister_scalable_target(self, namespace: str, r_id: str, dimension: str) -> None:
+        if not self._scalable_target_exists(r_id, dimension):
+            raise JsonRESTError("ObjectNotFoundException", "No scalable target found for service namespace: "
+                                f"{namespace}, resource ID: {r_id}, scalable dimension: {dimension}")
+        del self.targets[dimension][r_id]
+        for key in [k for k, p in self.policies.items()
+                    if (p.service_namespace, p.resource_id, p.scalable_dimension) == (namespace, r_id, dimension)]:
+            self.policies[key].delete_alarms(self.account_id, self.region_name)
+            del self.policies[key]
+        self.scheduled_actions = [a for a in self.scheduled_actions
+                                  if (a.service_namespace, a.resource_id, a.scalable_dimension)
+                                  != (namespace, r_id, dimension)]
+
+    aas_models.ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
 
 
 def moto_app():

@@ -280,9 +280,10 @@ class SageMaker:
         return {"EndpointArn": ep.arn}
 
     def _check_autoscaling(self, reg, ep, cfg) -> None:
-        """"Update endpoints that use auto scaling" (endpoint-scaling-update.html): an update that changes
-        the instance type of, or removes, a variant registered as a scalable target fails; changing
-        only the model is allowed."""
+        """"Update or delete endpoints that use auto scaling" (endpoint-scaling.html; also
+        endpoint-scaling-update.html), SageMaker Developer Guide: an update that changes the instance
+        type of, or removes, a variant registered as a scalable target fails; changing only the model
+        is allowed; once the variant is deregistered (DeregisterScalableTarget) the update goes ahead."""
         if ep.live is None:
             return
         new = {v["VariantName"]: v for v in cfg.variants}
