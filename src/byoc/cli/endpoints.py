@@ -11,7 +11,7 @@ from byoc.cli.common import aws_options
 @click.option("--name-contains", help="Only endpoints whose name contains this text.")
 @aws_options
 def endpoints_cmd(c, name_contains):
-    """List endpoints: status, async/real-time, instances, image and short digest."""
+    """List endpoints: status, async/real-time, solution generation, instances, image and short digest."""
     from byoc.observe.endpoints import list_endpoints
 
     rows = list_endpoints(c.aws, name_contains)
@@ -20,10 +20,10 @@ def endpoints_cmd(c, name_contains):
         from rich.table import Table
 
         table = Table(title=f"SageMaker endpoints in {c.aws.region}", title_justify="left")
-        for col in ("Endpoint", "Status", "Kind", "Instance type", "Count", "Image"):
+        for col in ("Endpoint", "Status", "Kind", "Solution", "Instance type", "Count", "Image"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r.name, r.status, r.kind, r.instance_type or "-",
+            table.add_row(r.name, r.status, r.kind, r.solution_label, r.instance_type or "-",
                           "-" if r.instances is None else str(r.instances), r.image_short)
         console.print(table if rows else "No endpoints.")
 

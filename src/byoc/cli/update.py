@@ -276,6 +276,8 @@ def _render_status(c, st) -> None:
         from rich.table import Table
 
         console.print(f"[bold]{st.endpoint}[/] {st.status} ({st.kind}), config {st.config}, revision {st.revision}")
+        if st.solution:
+            console.print(f"solution: {st.solution['label']} (generation {st.solution['generation']})")
         table = Table(show_header=True)
         for col in ("Variant", "Instance type", "Instances", "Image", "Digest"):
             table.add_column(col)

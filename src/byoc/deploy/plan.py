@@ -11,7 +11,7 @@ from typing import Optional
 
 from byoc.aws import partitions, shapes
 from byoc.deploy import capacity, guardrails
-from byoc.endpoint import revisions
+from byoc.endpoint import revisions, solution
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AwsError, BadInput, PreflightFailed
 from byoc.images import ecr
@@ -20,7 +20,6 @@ from byoc.instances import architecture as instance_architecture
 
 STRATEGIES = ("blue-green", "recreate")
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
-SOLUTION_DEFAULT_REPO = "stable-diffusion-aws-extension/aigc-webui-inference"
 
 
 @dataclass
@@ -68,7 +67,8 @@ def now_iso() -> str:
 
 
 def default_image(aws, view: endpoint_view.EndpointView, tags: dict) -> str:
-    """Revision 0's image when byoc knows it; else the solution's default derived from the model."""
+    """Revision 0's image when byoc knows it; else the default image of the endpoint's solution generation
+    (the oldest generation's for endpoints the solution did not make)."""
     original = tags.get("byoc:original-config") or (
         view.config_name if revisions.number(view.config_name) is None else None)
     if original:
@@ -80,15 +80,8 @@ def default_image(aws, view: endpoint_view.EndpointView, tags: dict) -> str:
                 return image
         except AwsError:
             pass
-    env = {}
-    for model in view.models.values():
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-        env.update(container.get("Environment") or {})
-    account = aws.account
-    suffix = partitions.for_region(aws.region).dns_suffix
-    if env.get("ESD_VERSION"):
-        return f"{account}.dkr.ecr.{aws.region}.{suffix}/esd-inference:{env['ESD_VERSION']}"
-    return f"{account}.dkr.ecr.{aws.region}.{suffix}/{SOLUTION_DEFAULT_REPO}:latest"
+    registry = f"{aws.account}.dkr.ecr.{aws.region}.{partitions.for_region(aws.region).dns_suffix}"
+    return solution.default_image(solution.of_view(view), solution.model_environment(view.models), registry)
 
 
 def check_status(view: endpoint_view.EndpointView, strategy: str, resuming: bool) -> None:

@@ -6,7 +6,9 @@ History lives in AWS, not on the user's disk:
 - the endpoint carries one `byoc:r<N>` tag per revision attempt: "<outcome> <when> <repo>@<digest> <by>"
   (so failed attempts, whose resources are deleted, stay visible), plus `byoc:lock` during an update;
 - the endpoint's original model and config are revision 0 (tagged on the first update; never deleted).
-Names stay inside the seed policy's patterns: `infer-model-<id>-r<N>`, `infer-config-<id>-r<N>`.
+Names stay inside the solution generation's own naming (endpoint/solution.py):
+`infer-model-<id>-r<N>`, `esd-model-async-<id>-r<N>`, `sd-async-<id>-r<N>`; other endpoints' revisions are
+named after their current model and config.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from byoc.endpoint import solution
 from byoc.errors import AuthError, AwsError
 
 MAX_NAME = 63  # ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (CreateModel/CreateEndpointConfig, EndpointConfigName)
@@ -42,16 +45,15 @@ def _with_suffix(stem: str, n: int) -> str:
 
 def names(endpoint: str, models: list, config: str, n: int) -> tuple:
     """({current model: new model}, new config) for revision n."""
-    m = re.match(r"^infer-endpoint-(.+)$", endpoint)
-    if m and len(set(models)) == 1:
-        ident = m.group(1)
-        return {models[0]: _with_suffix(f"infer-model-{ident}", n)}, _with_suffix(f"infer-config-{ident}", n)
+    own = solution.stems(solution.recognise(endpoint))
+    if own and len(set(models)) == 1:
+        return {models[0]: _with_suffix(own[0], n)}, _with_suffix(own[1], n)
     return {old: _with_suffix(base(old), n) for old in dict.fromkeys(models)}, _with_suffix(base(config), n)
 
 
 def config_stem(endpoint: str, config: str) -> str:
-    m = re.match(r"^infer-endpoint-(.+)$", endpoint)
-    return f"infer-config-{m.group(1)}" if m else base(config)
+    own = solution.stems(solution.recognise(endpoint))
+    return own[1] if own else base(config)
 
 
 @dataclass
@@ -118,10 +120,12 @@ def retained_configs(aws, endpoint: str, config: str) -> list:
     """Names of this endpoint's byoc configs (<stem>-r<N>) that still exist."""
     stem = config_stem(endpoint, config)
     found = []
-    for page in aws.sagemaker.paginate("list_endpoint_configs", NameContains=stem, MaxResults=100):
+    # A stem as long as the name limit is cut to make room for -r<N>; the cut stem still contains [:50].
+    for page in aws.sagemaker.paginate("list_endpoint_configs", NameContains=stem[:50], MaxResults=100):
         for c in page.get("EndpointConfigs", []):
             name = c["EndpointConfigName"]
-            if base(name) == stem and number(name) is not None:
+            n = number(name)
+            if n is not None and name == _with_suffix(stem, n):
                 found.append(name)
     return found
 

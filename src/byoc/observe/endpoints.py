@@ -1,10 +1,11 @@
-"""List endpoints with what matters for byoc: status, kind, instances, image."""
+"""List endpoints with what matters for byoc: status, kind, instances, image, solution generation."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from byoc.endpoint import solution
 from byoc.endpoint import view as endpoint_view
 from byoc.images import ref as image_ref
 
@@ -19,6 +20,7 @@ class EndpointSummary:
     image: Optional[str]
     digest: Optional[str]
     config: str
+    solution: Optional[dict] = None  # the solution generation that made it (endpoint/solution.py)
 
     @property
     def image_short(self) -> str:
@@ -27,6 +29,10 @@ class EndpointSummary:
         if self.digest:
             name += f" ({self.digest[7:19]})"
         return name
+
+    @property
+    def solution_label(self) -> str:
+        return self.solution["label"] if self.solution else "-"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +51,13 @@ def summarize(view: endpoint_view.EndpointView) -> EndpointSummary:
         image=first.image if first else None,
         digest=first.digest if first else None,
         config=view.config_name,
+        solution=_solution(view),
     )
+
+
+def _solution(view: endpoint_view.EndpointView) -> Optional[dict]:
+    sol = solution.of_view(view)
+    return sol.to_dict() if sol else None
 
 
 def list_endpoints(aws, name_contains: Optional[str] = None) -> list:

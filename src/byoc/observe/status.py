@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from byoc.endpoint import lock, revisions
+from byoc.endpoint import lock, revisions, solution
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError
 
@@ -23,6 +23,7 @@ class Status:
     last_update: Optional[dict] = None
     in_progress: Optional[dict] = None
     revision: Optional[int] = None
+    solution: Optional[dict] = None  # the solution generation that made it (endpoint/solution.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,6 +39,8 @@ def status(aws, endpoint: str) -> Status:
     out = Status(endpoint=endpoint, status=view.status, config=view.config_name,
                  kind="async" if view.is_async else "real-time", failure_reason=d.get("FailureReason"),
                  last_modified=str(d.get("LastModifiedTime", "")), revision=revisions.number(view.config_name) or 0)
+    sol = solution.of_view(view)
+    out.solution = sol.to_dict() if sol else None
     for v in view.variants:
         out.variants.append({"name": v.name, "model": v.model, "instance_type": v.instance_type, "image": v.image,
                              "digest": v.digest, "current_instances": v.current_instances,
