@@ -1,9 +1,10 @@
-# The two commands of the README's quick start: `make demo` and `make test`.
+# The two commands of the README's quick start: `make demo` and `make test`; `make dist` for the
+# sdist and wheel (python -m build, the wheel built from the sdist).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,10 @@ $(VENV)/.sandbox: $(BIN)/python pyproject.toml
 $(VENV)/.test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.sandbox
+
+$(VENV)/.dist: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dist]'
+	touch $@
 
 demo: $(VENV)/.sandbox
 	$(BIN)/byoc demo
@@ -30,5 +35,9 @@ lint: $(VENV)/.test
 bench: $(VENV)/.sandbox
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+dist: $(VENV)/.dist
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
