@@ -28,6 +28,22 @@ _ISO_RE = re.compile(
 FORMS = "a duration such as 10m, 2h, 3d or 1h30m (units s, m, h, d, w), or an ISO-8601 time such as 2024-05-01T12:00:00Z"
 
 
+def seconds(text, option: str = "--timeout", minimum: float = 0.0) -> float:
+    """Seconds for a plain number (300, 2.5) or a duration (10m, 1h30m); BadInput naming `option` otherwise."""
+    value = str(text).strip().lower()
+    try:
+        out = float(value)
+    except ValueError:
+        if not _DURATION_RE.match(value):
+            raise BadInput(f"{option} '{text}' is not a number of seconds or a duration.",
+                           "Use seconds (600) or a duration such as 90s, 10m, 2h or 1h30m.") from None
+        out = float(sum(int(n) * UNIT_SECONDS[u] for n, u in _PART_RE.findall(value)))
+    if out < minimum:
+        raise BadInput(f"{option} '{text}' is below the minimum of {minimum:g} s.",
+                       f"Give {option} at least {minimum:g} seconds.")
+    return out
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

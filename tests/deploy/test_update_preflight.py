@@ -167,7 +167,7 @@ def test_bad_options_exit_2_before_any_aws_call(capsys, sm, dep, argv):
     before = snapshot(sm)
     code, _, err = run(capsys, *[dep["custom_image"] if a == "IMAGE" else a for a in argv])
     assert code == 2
-    assert "Traceback" not in err and "Error:" in err
+    assert "Traceback" not in err and ("Error:" in err or "error:" in err)
     assert snapshot(sm) == before
 
 

@@ -21,7 +21,10 @@ from typing import Any, Callable, Iterator, Optional
 
 from byoc import __version__
 from byoc.aws import partitions
-from byoc.errors import AuthError, AwsError
+from byoc.errors import AuthError, AwsError, BadInput
+
+# Every region code: <area>-<place...>-<n> (us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1).
+REGION_SHAPE = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d+$")
 
 # IAM action prefixes that differ from the client's signing name.
 _IAM_PREFIX = {"monitoring": "cloudwatch"}
@@ -219,6 +222,10 @@ class Aws:
             self._session = boto3.session.Session(profile_name=profile, region_name=self.region)
         if not self.region:
             raise translate(bx.NoRegionError(), "sts", "Session", "sts")
+        if not REGION_SHAPE.match(self.region):
+            raise BadInput(f"'{self.region}' is not an AWS region name.",
+                           "Use a region code such as us-east-1, eu-west-1 or cn-north-1 (`aws account list-regions`).")
+        self.profile = profile
         self.partition = partitions.for_region(self.region)
         self.endpoint_url = endpoint_url
         self.calls: Counter = Counter()
@@ -242,7 +249,7 @@ class Aws:
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         with self._lock:
-            return self._session.client(service, **kwargs)
+            return self._session.client(service, region_name=self.region, **kwargs)
 
     def client(self, service: str) -> _Client:
         with self._lock:
@@ -284,6 +291,18 @@ class Aws:
             except bx.BotoCoreError as exc:
                 raise translate(exc, client._service, operation, iam_prefix) from exc
         raise AssertionError("unreachable")
+
+    def in_region(self, region: str) -> Aws:
+        """This session (credentials, endpoint URL) in another region; its clients are its own."""
+        other = Aws.__new__(Aws)
+        other.__dict__.update(self.__dict__)
+        other.region, other.partition = region, partitions.for_region(region)
+        other.calls, other._clients, other._identity = Counter(), {}, None
+        return other
+
+    def regions(self, service: str = "sagemaker") -> list:
+        """The regions of this session's partition that offer `service` (botocore's endpoint data)."""
+        return sorted(self._session.get_available_regions(service, partition_name=self.partition.name))
 
     def identity(self) -> dict:
         """STS GetCallerIdentity, cached: Account, Arn, UserId."""

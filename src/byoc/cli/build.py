@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from byoc.cli.common import aws_options, output_option
+from byoc.cli.common import Duration, aws_options, output_option
 
 BUILDER_CHOICE = click.Choice(["docker", "finch", "podman"])
 
@@ -128,13 +128,14 @@ def build_cmd(c, dir, repository, tag, push, platform, builder, dry_run):
 def _contract_options(func):
     for option in reversed([
         click.option("--payload", metavar="FILE", help="Request body for POST /invocations (default: a small prompt)."),
-        click.option("--content-type", default="application/json", show_default=True),
+        click.option("--content-type", default="application/json", show_default=True,
+                     help="Content-Type of the request body."),
         click.option("--accept", default="application/json", show_default=True,
                      help="Accept header; JSON answers are checked to parse."),
-        click.option("--startup-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True, metavar="S",
-                     help="Seconds GET /ping may take to answer 200 after start."),
-        click.option("--invocation-timeout", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
-                     metavar="S", help="Seconds to wait for POST /invocations."),
+        click.option("--startup-timeout", type=Duration(), default="5m", show_default=True,
+                     help="How long GET /ping may take to answer 200 after start: seconds or 5m."),
+        click.option("--invocation-timeout", type=Duration(minimum=0.1), default="10m", show_default=True,
+                     help="How long to wait for POST /invocations: seconds or 10m."),
     ]):
         func = option(func)
     return func

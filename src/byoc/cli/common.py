@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -61,6 +62,59 @@ class Ctx:
     def progress(self, message: str) -> None:
         """Human progress on stderr (never on stdout, which JSON owns)."""
         click.echo(message, err=True)
+
+
+class Duration(click.ParamType):
+    """Seconds given as a number (600) or a duration (10m, 1h30m), the forms --since takes."""
+
+    name = "DURATION"
+
+    def __init__(self, minimum: float = 0.0):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        from byoc.timespec import seconds
+
+        return seconds(value, f"--{param.name.replace('_', '-')}" if param else "value", self.minimum)
+
+
+class RevisionNumber(click.ParamType):
+    """A revision as `byoc history` shows it: 3 or r3."""
+
+    name = "N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        digits = text[1:] if text.startswith("r") else text
+        if not digits.isdigit():
+            from byoc.errors import BadInput
+
+            raise BadInput(f"--to '{value}' is not a revision number.",
+                           "Give a number from `byoc history`, e.g. --to 2 or --to r2.")
+        return int(digits)
+
+
+# Top-level modules the `sandbox` extra installs (pyproject.toml [project.optional-dependencies]).
+SANDBOX_MODULES = ("moto", "werkzeug", "flask", "flask_cors", "responses", "xmltodict")
+
+
+@contextmanager
+def sandbox_extra():
+    """Turn a missing sandbox dependency (a plain `pip install byoc`) into BadInput with the install line."""
+    try:
+        yield
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in SANDBOX_MODULES:
+            raise
+        from byoc.errors import BadInput
+
+        raise BadInput(f"The sandbox needs the 'sandbox' extra ({missing} is not installed).",
+                       "pip install 'byoc[sandbox]'") from exc
 
 
 def _set_debug(ctx, param, value):

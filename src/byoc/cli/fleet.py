@@ -7,8 +7,8 @@ import threading
 
 import click
 
-from byoc.cli.common import aws_options
-from byoc.cli.update import _deployment_config, _guard_options
+from byoc.cli.common import Duration, RevisionNumber, aws_options
+from byoc.cli.update import STRATEGY_HELP, _deployment_config, _guard_options
 
 FLEET_EXIT = """\b
 Exit codes: 0 all updated (or unchanged); 1 some failed and are back on their previous image;
@@ -97,10 +97,13 @@ def fleet_group():
 @click.option("--continue-on-failure", is_flag=True, help="Keep going after a failed endpoint (canaries still stop it).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Plan every endpoint and stop.")
-@click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True)
+@click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
+              help=STRATEGY_HELP)
 @click.option("--force", is_flag=True, help="Redeploy endpoints that already run this digest.")
-@click.option("--timeout", default=3600, show_default=True, type=click.IntRange(min=1))
-@click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--timeout", default="1h", show_default=True, type=Duration(minimum=1),
+              help="How long to watch each endpoint before giving up (SageMaker goes on): seconds or 10m, 1h.")
+@click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Revisions (models and configs) to keep per endpoint for instant rollback.")
 @_guard_options
 @aws_options
 def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, continue_on_failure, yes, dry_run,
@@ -118,12 +121,15 @@ def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, c
 
 @fleet_group.command("rollback", epilog=FLEET_EXIT)
 @_selection
-@click.option("--to", "to", type=int, help="Revision number (default: each endpoint's previous revision).")
-@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1, max=50))
-@click.option("--continue-on-failure", is_flag=True)
-@click.option("--yes", "-y", is_flag=True)
-@click.option("--dry-run", is_flag=True)
-@click.option("--timeout", default=3600, show_default=True, type=click.IntRange(min=1))
+@click.option("--to", "to", type=RevisionNumber(),
+              help="Revision number, 2 or r2 (default: each endpoint's previous revision).")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1, max=50),
+              help="At most this many endpoints rolling back at once.")
+@click.option("--continue-on-failure", is_flag=True, help="Keep going after a failed endpoint.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Show the revision each endpoint returns to, and stop.")
+@click.option("--timeout", default="1h", show_default=True, type=Duration(minimum=1),
+              help="How long to watch each endpoint before giving up (SageMaker goes on): seconds or 10m, 1h.")
 @aws_options
 def fleet_rollback_cmd(c, match, endpoints, exclude, to, concurrency, continue_on_failure, yes, dry_run, timeout):
     """Roll every selected endpoint back to its previous revision (or --to N)."""

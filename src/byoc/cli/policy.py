@@ -24,15 +24,22 @@ GRANT_KEYS = ("features", "actions", "commands", "why", "by", "degrades")
 @click.option("--explain", is_flag=True, help="Comment each statement with the commands that need it.")
 @aws_options
 def policy_cmd(c, features, endpoint_pattern, partition, account, role_pattern, repository, bucket_pattern, explain):
-    """Print the identity policy byoc needs, ready for `aws iam put-user-policy`.
+    """Print the identity policy byoc needs, as one IAM policy document.
 
-    Partition, region and account default to what the session and STS say; pass all three to
-    generate a policy without AWS credentials.
+    Over IAM's 2,048-character limit for a user's inline policies (the default, all features,
+    is), attach it as a managed policy (`aws iam create-policy`) or to a role; a note on stderr
+    says which fits. Partition, region and account default to what the session and STS say;
+    pass all three to generate a policy without AWS credentials.
     """
+    from byoc.errors import BadInput
     from byoc.iam import policy as ops
 
     selected = ops.parse_features(features)
     region = c.region or c.aws.region
+    if region == "*" and not (account and partition):
+        raise BadInput("--region '*' names no region byoc could ask STS or its partition from.",
+                       "Add --account ID and --partition (aws, aws-cn, aws-us-gov), e.g. --region '*' "
+                       "--partition aws --account 123456789012.")
     scope = ops.make_scope(partition, region, account or c.aws.account, endpoint_pattern, role_pattern,
                            repository, bucket_pattern)
     result = ops.generate(selected, scope)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from byoc.cli.common import sandbox_extra
+
 
 @click.group("sandbox")
 def sandbox_group():
@@ -11,8 +13,9 @@ def sandbox_group():
 
 
 @sandbox_group.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=4566, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on (0: any free port).")
 @click.option("--time-scale", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
               help="Multiply every simulated duration (0.1 = ten times faster).")
 @click.option("--enforce-iam", is_flag=True, help="Evaluate IAM users' identity policies on every request.")
@@ -25,16 +28,14 @@ def serve_cmd(host, port, time_scale, enforce_iam, region):
 
     from byoc.errors import BadInput
 
-    try:
+    with sandbox_extra():
         from byoc.sandbox import Sandbox
-    except ImportError as exc:
-        raise BadInput(f"The sandbox needs extra packages ({exc.name} is missing).",
-                       "Install them with: pip install 'byoc[sandbox]'") from exc
-    sb = Sandbox(host=host, port=port, time_scale=time_scale, enforce_iam=enforce_iam)
-    try:
-        sb.start()
-    except OSError as exc:
-        raise BadInput(f"Cannot listen on {host}:{port}: {exc.strerror}.", "Pick another --port.") from exc
+
+        sb = Sandbox(host=host, port=port, time_scale=time_scale, enforce_iam=enforce_iam)
+        try:
+            sb.start()
+        except OSError as exc:
+            raise BadInput(f"Cannot listen on {host}:{port}: {exc.strerror}.", "Pick another --port.") from exc
     click.echo(f"# byoc sandbox listening on {sb.url} (time scale {time_scale}{', IAM enforced' if enforce_iam else ''})")
     click.echo("# point boto3 and the AWS CLI at it:")
     for key, value in sb.env(region).items():

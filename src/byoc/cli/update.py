@@ -7,7 +7,7 @@ import time
 
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import Duration, RevisionNumber, aws_options
 
 UPDATE_EXIT = """\b
 Exit codes: 0 updated or unchanged; 1 deployment failed, the endpoint is back on its
@@ -15,13 +15,17 @@ previous image; 2 bad input or pre-flight refusal (nothing changed); 3 timed out
 SageMaker goes on; 4 credentials or permission problem."""
 
 
+STRATEGY_HELP = ("blue-green keeps serving; recreate deletes and recreates (Failed endpoints, no room for two "
+                 "fleets): the endpoint stops serving meanwhile.")
+
+
 def _apply_options(func):
     for option in reversed([
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
         click.option("--dry-run", is_flag=True, help="Show the plan and stop; change nothing."),
         click.option("--no-wait", is_flag=True, help="Start the deployment and return."),
-        click.option("--timeout", default=3600, show_default=True, type=click.IntRange(min=1),
-                     help="Seconds to watch before giving up (SageMaker goes on; exit 3)."),
+        click.option("--timeout", default="1h", show_default=True, type=Duration(minimum=1),
+                     help="How long to watch before giving up (SageMaker goes on; exit 3): seconds or 10m, 1h."),
         click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
                      help="Revisions (models and configs) to keep for instant rollback."),
         click.option("--quiet", "-q", is_flag=True, help="No live log lines while SageMaker works."),
@@ -35,7 +39,8 @@ def _guard_options(func):
         click.option("--traffic", help="all-at-once | canary:PERCENT:BAKE_SECONDS | linear:STEP_PERCENT:BAKE_SECONDS."),
         click.option("--rolling", help="BATCH[%]:BAKE_SECONDS: replace capacity in batches (needs one batch of room)."),
         click.option("--alarm", "alarms", multiple=True, help="CloudWatch alarm that rolls the update back (repeatable)."),
-        click.option("--max-time", type=int, help="MaximumExecutionTimeoutInSeconds for the deployment (600..28800)."),
+        click.option("--max-time", type=Duration(), help="MaximumExecutionTimeoutInSeconds for the deployment "
+                     "(600..28800 s; 10m..8h)."),
     ]):
         func = option(func)
     return func
@@ -44,7 +49,7 @@ def _guard_options(func):
 def _deployment_config(traffic, rolling, alarms, max_time):
     from byoc.deploy.guardrails import deployment_config
 
-    return deployment_config(traffic, rolling, tuple(alarms), max_time)
+    return deployment_config(traffic, rolling, tuple(alarms), None if max_time is None else int(max_time))
 
 
 def _check_name(endpoint: str) -> None:
@@ -165,7 +170,7 @@ def _evidence(e) -> str:
 @click.argument("image")
 @_apply_options
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
-              help="blue-green keeps serving; recreate deletes and recreates (Failed endpoints, no room for two fleets).")
+              help=STRATEGY_HELP)
 @click.option("--force", is_flag=True, help="Redeploy even if the endpoint already runs this digest.")
 @_guard_options
 @aws_options
@@ -188,7 +193,8 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
 @click.argument("endpoint")
 @click.option("--default-image", help="The default image URI (default: revision 0's image, or the solution's).")
 @_apply_options
-@click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True)
+@click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
+              help=STRATEGY_HELP)
 @_guard_options
 @aws_options
 def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep, quiet, strategy,
@@ -204,7 +210,8 @@ def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep
 
 @click.command("rollback", epilog=UPDATE_EXIT)
 @click.argument("endpoint")
-@click.option("--to", "to", type=int, help="Revision number (default: the previous one). See `byoc history`.")
+@click.option("--to", "to", type=RevisionNumber(), help="Revision number, 2 or r2 (default: the previous one). "
+              "See `byoc history`.")
 @_apply_options
 @_guard_options
 @aws_options
@@ -254,7 +261,8 @@ def _short_image(image):
 @click.command("status")
 @click.argument("endpoint")
 @click.option("--watch", "-w", is_flag=True, help="Refresh until no update is in progress (Ctrl-C stops).")
-@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds between refreshes.")
+@click.option("--interval", default="5s", show_default=True, type=Duration(minimum=0.1),
+              help="Time between refreshes: seconds or a duration (5s, 1m).")
 @aws_options
 def status_cmd(c, endpoint, watch, interval):
     """Status, live config, image and digest per variant, instances, autoscaling, last update."""

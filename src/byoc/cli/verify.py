@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import Duration, aws_options
 
 MARK = {True: ("PASS", "green"), False: ("FAIL", "bold red"), None: ("skip", "dim")}
 
@@ -46,8 +46,8 @@ def render(console, v) -> None:
                    "still proves /invocations is served).")
 @click.option("--content-type", default="application/json", show_default=True, metavar="TYPE",
               help="Content type of the payload.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True, metavar="S",
-              help="Seconds to wait for an asynchronous result.")
+@click.option("--timeout", type=Duration(minimum=1), default="5m", show_default=True,
+              help="How long to wait for an asynchronous result: seconds or 5m.")
 @aws_options
 def verify_cmd(c, endpoint, image, payload, content_type, timeout):
     """Check that ENDPOINT's container works: InService, the expected image (with --image), a

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
-from byoc.errors import AwsError, BadInput
+from byoc.errors import AuthError, AwsError, BadInput
 
 
 @dataclass
@@ -86,11 +86,66 @@ def describe_endpoint(aws, name: str) -> dict:
         return aws.sagemaker.describe_endpoint(EndpointName=name)
     except AwsError as exc:
         if is_not_found(exc):
-            raise BadInput(
-                f"Endpoint '{name}' does not exist in {aws.region}.",
-                "List endpoints with `byoc endpoints` (and check --region).",
-            ) from exc
+            raise not_found(aws, name) from exc
         raise
+
+
+def not_found(aws, name: str) -> BadInput:
+    """The refusal for a missing endpoint: close names in this region, or the regions that have it."""
+    missing = f"Endpoint '{name}' does not exist in {aws.region}"
+    try:
+        names = [e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", MaxResults=100)
+                 for e in page.get("Endpoints", [])]
+    except (AwsError, AuthError):
+        names = []
+    close = close_names(name, names)
+    if close:
+        return BadInput(f"{missing}. Did you mean {' or '.join(close)}?",
+                        "Use the exact name (`byoc endpoints` lists them).")
+    elsewhere = regions_with(aws, name)
+    if elsewhere:
+        return BadInput(f"{missing}; it exists in {', '.join(elsewhere)}.", f"Add --region {elsewhere[0]}.")
+    return BadInput(f"{missing}.", "List endpoints with `byoc endpoints` (and check --region).")
+
+
+def close_names(name: str, names: list, most: int = 3) -> list:
+    """Names a typo away from `name`: at most 1 edit per 5 characters (3 at most), nearest first."""
+    limit = max(1, min(3, len(name) // 5))
+    scored = sorted((edits(name.lower(), n.lower()), n) for n in names if abs(len(n) - len(name)) <= limit)
+    return [n for d, n in scored if 0 < d <= limit][:most]
+
+
+def edits(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def regions_with(aws, name: str, wait_seconds: float = 20.0) -> list:
+    """The other regions of the partition where endpoint `name` exists (regions that cannot be
+    asked, e.g. not opted in, are skipped; the search gives up after `wait_seconds`)."""
+    from concurrent.futures import wait
+
+    def exists(region: str) -> bool:
+        try:
+            aws.in_region(region).sagemaker.describe_endpoint(EndpointName=name)
+            return True
+        except Exception:  # not there, not enabled, not allowed, unreachable: all mean "not found here"
+            return False
+
+    try:
+        regions = [r for r in aws.regions() if r != aws.region]
+    except Exception:  # botocore without endpoint data for this partition
+        return []
+    pool = ThreadPoolExecutor(max_workers=16)
+    futures = {pool.submit(exists, r): r for r in regions}
+    done, _ = wait(futures, timeout=wait_seconds)
+    pool.shutdown(wait=False)
+    return sorted(futures[f] for f in done if f.result())
 
 
 def load(aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
