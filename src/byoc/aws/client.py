@@ -233,7 +233,7 @@ class Aws:
         self.retried = 0  # attempts botocore's retry mode made again (throttling, 5xx) before succeeding
         self._lock = threading.Lock()
         self._clients: dict = {}
-        self._identity: dict | None = None
+        self._memo: dict = {}  # key -> [lock, value]; see `memo`
 
     def _make_client(self, service: str):
         from botocore.config import Config
@@ -297,18 +297,27 @@ class Aws:
         other = Aws.__new__(Aws)
         other.__dict__.update(self.__dict__)
         other.region, other.partition = region, partitions.for_region(region)
-        other.calls, other._clients, other._identity = Counter(), {}, None
+        other.calls, other._clients, other._memo = Counter(), {}, {}  # quotas and images are per region
         return other
 
     def regions(self, service: str = "sagemaker") -> list:
         """The regions of this session's partition that offer `service` (botocore's endpoint data)."""
         return sorted(self._session.get_available_regions(service, partition_name=self.partition.name))
 
+    def memo(self, key: str, compute: Callable[[], Any], max_age: Optional[float] = None) -> Any:
+        """`compute()` once per key for this Aws (one run, or one fleet of updates), or again once
+        the value is `max_age` seconds old: threads asking for the same key wait for the first one
+        instead of repeating its requests. An exception is not kept: the next caller tries again."""
+        with self._lock:
+            slot = self._memo.setdefault(key, [threading.Lock(), None, None])
+        with slot[0]:
+            if slot[2] is None or (max_age is not None and time.monotonic() - slot[2] > max_age):
+                slot[1], slot[2] = compute(), time.monotonic()
+            return slot[1]
+
     def identity(self) -> dict:
-        """STS GetCallerIdentity, cached: Account, Arn, UserId."""
-        if self._identity is None:
-            self._identity = self.sts.get_caller_identity()
-        return self._identity
+        """STS GetCallerIdentity, once per run: Account, Arn, UserId."""
+        return self.memo("sts:GetCallerIdentity", self.sts.get_caller_identity)
 
     @property
     def account(self) -> str:

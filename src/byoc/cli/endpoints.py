@@ -14,7 +14,8 @@ def endpoints_cmd(c, name_contains):
     """List endpoints: status, async/real-time, solution generation, instances, image and short digest."""
     from byoc.observe.endpoints import list_endpoints
 
-    rows = list_endpoints(c.aws, name_contains)
+    listing = list_endpoints(c.aws, name_contains)
+    rows = listing.items
 
     def text(console):
         from rich.table import Table
@@ -26,9 +27,16 @@ def endpoints_cmd(c, name_contains):
             table.add_row(r.name, r.status, r.kind, r.solution_label, r.instance_type or "-",
                           "-" if r.instances is None else str(r.instances), r.image_short)
         console.print(table if rows else "No endpoints.")
+        if listing.skipped:
+            console.print(skipped_note(listing.skipped))
 
-    c.emit({"region": c.aws.region, "endpoints": [r.to_dict() for r in rows]}, text)
+    c.emit({"region": c.aws.region, "endpoints": [r.to_dict() for r in rows], "skipped": listing.skipped}, text)
     return 0
+
+
+def skipped_note(skipped: list) -> str:
+    return (f"{len(skipped)} endpoint(s) skipped: your policy may not read them (sagemaker:DescribeEndpoint, "
+            "DescribeEndpointConfig or DescribeModel on their names).")
 
 
 COMMANDS = [endpoints_cmd]

@@ -146,14 +146,14 @@ def fleet_rollback_cmd(c, match, endpoints, exclude, to, concurrency, continue_o
 @aws_options
 def fleet_status_cmd(c, match, endpoints, exclude):
     """Status, image and last update of every selected endpoint."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    from byoc.cli.endpoints import skipped_note
     from byoc.deploy import fleet as fleet_ops
+    from byoc.observe.endpoints import each_readable
     from byoc.observe.status import status
 
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(lambda n: status(c.aws, n), names))
+    readable = each_readable(c.aws, names, status)
+    statuses = readable.items
 
     def text(console):
         from rich.table import Table
@@ -168,8 +168,10 @@ def fleet_status_cmd(c, match, endpoints, exclude):
             table.add_row(st.endpoint, st.status, st.kind, image, (v.get("digest") or "-")[7:19], last,
                           (st.in_progress or {}).get("target_config") or ("yes" if st.in_progress else ""))
         console.print(table)
+        if readable.skipped:
+            console.print(skipped_note(readable.skipped))
 
-    c.emit({"endpoints": [s.to_dict() for s in statuses]}, text)
+    c.emit({"endpoints": [s.to_dict() for s in statuses], "skipped": readable.skipped}, text)
     return 0
 
 

@@ -79,6 +79,10 @@ def render_plan(c, plan) -> None:
     if plan.extra_capacity:
         extra = ", ".join(f"{n} x {t}" for t, n in plan.extra_capacity.items())
         out(f"  capacity  {extra} extra while both fleets run (blue/green)")
+        for t, n in plan.extra_capacity.items():
+            if t in plan.quotas:
+                out(f"  quota     '{t} for endpoint usage' is {plan.quotas[t]}: SageMaker refuses the update (nothing "
+                    f"changes) if the account's endpoints hold more than {max(0, plan.quotas[t] - n)}")
     if plan.deployment_config:
         import json
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from byoc.deploy import sweep, watch
+from byoc.deploy import capacity, sweep, watch
 from byoc.deploy.plan import UpdatePlan, now_iso
 from byoc.deploy.results import UpdateResult
 from byoc.endpoint import revisions
@@ -38,12 +38,12 @@ def result_of(plan: UpdatePlan, result: str, started: float, **extra) -> UpdateR
 def create_revision(aws, plan: UpdatePlan, events: Events = None) -> None:
     """CreateModel(s) and CreateEndpointConfig; existing ones with the same content are reused."""
     for req in plan.create_models:
-        _create(aws, "model", req, events)
+        _create(aws, plan.endpoint, "model", req, events)
     if plan.create_config:
-        _create(aws, "endpoint-config", plan.create_config, events)
+        _create(aws, plan.endpoint, "endpoint-config", plan.create_config, events)
 
 
-def _create(aws, kind: str, req: dict, events: Events) -> None:
+def _create(aws, endpoint: str, kind: str, req: dict, events: Events) -> None:
     name = req["ModelName"] if kind == "model" else req["EndpointConfigName"]
     call = aws.sagemaker.create_model if kind == "model" else aws.sagemaker.create_endpoint_config
 
@@ -62,9 +62,11 @@ def _create(aws, kind: str, req: dict, events: Events) -> None:
     except AwsError as exc:
         if "already existing" not in exc.aws_message:
             raise
-        if kind == "model" and _images(aws.sagemaker.describe_model(ModelName=name)) != _images(req):
+        described = aws.sagemaker.describe_model(ModelName=name) if kind == "model" else None
+        if described and _images(described) != _images(req):
             # Left by a run for another image that was interrupted before it created its config.
-            if name in sweep.in_use(aws)[1]:
+            used = sweep.used_elsewhere(aws, endpoint, described["CreationTime"])
+            if used is None or name in used[1]:
                 raise
             aws.sagemaker.delete_model(ModelName=name)
             create()
@@ -130,7 +132,15 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
                       "RetainAllVariantProperties": True}
             if plan.deployment_config:
                 params["DeploymentConfig"] = plan.deployment_config
-            aws.sagemaker.update_endpoint(**params)
+            try:
+                aws.sagemaker.update_endpoint(**params)
+            except AwsError as exc:
+                found = capacity.refusal(exc)
+                if found is None:
+                    raise
+                undo_start(aws, plan)
+                raise capacity.refused(aws, plan.endpoint, found, bool((plan.deployment_config or {}).get(
+                    "RollingUpdatePolicy")), exc.aws_message) from exc
             _emit(events, "phase", text=f"UpdateEndpoint -> {plan.endpoint_config} (blue/green; the endpoint keeps serving)")
         else:
             _emit(events, "phase", text=f"SageMaker is already deploying {plan.endpoint_config}; watching it")
@@ -149,6 +159,25 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
     return conclude(aws, plan, settled, started, keep, events, since_ms)
 
 
+def undo_start(aws, plan: UpdatePlan) -> None:
+    """SageMaker refused the UpdateEndpoint: delete the revision this run created and the tags it
+    wrote on the endpoint, so that nothing has changed (the lock is released by the caller)."""
+    if not plan.reuse:
+        sweep.delete_unused(aws, plan.endpoint, plan.endpoint_config, list(plan.models.values()))
+    keys = [t["Key"] for t in start_tags(plan) if t["Key"] not in plan.tags]
+    if keys:
+        try:
+            aws.sagemaker.delete_tags(ResourceArn=plan.view.endpoint["EndpointArn"], TagKeys=keys)
+        except AuthError:
+            pass
+
+
+def interrupted_before(plan: UpdatePlan) -> bool:
+    """An earlier attempt was left in progress (its run was killed): it may have left models behind."""
+    return any(v.startswith("in-progress") for k, v in plan.tags.items()
+               if (m := revisions.OUTCOME_TAG.match(k)) and int(m.group(1)) != plan.revision)
+
+
 def finish_interrupted(aws, plan: UpdatePlan, keep: int) -> list:
     """A run killed while SageMaker deployed the live revision left it "in-progress": record it as
     deployed and sweep, as that run would have. Returns what was swept."""
@@ -158,7 +187,7 @@ def finish_interrupted(aws, plan: UpdatePlan, keep: int) -> list:
     revisions.record_outcome(aws, plan.view.endpoint["EndpointArn"], plan.revision,
                              "deployed" + value[len("in-progress"):], plan.tags)
     return sweep.sweep(aws, plan.endpoint, plan.endpoint_config, [revisions.base(m) for m in plan.models.values()],
-                       keep)
+                       keep, orphans=interrupted_before(plan))
 
 
 def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep: int, events: Events,
@@ -167,11 +196,12 @@ def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep
     d = settled.endpoint
     if settled.timed_out:
         return result_of(plan, "timeout", started, resume_command=f"byoc update {plan.endpoint} {plan.target}")
-    tags = revisions.list_tags(aws, arn)
+    tags = plan.tags  # the outcome tags as planned: this run holds the lock, no other run wrote any since
     if d.get("EndpointConfigName") == plan.endpoint_config and settled.status == "InService":
         revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "deployed"), tags)
         model_stems = [revisions.base(m) for m in plan.models.values()]
-        swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config, model_stems, keep)
+        swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config, model_stems, keep,
+                            orphans=interrupted_before(plan))
         for name in swept:
             _emit(events, "phase", text=f"swept {name}")
         return result_of(plan, "updated", started, swept=swept)
@@ -179,7 +209,7 @@ def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep
     revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "failed"), tags)
     swept = []
     if not plan.reuse:
-        swept = sweep.delete_revision(aws, plan.endpoint_config, list(plan.models.values()), sweep.in_use(aws))
+        swept = sweep.delete_unused(aws, plan.endpoint, plan.endpoint_config, list(plan.models.values()))
     diagnosis = diagnose_failure(aws, plan.endpoint, events, since_ms)
     return result_of(plan, "failed", started, failure_reason=reason, diagnosis=diagnosis, swept=swept)
 

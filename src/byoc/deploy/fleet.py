@@ -19,6 +19,7 @@ from byoc.deploy import apply, capacity
 from byoc.deploy.plan import plan_update
 from byoc.errors import BadInput, ByocError
 
+PLAN_WORKERS = 8  # plans read a handful of resources each; SageMaker's Describe* rate limits are per account
 PHASES = ("planned", "refused", "unchanged", "waiting", "updating", "verifying", "updated", "failed", "timeout",
           "skipped")
 
@@ -85,60 +86,63 @@ def select(aws, match: Optional[str] = None, endpoints: Optional[str] = None, ex
 
 def plan(aws, image: str, names: list, *, concurrency: int, strategy: str = "blue-green",
          deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0) -> FleetRun:
-    """Plan every endpoint (in parallel, sharing one capacity snapshot); nothing changes."""
-    cache: dict = {}
-    cache_lock = threading.Lock()
+    """Plan every endpoint in parallel; nothing changes. What every plan reads once (caller identity,
+    quotas, the image's digest and architecture) is read once for the whole fleet (Aws.memo)."""
     items = [FleetItem(endpoint=n, canary=i < canary) for i, n in enumerate(names)]
 
     def one(item: FleetItem) -> None:
         try:
-            with cache_lock:
-                if "limits" not in cache:
-                    cache["limits"] = capacity.quotas(aws) if strategy == "blue-green" else {}
-                    if cache["limits"]:
-                        cache["usage"] = capacity.in_use(aws)
             item.plan = plan_update(aws, item.endpoint, image, strategy=strategy, force=force,
-                                    deployment_config=deployment_config, capacity_cache=cache)
+                                    deployment_config=deployment_config)
             item.phase = "unchanged" if item.plan.unchanged else "planned"
         except ByocError as exc:
             if exc.exit_code == 4:
                 raise
             item.phase, item.error = "refused", str(exc)
 
-    with ThreadPoolExecutor(max_workers=min(8, len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(PLAN_WORKERS, len(items)))) as pool:
         for f in as_completed([pool.submit(one, i) for i in items]):
             f.result()
     run = FleetRun(image=image, items=items)
     run.refused = any(i.phase == "refused" for i in items)
-    if not run.refused and cache.get("limits"):
-        _check_concurrent_capacity(run, cache, concurrency)
+    if not run.refused and strategy == "blue-green":
+        _check_concurrent_capacity(run, capacity.quotas(aws), concurrency)
     return run
 
 
-def _check_concurrent_capacity(run: FleetRun, cache: dict, concurrency: int) -> None:
-    """Updates running together each need their second fleet at the same time."""
+def _check_concurrent_capacity(run: FleetRun, limits: dict, concurrency: int) -> None:
+    """Updates running together each need their second fleet at the same time: refuse a concurrency
+    whose peak cannot fit the quota beside what the selected endpoints hold themselves (known from
+    their plans). Whether it also fits beside the account's other endpoints, SageMaker says at each
+    UpdateEndpoint (capacity.py)."""
     per_type: dict = {}
+    held: dict = {}
     for item in run.items:
+        for v in (item.plan.view.variants if item.plan is not None and item.plan.view is not None else []):
+            if v.instance_type and not v.serverless:
+                held[v.instance_type] = held.get(v.instance_type, 0) + max(v.current_instances or 0,
+                                                                           v.desired_instances or 0)
         if item.phase == "planned":
             for itype, n in item.plan.extra_capacity.items():
                 per_type.setdefault(itype, []).append(n)
     for itype, extras in per_type.items():
-        if itype not in cache["limits"]:
+        if itype not in limits:
             continue
-        limit, code = cache["limits"][itype]
-        used = cache["usage"].get(itype, 0)
-        peak = sum(sorted(extras, reverse=True)[:concurrency])
+        limit, code = limits[itype]
+        used = held.get(itype, 0)
+        ranked = sorted(extras, reverse=True)
+        peak = sum(ranked[:concurrency])
         if used + peak > limit:
             fits = 0
-            while fits < len(extras) and used + sum(sorted(extras, reverse=True)[:fits + 1]) <= limit:
+            while fits < len(ranked) and used + sum(ranked[:fits + 1]) <= limit:
                 fits += 1
             run.refused = True
             for item in run.items:
                 if itype in getattr(item.plan, "extra_capacity", {}):
                     item.phase = "refused"
                     item.error = (f"{concurrency} concurrent blue/green updates need {peak} more {itype}; quota "
-                                  f"{limit}, {used} in use. Use --concurrency {max(fits, 1)} or --rolling, or raise "
-                                  f"quota {code}.")
+                                  f"{limit}, {used} held by these endpoints. Use --concurrency {max(fits, 1)} or "
+                                  f"--rolling, or raise quota {code}.")
             return
 
 

@@ -44,6 +44,7 @@ class UpdatePlan:
     unchanged: bool = False
     warnings: list = field(default_factory=list)
     extra_capacity: dict = field(default_factory=dict)  # instance type -> extra instances during the update
+    quotas: dict = field(default_factory=dict)  # instance type -> its "for endpoint usage" quota, when readable
     tags: dict = field(default_factory=dict)  # the endpoint's tags when planned
     caller: str = ""
     view: Optional[endpoint_view.EndpointView] = field(default=None, repr=False)
@@ -58,6 +59,7 @@ class UpdatePlan:
             "create_config": self.create_config["EndpointConfigName"] if self.create_config else None,
             "deployment_config": self.deployment_config, "reuse": self.reuse, "resume": self.resume,
             "unchanged": self.unchanged, "warnings": self.warnings, "extra_capacity": self.extra_capacity,
+            "quotas": self.quotas,
         }
 
 
@@ -156,8 +158,7 @@ def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[d
 
 
 def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
-                deployment_config: Optional[dict] = None, default_override: Optional[str] = None,
-                capacity_cache: Optional[dict] = None) -> UpdatePlan:
+                deployment_config: Optional[dict] = None, default_override: Optional[str] = None) -> UpdatePlan:
     """Everything `update` will do, after every pre-flight check; changes nothing."""
     if strategy not in STRATEGIES:
         raise BadInput(f"Unknown strategy '{strategy}'.", f"Use one of: {', '.join(STRATEGIES)}.")
@@ -216,16 +217,13 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
                 total = v.desired_instances if v.desired_instances is not None else (v.current_instances or 0)
                 extra = guardrails.batch_instances(deployment_config, total)
                 plan.extra_capacity[v.instance_type] = plan.extra_capacity.get(v.instance_type, 0) + extra
-        cache = capacity_cache if capacity_cache is not None else {}
-        if "limits" not in cache:
-            cache["limits"] = capacity.quotas(aws)
-        if cache["limits"] and "usage" not in cache:
-            cache["usage"] = capacity.in_use(aws)
-        if not cache["limits"] and plan.extra_capacity:
+        limits = capacity.quotas(aws)
+        if not limits and plan.extra_capacity:
             plan.warnings.append("Capacity for the second fleet was not checked: the Service Quotas for SageMaker "
                                  "could not be read (servicequotas:ListServiceQuotas).")
-        capacity.check(aws, endpoint, plan.extra_capacity, bool((deployment_config or {}).get("RollingUpdatePolicy")),
-                       usage=cache.get("usage", {}), limits=cache["limits"])
+        rolling = bool((deployment_config or {}).get("RollingUpdatePolicy"))
+        capacity.check(endpoint, plan.extra_capacity, rolling, limits)
+        plan.quotas = {t: limits[t][0] for t in plan.extra_capacity if t in limits}
     return plan
 
 

@@ -18,6 +18,7 @@ from byoc.deploy.apply import (
     _outcome,
     create_revision,
     diagnose_failure,
+    interrupted_before,
     mark_original,
     result_of,
     start_tags,
@@ -91,7 +92,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
         autoscaling.register(aws, saved)
         revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "deployed"), plan.tags)
         swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config,
-                            [revisions.base(m) for m in plan.models.values()], keep)
+                            [revisions.base(m) for m in plan.models.values()], keep, orphans=interrupted_before(plan))
         return result_of(plan, "updated", started, downtime_seconds=downtime, swept=swept)
     reason = settled.endpoint.get("FailureReason", "the endpoint failed")
     diagnosis = diagnose_failure(aws, plan.endpoint, events, down_ms)
@@ -102,7 +103,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
         autoscaling.register(aws, saved)
     downtime = round(time.monotonic() - down, 2)
     revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "failed"), plan.tags)
-    swept = [] if plan.reuse else sweep.delete_revision(aws, plan.endpoint_config, list(plan.models.values()),
-                                                        sweep.in_use(aws))
+    swept = [] if plan.reuse else sweep.delete_unused(aws, plan.endpoint, plan.endpoint_config,
+                                                      list(plan.models.values()))
     return result_of(plan, "failed", started, failure_reason=reason, diagnosis=diagnosis, swept=swept,
                      downtime_seconds=downtime)

@@ -1,40 +1,86 @@
 """Delete what an update no longer needs: failed attempts and revisions beyond --keep.
 
 Never deleted: revision 0 (the endpoint's original model and config), the live config and its
-models, and any config or model that any endpoint of the region uses. Only what byoc tagged as one
-of the endpoint's revisions is swept (so where tagging is denied, nothing is).
+models, anything byoc did not tag as a revision of this endpoint (so where tagging is denied,
+nothing is), and any config or model another endpoint uses.
+
+That last promise costs no scan of the region. SageMaker does not refuse to delete a config or
+model an endpoint uses, but an endpoint can only use a config that existed when the endpoint was
+created or last updated (CreateEndpoint/UpdateEndpoint name an existing config, which names
+existing models), and both set its LastModifiedTime. So only endpoints modified after the
+oldest candidate was created can use a candidate: ListEndpoints(LastModifiedTimeAfter=...)
+names them, server-side, and only those are described. When more than MAX_RECENT of them
+changed meanwhile, or one cannot be read, nothing is deleted this time (the next update tries
+again): the sweep never deletes what it could not check. See docs/update.md, "How history is kept".
 """
 
 from __future__ import annotations
 
+import datetime
+from typing import Optional
+
 from byoc.endpoint import revisions
+from byoc.endpoint.view import is_not_found
 from byoc.errors import AuthError, AwsError
 
+MAX_RECENT = 20  # other endpoints changed since the oldest candidate that a sweep describes at most
+CLOCK_MARGIN = datetime.timedelta(seconds=30)  # CreationTime and LastModifiedTime: SageMaker's clocks
 
-def in_use(aws) -> tuple:
-    """(configs, models) used by any endpoint of the region, live or being deployed."""
+
+def used_elsewhere(aws, endpoint: str, since) -> Optional[tuple]:
+    """(configs, models) that endpoints other than `endpoint` modified after `since` use (live or
+    being deployed); None when that cannot be told cheaply (too many, or one is unreadable)."""
+    names = []
+    for page in aws.sagemaker.paginate("list_endpoints", LastModifiedTimeAfter=since - CLOCK_MARGIN,
+                                       MaxResults=MAX_RECENT + 1):
+        names += [e["EndpointName"] for e in page.get("Endpoints", []) if e["EndpointName"] != endpoint]
+        if len(names) > MAX_RECENT:
+            return None
     configs, models = set(), set()
-    for page in aws.sagemaker.paginate("list_endpoints", MaxResults=100):
-        for e in page.get("Endpoints", []):
+    try:
+        for name in names:
             try:
-                d = aws.sagemaker.describe_endpoint(EndpointName=e["EndpointName"])
-            except AwsError:
-                continue
+                d = aws.sagemaker.describe_endpoint(EndpointName=name)
+            except AwsError as exc:
+                if is_not_found(exc):
+                    continue
+                raise
             configs.add(d["EndpointConfigName"])
             pending = (d.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
             if pending:
                 configs.add(pending)
-    for name in configs:
-        try:
-            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
-        except AwsError:
-            continue
-        models.update(v["ModelName"] for v in cfg.get("ProductionVariants", []) + (cfg.get("ShadowProductionVariants") or []))
+        for name in configs:
+            try:
+                cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+            except AwsError as exc:
+                if is_not_found(exc):
+                    continue
+                raise
+            models.update(v["ModelName"] for v in cfg.get("ProductionVariants", [])
+                          + (cfg.get("ShadowProductionVariants") or []))
+    except (AuthError, AwsError):
+        return None
     return configs, models
 
 
-def delete_revision(aws, config: str, models: list, used: tuple) -> list:
-    """Delete a config and its models unless used; returns what was deleted."""
+def delete_unused(aws, endpoint: str, config: str, models: list) -> list:
+    """Delete one revision of `endpoint` that it does not use (a failed or refused attempt) unless
+    another endpoint uses it; returns what was deleted."""
+    created = []
+    for call, key, name in [(aws.sagemaker.describe_endpoint_config, "EndpointConfigName", config)] + \
+            [(aws.sagemaker.describe_model, "ModelName", m) for m in models]:
+        try:
+            created.append(call(**{key: name})["CreationTime"])
+        except AwsError as exc:
+            if not is_not_found(exc):
+                raise
+    if not created:
+        return []
+    used = used_elsewhere(aws, endpoint, min(created))
+    return [] if used is None else _delete_revision(aws, config, models, used)
+
+
+def _delete_revision(aws, config: str, models: list, used: tuple) -> list:
     used_configs, used_models = used
     deleted = []
     if config and config not in used_configs and revisions.number(config) is not None:
@@ -53,35 +99,45 @@ def _delete(call, **params) -> bool:
         call(**params)
         return True
     except AwsError as exc:
-        if "Could not find" not in exc.aws_message:
+        if not is_not_found(exc):
             raise
         return False
 
 
-def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int) -> list:
-    """Keep the newest `keep` revisions (the live one included); delete older byoc-made ones,
-    and models of this endpoint's revisions that no retained config references."""
-    configs = revisions.retained_configs(aws, endpoint, live_config)
-    configs.sort(key=lambda n: revisions.number(n) or 0, reverse=True)
-    keep_set = set(configs[:max(keep, 1)]) | {live_config}
-    doomed = [c for c in configs if c not in keep_set]
-    orphans = _orphan_models(aws, endpoint, model_stems, [c for c in configs if c in keep_set])
-    if not doomed and not orphans:
-        return []
-    used = in_use(aws)
-    deleted = []
-    for name in doomed:
-        try:
-            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
-            models = [aws.sagemaker.describe_model(ModelName=v["ModelName"])
-                      for v in cfg.get("ProductionVariants", [])]
-        except AwsError:
+def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, orphans: bool = False) -> list:
+    """Keep the newest `keep` revisions (the live one included); delete older byoc-made ones and,
+    with `orphans` (an attempt was left in progress), models of this endpoint's revisions whose config
+    does not exist. Costs O(1) requests per candidate, whatever the region holds."""
+    listed = revisions.listed_configs(aws, endpoint, live_config)
+    ranked = sorted(listed, key=lambda c: revisions.number(c["EndpointConfigName"]) or 0, reverse=True)
+    keep_names = {c["EndpointConfigName"] for c in ranked[:max(keep, 1)]} | {live_config}
+    stems = list(dict.fromkeys(model_stems))
+    doomed = []  # (config or "", [models], created)
+    for c in ranked:
+        name = c["EndpointConfigName"]
+        if name in keep_names or not _ours(aws, c["EndpointConfigArn"], endpoint):
             continue
-        if _ours(aws, cfg["EndpointConfigArn"], endpoint):
-            deleted += delete_revision(aws, name, [m["ModelName"] for m in models
-                                                   if _ours(aws, m["ModelArn"], endpoint)], used)
-    deleted += delete_revision(aws, "", orphans, used)
+        n = revisions.number(name)
+        models = [m for m in revisions.model_names(stems, n) if _ours(aws, _model_arn(c["EndpointConfigArn"], m),
+                                                                         endpoint)]
+        doomed.append((name, models, c["CreationTime"]))
+    if orphans:
+        numbers = {revisions.number(c["EndpointConfigName"]) for c in listed}
+        doomed += [("", [m["ModelName"]], m["CreationTime"]) for m in _orphan_models(aws, endpoint, stems, numbers)]
+    if not doomed:
+        return []
+    used = used_elsewhere(aws, endpoint, min(created for _, _, created in doomed))
+    if used is None:
+        return []
+    deleted = []
+    for config, models, _ in doomed:
+        deleted += _delete_revision(aws, config, models, used)
     return deleted
+
+
+def _model_arn(config_arn: str, model: str) -> str:
+    """A model's ARN beside a config's (SageMaker ARNs carry names in lower case)."""
+    return config_arn.split(":endpoint-config/", 1)[0] + ":model/" + model.lower()
 
 
 def _ours(aws, arn: str, endpoint: str) -> bool:
@@ -94,21 +150,15 @@ def _ours(aws, arn: str, endpoint: str) -> bool:
     return tags.get(revisions.T_ENDPOINT) == endpoint and tags.get(revisions.T_REVISION) not in (None, "0")
 
 
-def _orphan_models(aws, endpoint: str, stems: list, configs: list) -> list:
-    """Models named <stem>-r<N> that none of `configs` references (left by an interrupted run)."""
-    referenced = set()
-    for name in configs:
-        try:
-            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
-        except AwsError:
-            continue
-        referenced.update(v["ModelName"] for v in cfg.get("ProductionVariants", []))
+def _orphan_models(aws, endpoint: str, stems: list, config_numbers: set) -> list:
+    """ListModels entries named <stem>-r<N>, tagged as this endpoint's, whose revision has no config
+    (left by a run interrupted between CreateModel and CreateEndpointConfig)."""
     found = []
-    for stem in dict.fromkeys(stems):
+    for stem in stems:
         for page in aws.sagemaker.paginate("list_models", NameContains=stem, MaxResults=100):
             for m in page.get("Models", []):
                 name = m["ModelName"]
-                if revisions.base(name) == stem and revisions.number(name) is not None and name not in referenced \
+                if revisions.base(name) == stem and revisions.number(name) not in config_numbers | {None} \
                         and _ours(aws, m["ModelArn"], endpoint):
-                    found.append(name)
+                    found.append(m)
     return found

@@ -51,6 +51,11 @@ def names(endpoint: str, models: list, config: str, n: int) -> tuple:
     return {old: _with_suffix(base(old), n) for old in dict.fromkeys(models)}, _with_suffix(base(config), n)
 
 
+def model_names(stems: list, n: int) -> list:
+    """The models of revision n, one per model stem (`names` made them so)."""
+    return [_with_suffix(stem, n) for stem in stems]
+
+
 def config_stem(endpoint: str, config: str) -> str:
     own = solution.stems(solution.recognise(endpoint))
     return own[1] if own else base(config)
@@ -116,8 +121,9 @@ def record_outcome(aws, endpoint_arn: str, n: int, value: str, existing: dict) -
         pass  # history falls back to the -r<N> names of retained configs
 
 
-def retained_configs(aws, endpoint: str, config: str) -> list:
-    """Names of this endpoint's byoc configs (<stem>-r<N>) that still exist."""
+def listed_configs(aws, endpoint: str, config: str) -> list:
+    """ListEndpointConfigs entries (name, ARN, CreationTime) of this endpoint's byoc configs
+    (<stem>-r<N>) that still exist."""
     stem = config_stem(endpoint, config)
     found = []
     # A stem as long as the name limit is cut to make room for -r<N>; the cut stem still contains [:50].
@@ -126,8 +132,13 @@ def retained_configs(aws, endpoint: str, config: str) -> list:
             name = c["EndpointConfigName"]
             n = number(name)
             if n is not None and name == _with_suffix(stem, n):
-                found.append(name)
+                found.append(c)
     return found
+
+
+def retained_configs(aws, endpoint: str, config: str) -> list:
+    """Names of this endpoint's byoc configs (<stem>-r<N>) that still exist."""
+    return [c["EndpointConfigName"] for c in listed_configs(aws, endpoint, config)]
 
 
 def history(aws, view, endpoint_tags: Optional[dict] = None) -> list:

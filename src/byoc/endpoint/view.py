@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -128,7 +127,7 @@ def edits(a: str, b: str) -> int:
 def regions_with(aws, name: str, wait_seconds: float = 20.0) -> list:
     """The other regions of the partition where endpoint `name` exists (regions that cannot be
     asked, e.g. not opted in, are skipped; the search gives up after `wait_seconds`)."""
-    from concurrent.futures import wait
+    from concurrent.futures import ThreadPoolExecutor, wait
 
     def exists(region: str) -> bool:
         try:
@@ -162,8 +161,3 @@ def load(aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
             if not is_not_found(exc):
                 raise
     return EndpointView(name=name, endpoint=endpoint, config=config, models=models)
-
-
-def load_many(aws, names: list, workers: int = 8) -> list:
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names) or 1))) as pool:
-        return list(pool.map(lambda n: load(aws, n), names))

@@ -15,6 +15,7 @@ from byoc.errors import AwsError, PreflightFailed
 from byoc.images.ref import ImageRef
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+RESOLVE_MAX_AGE = 300.0
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
 
 
@@ -32,7 +33,14 @@ class ResolvedImage:
 
 
 def resolve(aws, ref: ImageRef, read_architecture: bool = True) -> ResolvedImage:
-    """DescribeImages for the tag or digest; a missing repository or image is a pre-flight failure."""
+    """DescribeImages for the tag or digest; a missing repository or image is a pre-flight failure.
+    Once per image and run (a fleet of updates to one image resolves it once); a session kept
+    longer resolves a tag again after RESOLVE_MAX_AGE seconds, as a tag may be pushed again."""
+    return aws.memo(f"ecr:resolve {ref.uri} {read_architecture}", lambda: _resolve(aws, ref, read_architecture),
+                    max_age=RESOLVE_MAX_AGE)
+
+
+def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
     image_id = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag or "latest"}
     try:
         out = aws.ecr.describe_images(registryId=ref.account, repositoryName=ref.repository, imageIds=[image_id])

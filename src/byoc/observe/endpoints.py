@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Optional
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
 
 from byoc.endpoint import solution
 from byoc.endpoint import view as endpoint_view
+from byoc.errors import AuthError, AwsError, BadInput
 from byoc.images import ref as image_ref
+
+READ_WORKERS = 8  # Describe* calls in flight at once, well inside SageMaker's per-account rate limits
 
 
 @dataclass
@@ -60,10 +64,40 @@ def _solution(view: endpoint_view.EndpointView) -> Optional[dict]:
     return sol.to_dict() if sol else None
 
 
-def list_endpoints(aws, name_contains: Optional[str] = None) -> list:
+@dataclass
+class Readable:
+    """What could be read of some endpoints, in their order, and the names the caller may not read."""
+
+    items: list
+    skipped: list = field(default_factory=list)
+
+
+def each_readable(aws, names: list, read: Callable) -> Readable:
+    """`read(aws, name)` for every endpoint, a few at a time. An endpoint the caller's policy may not
+    read (a `byoc policy` scoped to other names) is skipped, not fatal; one deleted meanwhile is left out."""
+    def one(name: str):
+        try:
+            return read(aws, name), None
+        except AuthError as exc:
+            if not exc.action:  # credentials, not a policy: nothing else will be readable either
+                raise
+            return None, name
+        except (AwsError, BadInput) as exc:
+            cause = exc if isinstance(exc, AwsError) else exc.__cause__  # view.describe_endpoint's "does not exist"
+            if isinstance(cause, AwsError) and endpoint_view.is_not_found(cause):
+                return None, None
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, min(READ_WORKERS, len(names) or 1))) as pool:
+        results = list(pool.map(one, names))
+    return Readable([r for r, _ in results if r is not None], [s for _, s in results if s])
+
+
+def list_endpoints(aws, name_contains: Optional[str] = None) -> Readable:
+    """Every endpoint of the region (or those whose name contains the text) that the caller may read."""
     params = {"SortBy": "Name", "SortOrder": "Ascending"}
     if name_contains:
         params["NameContains"] = name_contains
     names = [e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", **params)
              for e in page.get("Endpoints", [])]
-    return [summarize(v) for v in endpoint_view.load_many(aws, names)]
+    return each_readable(aws, names, lambda a, n: summarize(endpoint_view.load(a, n)))

@@ -322,7 +322,14 @@ class SageMaker:
     def _check_quota(self, reg, cfg, ep, counts=None, rolling=None) -> None:
         """ResourceLimitExceeded when instances of a type would exceed the account's
         "<type> for endpoint usage" quota (Service Quotas; "SageMaker AI endpoints and quotas").
-        A rolling update needs room for one batch only (deployment-guardrails-rolling.html)."""
+        SageMaker answers it synchronously, from CreateEndpoint and UpdateEndpoint (both list
+        ResourceLimitExceeded among their errors in botocore's sagemaker service-2.json), before
+        changing anything; the wording is the one users report, e.g. aws-samples/aws-genai-llm-chatbot#244
+        (UpdateEndpoint/CreateEndpoint, 2023: "... Please use AWS Service Quotas to request an increase
+        for this quota") and awsdocs/amazon-sagemaker-developer-guide#70 (the older "Please contact AWS
+        support ..." ending). Utilization counts every fleet of every endpoint, both fleets of a
+        blue/green update included. A rolling update needs room for one batch only
+        (deployment-guardrails-rolling.html)."""
         need: dict = {}
         for v in cfg.variants:
             if "InstanceType" in v:
