@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fleet import sandbox_process  # noqa: E402
 from byoc.aws import client as aws_client  # noqa: E402
 from byoc.cli.main import main as byoc_main  # noqa: E402
+from byoc.deploy import sweep  # noqa: E402
 from byoc.sandbox import seed  # noqa: E402
 
 ENDPOINT = "infer-endpoint-f9e8d7c"  # the real-time endpoint of seed.solution()
@@ -59,11 +60,14 @@ def populate(url: str, others: int) -> list:
         sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-c")
     for name in names:
         seed.wait_status(sm, name, timeout=600)
+    # A region's other endpoints were not all changed in the last seconds: wait out the sweep's clock
+    # margin, so that they are older than the revisions the sweep considers (as in a real region).
+    time.sleep(sweep.CLOCK_MARGIN.total_seconds() + 1)
     return [seed.push_image(ecr, "my-sd-webui", f"r{n}", "healthy")[0] for n in range(1, 9)]
 
 
 def one_update(url: str, image: str, keep: int) -> tuple:
-    """(requests the sandbox answered, byoc's calls by operation) of one `byoc update`."""
+    """(requests the sandbox answered, byoc's calls by operation, what it swept) of one `byoc update`."""
     made = []
     original = aws_client.Aws.__init__
 
@@ -88,7 +92,7 @@ def one_update(url: str, image: str, keep: int) -> tuple:
     calls = Counter()
     for aws in made:
         calls.update(aws.calls)
-    return after - before, calls
+    return after - before, calls, result["swept"]
 
 
 def main() -> None:
@@ -98,7 +102,7 @@ def main() -> None:
     parser.add_argument("--revisions", type=int, default=8)
     parser.add_argument("--keep", type=int, default=3)
     args = parser.parse_args()
-    rows, last = {}, {}
+    rows, last, swept = {}, {}, {}
     with sandbox_process(args.time_scale) as url:
         for others in [int(n) for n in args.others.split(",")]:
             started = time.perf_counter()
@@ -106,6 +110,7 @@ def main() -> None:
             setup = time.perf_counter() - started
             runs = [one_update(url, images[(n - 1) % len(images)], args.keep) for n in range(1, args.revisions + 1)]
             rows[others], last[others] = [r[0] for r in runs], runs[-1][1]
+            swept[others] = [len(r[2]) for r in runs]
             print(f"  (beside {others}: set up in {setup:.0f} s)", file=sys.stderr)
     print(f"requests per `byoc update --keep {args.keep}` (everything the sandbox answered: planning, polls, "
           f"log reads, tags, sweep), time scale {args.time_scale}")
@@ -114,6 +119,8 @@ def main() -> None:
     for others, counts in rows.items():
         ratio = f"{max(counts) / alone:.2f}x" if alone else "-"
         print(f"  {others:>15} | " + " ".join(f"{c:<5}" for c in counts) + f" | {max(counts):<4} | {ratio}")
+    for others, counts in swept.items():
+        print(f"  beside {others}: resources swept per update {counts}")
     for others, calls in last.items():
         print(f"  r{args.revisions} beside {others}, byoc's calls by operation: {json.dumps(dict(sorted(calls.items())))}")
 

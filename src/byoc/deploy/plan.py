@@ -45,6 +45,7 @@ class UpdatePlan:
     warnings: list = field(default_factory=list)
     extra_capacity: dict = field(default_factory=dict)  # instance type -> extra instances during the update
     quotas: dict = field(default_factory=dict)  # instance type -> its "for endpoint usage" quota, when readable
+    retained: Optional[list] = field(default=None, repr=False)  # ListEndpointConfigs entries of its revisions
     tags: dict = field(default_factory=dict)  # the endpoint's tags when planned
     caller: str = ""
     view: Optional[endpoint_view.EndpointView] = field(default=None, repr=False)
@@ -143,10 +144,14 @@ def _merge_tags(original: dict, extra: list) -> list:
     return (list(extra) + theirs)[:50]
 
 
-def _existing_revision(aws, view, stem_configs: list, digest: str) -> Optional[dict]:
+def _existing_revision(aws, stem_configs: list, tags: dict, digest: str) -> Optional[dict]:
     """The DescribeEndpointConfig of a retained config of this endpoint whose models already run
-    `digest` (newest first), or None."""
-    for name in sorted(stem_configs, key=lambda n: revisions.number(n) or 0, reverse=True):
+    `digest` (newest first), or None. The endpoint's `byoc:r<N>` tags record each attempt's digest, so
+    only a config they name for `digest` (or one they say nothing about) is described."""
+    recorded = {int(m.group(1)): revisions.parse_outcome(v).get("digest") for k, v in tags.items()
+                if (m := revisions.OUTCOME_TAG.match(k))}
+    candidates = [c for c in stem_configs if recorded.get(revisions.number(c) or 0, digest) == digest]
+    for name in sorted(candidates, key=lambda n: revisions.number(n) or 0, reverse=True):
         try:
             cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
             model = aws.sagemaker.describe_model(ModelName=cfg["ProductionVariants"][0]["ModelName"])
@@ -171,9 +176,10 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
     pending = (view.endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
     resolved = ecr.resolve(aws, ref)
     target = resolved.pinned
-    stem_configs = revisions.retained_configs(aws, endpoint, view.config_name)
+    retained = revisions.listed_configs(aws, endpoint, view.config_name)
+    stem_configs = [c["EndpointConfigName"] for c in retained]
     resuming = bool(pending and revisions.base(pending) == revisions.config_stem(endpoint, view.config_name)
-                    and _existing_revision(aws, view, [pending], resolved.digest))
+                    and _existing_revision(aws, [pending], tags, resolved.digest))
     check_status(view, strategy, resuming)
     check_architecture(resolved, view)
     variants = view.variants
@@ -185,7 +191,7 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
         digest=resolved.digest, revision=0, previous_image=previous.image if previous else None,
         previous_digest=previous.digest if previous else None, previous_config=view.config_name,
         endpoint_config=view.config_name, models={}, deployment_config=deployment_config, tags=tags,
-        caller=caller, view=view)
+        caller=caller, view=view, retained=retained)
     if resuming:
         plan.resume, plan.reuse, plan.endpoint_config = True, True, pending
         plan.revision = revisions.number(pending) or 0
@@ -200,7 +206,7 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
             plan.warnings.append(
                 f"Variant {v.name} is scaled to 0 instances: the new image will not be health-checked until "
                 "traffic arrives and autoscaling starts an instance. Run `byoc verify` afterwards.")
-    existing = _existing_revision(aws, view, stem_configs, resolved.digest)
+    existing = _existing_revision(aws, stem_configs, tags, resolved.digest)
     if existing and existing["EndpointConfigName"] != view.config_name:
         plan.reuse, plan.endpoint_config = True, existing["EndpointConfigName"]
         plan.revision = revisions.number(plan.endpoint_config) or 0

@@ -104,13 +104,20 @@ def _delete(call, **params) -> bool:
         return False
 
 
-def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, orphans: bool = False) -> list:
+def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, orphans: bool = False,
+          listed: Optional[list] = None) -> list:
     """Keep the newest `keep` revisions (the live one included); delete older byoc-made ones and,
     with `orphans` (an attempt was left in progress), models of this endpoint's revisions whose config
-    does not exist. Costs O(1) requests per candidate, whatever the region holds."""
-    listed = revisions.listed_configs(aws, endpoint, live_config)
+    does not exist. `listed`: the endpoint's configs as the plan listed them (those made since are
+    newer, so kept). Costs O(1) requests per candidate, whatever the region holds."""
+    listed = revisions.listed_configs(aws, endpoint, live_config) if listed is None else listed
     ranked = sorted(listed, key=lambda c: revisions.number(c["EndpointConfigName"]) or 0, reverse=True)
-    keep_names = {c["EndpointConfigName"] for c in ranked[:max(keep, 1)]} | {live_config}
+    numbers = [revisions.number(c["EndpointConfigName"]) or 0 for c in ranked]
+    live_number = revisions.number(live_config) or 0
+    # The newest `keep` revisions, the live one (made by this run, maybe after `listed`) among them.
+    keep_numbers = sorted(set(numbers) | {live_number}, reverse=True)[:max(keep, 1)]
+    keep_names = {c["EndpointConfigName"] for c in ranked
+                  if (revisions.number(c["EndpointConfigName"]) or 0) in keep_numbers} | {live_config}
     stems = list(dict.fromkeys(model_stems))
     doomed = []  # (config or "", [models], created)
     for c in ranked:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -19,14 +20,22 @@ class Settled:
     timed_out: bool = False
 
 
-def poll_interval(elapsed: float) -> float:
-    """Quick polls first (sandbox updates take seconds), then every 5 s (SageMaker's take minutes)."""
-    return min(5.0, 0.1 + elapsed / 10.0)
+POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.5, 0.5, 20.0
+LOG_POLL_SECONDS = 2.0  # one FilterLogEvents (CloudWatch Logs) per poll while live lines are shown
+
+
+def poll_interval(since_change: float) -> float:
+    """Seconds to the next DescribeEndpoint, `since_change` seconds after UpdateEndpoint or the last
+    change of phase seen: quick right after one (the next often follows: a rejected update fails at
+    once, traffic shifts soon after the new fleet is healthy), then growing with the time spent in
+    the phase (a fleet provisions for minutes), so the number of polls grows with the logarithm of
+    a phase's length; capped at POLL_MAX, jittered so that a fleet's updates do not poll in step."""
+    return min(POLL_MAX, POLL_FIRST + POLL_GROWTH * since_change) * random.uniform(0.8, 1.2)
 
 
 def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None,
                   settling: tuple = SETTLING) -> Settled:
-    start = time.monotonic()
+    start = changed = time.monotonic()
     last = None
     while True:
         try:
@@ -36,15 +45,17 @@ def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callab
                 return Settled(status="Deleted", endpoint={})
             raise
         key = (d["EndpointStatus"], _phase(d))
-        if key != last and on_change:
-            on_change(d)
+        if key != last:
+            changed = time.monotonic()
+            if on_change:
+                on_change(d)
         last = key
         if d["EndpointStatus"] not in settling:
             return Settled(status=d["EndpointStatus"], endpoint=d)
         elapsed = time.monotonic() - start
         if elapsed >= timeout:
             return Settled(status=None, endpoint=d, timed_out=True)
-        time.sleep(min(poll_interval(elapsed), max(0.05, timeout - elapsed)))
+        time.sleep(min(poll_interval(time.monotonic() - changed), max(0.05, timeout - elapsed)))
 
 
 def _phase(d: dict) -> str:
@@ -68,8 +79,9 @@ def phase_text(d: dict) -> str:
 
 
 class LogFollower:
-    """Tail the endpoint's log lines in a background thread (no-op when `on_event` is None); on close,
-    one last read delivers the lines written since the last poll (often the most telling)."""
+    """Tail the new fleet's log lines (streams created since `since_ms`: the old fleet's are not read)
+    in a background thread (no-op when `on_event` is None); on close, one last read delivers the lines
+    written since the last poll (often the most telling)."""
 
     def __init__(self, aws, endpoint: str, since_ms: int, on_event):
         self.stop = threading.Event()
@@ -83,8 +95,11 @@ class LogFollower:
         def run():
             from byoc.observe import logs
 
+            if self.stop.wait(LOG_POLL_SECONDS):
+                return  # no new instance logs right after UpdateEndpoint: provisioning takes minutes
             try:
-                for event in logs.tail(aws, endpoint, since_ms, self.stop, poll_seconds=1.0):
+                new_fleet = logs.Selection(since_ms, None, created_after=since_ms)
+                for event in logs.follow(aws, endpoint, new_fleet, self.stop, poll_seconds=LOG_POLL_SECONDS):
                     self._deliver(event)
             except Exception:  # log streaming is a courtesy: never let it break the update
                 return
@@ -108,8 +123,8 @@ class LogFollower:
         from byoc.observe import logs
 
         try:
-            for event in logs.read(self.aws, self.endpoint, start=max(self.since_ms,
-                                                                      self.newest - logs.FOLLOW_LAG_MS)).events:
+            for event in logs.read(self.aws, self.endpoint, start=max(self.since_ms, self.newest - logs.FOLLOW_LAG_MS),
+                                   pattern="", created_after=self.since_ms).events:  # the new fleet's streams only
                 self._deliver(event)
         except Exception:  # as above: a courtesy
             return

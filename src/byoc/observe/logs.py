@@ -223,7 +223,8 @@ def read(aws, endpoint: str, start: Optional[int] = None, end: Optional[int] = N
          workers: int = 8) -> LogRead:
     """The endpoint's events in [start, end] from all (or the selected) streams, merged in time order.
 
-    `pattern` is a CloudWatch Logs filter pattern applied server-side. `max_events` caps what is
+    `pattern` is a CloudWatch Logs filter pattern applied server-side ("" reads with FilterLogEvents
+    too, unfiltered: one call for up to 100 streams). `max_events` caps what is
     read (oldest first per stream); `truncated` says when the cap was reached.
     """
     group = log_group(endpoint)
@@ -234,7 +235,7 @@ def read(aws, endpoint: str, start: Optional[int] = None, end: Optional[int] = N
         return LogRead(group, [], [], start, end)
     names = [s.name for s in streams]
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
-        if pattern:
+        if pattern is not None:
             jobs = [pool.submit(_filter, aws, group, g, None, start, end, pattern, budget)
                     for g in _groups(names, workers)]
         else:
