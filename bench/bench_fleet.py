@@ -1,7 +1,9 @@
 """Fleet update benchmark: 50 endpoints in the sandbox, concurrency 10 versus 1.
 
-Prints wall time (and the ratio), API calls made by byoc, and throttled calls retried while the
-sandbox throttles every SageMaker operation to 10 requests per second (AWS rate-limits each API).
+Prints wall time, requests per endpoint (byoc's API calls, and every request the sandbox answered,
+throttled ones included), throttled calls retried, and the speed-up as a share of the ideal
+(sequential time / concurrency) while the sandbox throttles every SageMaker operation to 10
+requests per second (AWS rate-limits each API).
 Run: .venv/bin/python bench/bench_fleet.py [--endpoints 50] [--time-scale 0.05]
 """
 
@@ -60,16 +62,17 @@ def sandbox_process(time_scale: float):
                 os.environ[key] = value
 
 
-def run(aws, image: str, names: list, concurrency: int) -> dict:
-    aws.calls.clear()
-    aws.throttled = aws.retried = 0
+def run(url: str, image: str, names: list, concurrency: int) -> dict:
+    aws = Aws()  # one run of `byoc fleet update`: its caches are the fleet's
+    before = _control(url, "GET", "/_sandbox/health")["requests"]
     start = time.perf_counter()
     planned = fleet.plan(aws, image, names, concurrency=concurrency)
     fleet.run(aws, planned, concurrency=concurrency)
     wall = time.perf_counter() - start
+    answered = _control(url, "GET", "/_sandbox/health")["requests"] - before - 1
     assert planned.summary() == {"updated": len(names)}, planned.summary()
     return {"concurrency": concurrency, "wall_seconds": round(wall, 1), "api_calls": sum(aws.calls.values()),
-            "throttled_retried": aws.throttled + aws.retried}
+            "answered": answered, "throttled_retried": aws.throttled + aws.retried}
 
 
 def main() -> None:
@@ -88,16 +91,17 @@ def main() -> None:
             seed.wait_status(sm, name, timeout=300)
         images = [seed.push_image(ecr, "bench", tag, "healthy")[0] for tag in ("c1", "c10")]
         _control(url, "POST", "/_sandbox/faults", {"service": "sagemaker", "throttle_rps": args.throttle})
-        aws = Aws()
-        serial = run(aws, images[0], names, 1)
-        parallel = run(aws, images[1], names, 10)
+        serial = run(url, images[0], names, 1)
+        parallel = run(url, images[1], names, 10)
         faults = _control(url, "GET", "/_sandbox/faults")
     print(f"fleet of {args.endpoints} endpoints, time scale {args.time_scale}, SageMaker throttled to "
           f"{args.throttle:g} req/s per operation")
     for r in (serial, parallel):
         print(f"  concurrency {r['concurrency']:>2}: {r['wall_seconds']:>7.1f} s wall, {r['api_calls']} API calls "
-              f"({r['api_calls'] / args.endpoints:.1f} per endpoint), {r['throttled_retried']} throttled calls retried")
-    print(f"  wall time ratio (1 / 10): {serial['wall_seconds'] / parallel['wall_seconds']:.1f}x; "
+              f"({r['api_calls'] / args.endpoints:.1f} per endpoint; {r['answered'] / args.endpoints:.1f} requests "
+              f"answered per endpoint), {r['throttled_retried']} throttled calls retried")
+    speedup = serial["wall_seconds"] / parallel["wall_seconds"]
+    print(f"  speed-up at concurrency 10: {speedup:.1f}x, {speedup / 10:.0%} of the ideal (sequential time / 10); "
           f"sandbox refused {faults['throttled']} calls in all, none failed an update")
 
 

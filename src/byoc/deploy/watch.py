@@ -20,7 +20,7 @@ class Settled:
     timed_out: bool = False
 
 
-POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.5, 0.5, 20.0
+POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.5, 1.0, 20.0
 LOG_POLL_SECONDS = 2.0  # one FilterLogEvents (CloudWatch Logs) per poll while live lines are shown
 
 
@@ -28,8 +28,9 @@ def poll_interval(since_change: float) -> float:
     """Seconds to the next DescribeEndpoint, `since_change` seconds after UpdateEndpoint or the last
     change of phase seen: quick right after one (the next often follows: a rejected update fails at
     once, traffic shifts soon after the new fleet is healthy), then growing with the time spent in
-    the phase (a fleet provisions for minutes), so the number of polls grows with the logarithm of
-    a phase's length; capped at POLL_MAX, jittered so that a fleet's updates do not poll in step."""
+    the phase (a fleet provisions for minutes): each wait about doubles, so the number of polls grows
+    with the logarithm of a phase's length (an 8-minute deployment: about 30); capped at POLL_MAX,
+    jittered so that a fleet's updates do not poll in step."""
     return min(POLL_MAX, POLL_FIRST + POLL_GROWTH * since_change) * random.uniform(0.8, 1.2)
 
 
@@ -46,7 +47,8 @@ def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callab
             raise
         key = (d["EndpointStatus"], _phase(d))
         if key != last:
-            changed = time.monotonic()
+            if last is not None:  # a new phase, not the first look
+                changed = time.monotonic()
             if on_change:
                 on_change(d)
         last = key

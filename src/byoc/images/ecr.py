@@ -42,6 +42,11 @@ def resolve(aws, ref: ImageRef, read_architecture: bool = True) -> ResolvedImage
 
 def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
     image_id = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag or "latest"}
+    if read_architecture:
+        found = _manifest(aws, ref, image_id)  # one BatchGetImage says both the digest and the platform
+        if found:
+            digest, manifest = found
+            return ResolvedImage(ref=ref, digest=digest, architectures=_architectures(aws, ref, manifest))
     try:
         out = aws.ecr.describe_images(registryId=ref.account, repositoryName=ref.repository, imageIds=[image_id])
     except AwsError as exc:
@@ -55,11 +60,8 @@ def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
                 "Push it first (`byoc build --push`) or fix the tag.") from exc
         raise
     detail = out["imageDetails"][0]
-    resolved = ResolvedImage(ref=ref, digest=detail["imageDigest"], tags=list(detail.get("imageTags") or []),
-                             pushed_at=str(detail.get("imagePushedAt") or ""))
-    if read_architecture:
-        resolved.architectures = architectures(aws, ref, resolved.digest)
-    return resolved
+    return ResolvedImage(ref=ref, digest=detail["imageDigest"], tags=list(detail.get("imageTags") or []),
+                         pushed_at=str(detail.get("imagePushedAt") or ""))
 
 
 def _known_tags(aws, ref: ImageRef) -> str:
@@ -72,18 +74,22 @@ def _known_tags(aws, ref: ImageRef) -> str:
     return f" Tags in that repository: {', '.join(tags[:10])}." if tags else ""
 
 
-def architectures(aws, ref: ImageRef, digest: str) -> list:
-    """['amd64'], ['arm64'], both for a multi-platform index, or [] when unreadable."""
+def _manifest(aws, ref: ImageRef, image_id: dict) -> Optional[tuple]:
+    """(digest, manifest) of one image by tag or digest, or None when it cannot be read (the caller
+    then asks DescribeImages, whose errors say what is wrong)."""
     try:
-        out = aws.ecr.batch_get_image(registryId=ref.account, repositoryName=ref.repository,
-                                      imageIds=[{"imageDigest": digest}],
+        out = aws.ecr.batch_get_image(registryId=ref.account, repositoryName=ref.repository, imageIds=[image_id],
                                       acceptedMediaTypes=list(INDEX_TYPES + MANIFEST_TYPES))
-        images = out.get("images") or []
-        if not images:
-            return []
-        manifest = json.loads(images[0]["imageManifest"])
+        image = (out.get("images") or [None])[0]
+        if not image or out.get("failures"):
+            return None
+        return image["imageId"]["imageDigest"], json.loads(image["imageManifest"])
     except (AwsError, ValueError, KeyError):
-        return []
+        return None
+
+
+def _architectures(aws, ref: ImageRef, manifest: dict) -> list:
+    """['amd64'], ['arm64'], both for a multi-platform index, or [] when unreadable."""
     if manifest.get("manifests"):
         return sorted({(m.get("platform") or {}).get("architecture", "") for m in manifest["manifests"]} - {"", "unknown"})
     config_digest = (manifest.get("config") or {}).get("digest")
