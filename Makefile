@@ -40,4 +40,4 @@ dist: $(VENV)/.dist
 	$(BIN)/python -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .venv39 build dist src/*.egg-info .pytest_cache
