@@ -204,7 +204,9 @@ class _Client:
 class Aws:
     """One boto3 session for one region; clients are created on first use and cached."""
 
-    def __init__(self, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None):
+    def __init__(self, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None,
+                 *, quick: bool = False):
+        """`quick`: one attempt per call, 1 s to connect, 2 s to read, no backoff (shell completion)."""
         import warnings
 
         # boto3's notice about ending Python 3.9 support is for developers, not for a CLI's users on CloudShell.
@@ -228,6 +230,7 @@ class Aws:
         self.profile = profile
         self.partition = partitions.for_region(self.region)
         self.endpoint_url = endpoint_url
+        self.quick = quick
         self.calls: Counter = Counter()
         self.throttled = 0  # calls byoc's own backoff retried after botocore gave up on throttling
         self.retried = 0  # attempts botocore's retry mode made again (throttling, 5xx) before succeeding
@@ -238,13 +241,17 @@ class Aws:
     def _make_client(self, service: str):
         from botocore.config import Config
 
-        config = Config(
-            retries={"mode": "adaptive", "max_attempts": 8},
-            user_agent_extra=f"byoc/{__version__}",
-            connect_timeout=10,
-            read_timeout=70,
-            max_pool_connections=32,
-        )
+        if self.quick:
+            config = Config(retries={"mode": "standard", "total_max_attempts": 1},
+                            user_agent_extra=f"byoc/{__version__}", connect_timeout=1, read_timeout=2)
+        else:
+            config = Config(
+                retries={"mode": "adaptive", "max_attempts": 8},
+                user_agent_extra=f"byoc/{__version__}",
+                connect_timeout=10,
+                read_timeout=70,
+                max_pool_connections=32,
+            )
         kwargs = {"config": config}
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
@@ -270,7 +277,8 @@ class Aws:
         operation = raw.meta.method_to_api_mapping.get(method, method)
         signing = raw.meta.service_model.signing_name
         iam_prefix = _IAM_PREFIX.get(signing, signing)
-        for attempt in range(THROTTLE_EXTRA_TRIES + 1):
+        extra_tries = 0 if self.quick else THROTTLE_EXTRA_TRIES
+        for attempt in range(extra_tries + 1):
             with self._lock:
                 self.calls[f"{iam_prefix}:{operation}"] += 1
             try:
@@ -282,7 +290,7 @@ class Aws:
                 return response
             except bx.ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code in THROTTLED and attempt < THROTTLE_EXTRA_TRIES:
+                if code in THROTTLED and attempt < extra_tries:
                     with self._lock:
                         self.throttled += 1
                     time.sleep(min(THROTTLE_MAX_SLEEP, 0.25 * 2**attempt) * (0.5 + random.random() / 2))

@@ -117,6 +117,27 @@ def sandbox_extra():
                        "pip install 'byoc[sandbox]'") from exc
 
 
+def complete_endpoint(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of an endpoint name: one ListEndpoints with short timeouts (with the
+    command line's --region/--profile/--endpoint-url), nothing at all on any error."""
+    try:
+        from byoc.aws.client import Aws
+        from byoc.observe.endpoints import names_starting
+
+        p = ctx.params
+        aws = Aws(region=p.get("region"), profile=p.get("profile"), endpoint_url=p.get("endpoint_url"), quick=True)
+        return names_starting(aws, incomplete)
+    except Exception:
+        return []
+
+
+def complete_endpoint_list(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of the last name in a comma-separated list of endpoint names."""
+    done, _, last = incomplete.rpartition(",")
+    head = f"{done}," if done else ""
+    return [head + name for name in complete_endpoint(ctx, param, last)]
+
+
 def _set_debug(ctx, param, value):
     if value:
         DEBUG["on"] = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import aws_options, complete_endpoint
 
 SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow"}
 
@@ -57,7 +57,7 @@ def render(console, d) -> None:
 
 
 @click.command("diagnose")
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--since", metavar="WHEN", help="Read logs from 10m, 2h, 3d ago or an ISO-8601 time "
               "(default: the latest deployment; at most the last 6 h of a live endpoint).")
 @aws_options

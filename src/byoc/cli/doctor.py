@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import aws_options, complete_endpoint
 
 _STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
 
 
 @click.command("doctor")
-@click.option("--endpoint", metavar="NAME", help="Also check this endpoint and the permissions on its resources.")
+@click.option("--endpoint", metavar="NAME", shell_complete=complete_endpoint, help="Also check this endpoint and the permissions on its resources.")
 @click.option("--features", default="all", show_default=True, metavar="LIST",
               help="Features whose permissions to check: update,verify,logs,build,fleet, or all.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), metavar="FILE",

@@ -7,7 +7,7 @@ import threading
 
 import click
 
-from byoc.cli.common import Duration, RevisionNumber, aws_options
+from byoc.cli.common import Duration, RevisionNumber, aws_options, complete_endpoint_list
 from byoc.cli.update import STRATEGY_HELP, _deployment_config, _guard_options
 
 FLEET_EXIT = """\b
@@ -21,7 +21,7 @@ COLOURS = {"updated": "green", "unchanged": "green", "failed": "red", "refused":
 def _selection(func):
     for option in reversed([
         click.option("--match", help="Endpoints whose name matches this glob, e.g. 'infer-endpoint-*'."),
-        click.option("--endpoints", help="Comma-separated endpoint names."),
+        click.option("--endpoints", shell_complete=complete_endpoint_list, help="Comma-separated endpoint names."),
         click.option("--exclude", help="Leave out endpoints matching this glob."),
     ]):
         func = option(func)

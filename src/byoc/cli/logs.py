@@ -6,7 +6,7 @@ import json
 
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import aws_options, complete_endpoint
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta",
            "bright_green", "bright_yellow"]
@@ -47,7 +47,7 @@ def event_dict(event: dict) -> dict:
 
 
 @click.command("logs")
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--since", metavar="WHEN", help="From 10m, 2h, 3d ago or an ISO-8601 time "
               "(default: 1h, or the latest update with --last-update).")
 @click.option("--until", metavar="WHEN", help="Up to this time (same forms as --since; default: now).")

@@ -10,6 +10,7 @@ import click
 
 from byoc import __version__
 from byoc.cli.common import DEBUG
+from byoc.cli.completion import COMPLETE_VAR
 
 EXIT_CODES = """\b
 Exit codes:
@@ -34,6 +35,7 @@ COMMAND_MODULES = [
     "byoc.cli.logs",
     "byoc.cli.diagnose",
     "byoc.cli.verify",
+    "byoc.cli.completion",
 ]
 
 
@@ -77,7 +79,7 @@ def main(argv=None) -> None:
 
     DEBUG["on"] = False  # set again by --debug; a previous in-process run must not leave it on
     try:
-        rv = cli.main(args=argv, prog_name="byoc", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="byoc", complete_var=COMPLETE_VAR, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from byoc.cli.common import Duration, RevisionNumber, aws_options
+from byoc.cli.common import Duration, RevisionNumber, aws_options, complete_endpoint
 
 UPDATE_EXIT = """\b
 Exit codes: 0 updated or unchanged; 1 deployment failed, the endpoint is back on its
@@ -170,7 +170,7 @@ def _evidence(e) -> str:
 
 
 @click.command("update", epilog=UPDATE_EXIT)
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @click.argument("image")
 @_apply_options
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
@@ -194,7 +194,7 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
 
 
 @click.command("restore", epilog=UPDATE_EXIT)
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--default-image", help="The default image URI (default: revision 0's image, or the solution's).")
 @_apply_options
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
@@ -213,7 +213,7 @@ def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep
 
 
 @click.command("rollback", epilog=UPDATE_EXIT)
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--to", "to", type=RevisionNumber(), help="Revision number, 2 or r2 (default: the previous one). "
               "See `byoc history`.")
 @_apply_options
@@ -229,7 +229,7 @@ def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet, t
 
 
 @click.command("history")
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @aws_options
 def history_cmd(c, endpoint):
     """Revisions of ENDPOINT: number, image, digest, when, by whom, outcome, which is live."""
@@ -263,7 +263,7 @@ def _short_image(image):
 
 
 @click.command("status")
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--watch", "-w", is_flag=True, help="Refresh until no update is in progress (Ctrl-C stops).")
 @click.option("--interval", default="5s", show_default=True, type=Duration(minimum=0.1),
               help="Time between refreshes: seconds or a duration (5s, 1m).")

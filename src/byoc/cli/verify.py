@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from byoc.cli.common import Duration, aws_options
+from byoc.cli.common import Duration, aws_options, complete_endpoint
 
 MARK = {True: ("PASS", "green"), False: ("FAIL", "bold red"), None: ("skip", "dim")}
 
@@ -39,7 +39,7 @@ def render(console, v) -> None:
 
 
 @click.command("verify")
-@click.argument("endpoint")
+@click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--image", metavar="URI", help="The ECR image the endpoint should be running (tag or digest).")
 @click.option("--payload", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Request body to invoke with (default: an empty JSON object; a 4xx answer to it "

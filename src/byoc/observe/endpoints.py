@@ -93,6 +93,16 @@ def each_readable(aws, names: list, read: Callable) -> Readable:
     return Readable([r for r, _ in results if r is not None], [s for _, s in results if s])
 
 
+def names_starting(aws, prefix: str) -> list:
+    """Names of the region's endpoints that start with `prefix`, from one ListEndpoints call (shell
+    completion: the first 100 by name, never more calls)."""
+    params = {"MaxResults": 100, "SortBy": "Name", "SortOrder": "Ascending"}
+    if prefix:
+        params["NameContains"] = prefix
+    page = aws.sagemaker.list_endpoints(**params)
+    return [e["EndpointName"] for e in page.get("Endpoints", []) if e["EndpointName"].startswith(prefix)]
+
+
 def list_endpoints(aws, name_contains: Optional[str] = None) -> Readable:
     """Every endpoint of the region (or those whose name contains the text) that the caller may read."""
     params = {"SortBy": "Name", "SortOrder": "Ascending"}
