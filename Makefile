@@ -18,8 +18,11 @@ $(VENV)/.test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.sandbox
 
-$(VENV)/.dist: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dist]'
+# The build tools in a virtualenv of their own (pyproject.toml's dependency group `dist`).
+.venv-dist/.dist: pyproject.toml
+	$(PYTHON) -m venv .venv-dist
+	.venv-dist/bin/python -m pip install --quiet --upgrade pip
+	.venv-dist/bin/python -m pip install --quiet --group dist
 	touch $@
 
 demo: $(VENV)/.sandbox
@@ -35,9 +38,9 @@ lint: $(VENV)/.test
 bench: $(VENV)/.sandbox
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-dist: $(VENV)/.dist
+dist: .venv-dist/.dist
 	rm -rf dist
-	$(BIN)/python -m build --outdir dist .
+	.venv-dist/bin/python -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) .venv39 build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .venv39 .venv-dist build dist src/*.egg-info .pytest_cache
