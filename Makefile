@@ -28,12 +28,12 @@ $(VENV)/.test: $(BIN)/python pyproject.toml
 demo: $(VENV)/.sandbox
 	$(BIN)/byoc demo
 
-test: $(VENV)/.test
-	$(BIN)/ruff check src tests bench
+test: lint
 	$(BIN)/python -m pytest -q -n 4 $(PYTEST_ARGS)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests bench
+	$(BIN)/actionlint examples/github-actions/*.yml
 
 bench: $(VENV)/.sandbox
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
