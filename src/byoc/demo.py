@@ -30,9 +30,13 @@ def sandbox_environment(time_scale: float = 1.0, region: str = "us-east-1"):
 
 
 def seed_deployment(sb: Sandbox, region: str = "us-east-1") -> dict:
-    """What an Extension for Stable Diffusion on AWS deployment looks like, plus custom images."""
+    """What Extension for Stable Diffusion on AWS deployments look like (the oldest generation, v1.3, and a
+    v1.7 ComfyUI endpoint), plus custom images."""
     clients = seed.session(sb.url, region)
     deployment = seed.solution(clients, region=region)
+    # The current generation too: a v1.7 ComfyUI async endpoint (comfy-async-<id>).
+    deployment["comfy"] = seed.solution(clients, region=region, generation="v1.6", version="v1.7.0", service="comfy",
+                                        endpoint_id="c0ffee1", realtime_id=None)
     ecr = clients.client("ecr")
     deployment["custom_image"], _ = seed.push_image(ecr, "my-sd-webui", "v2", "healthy", region=region)
     deployment["broken_image"], _ = seed.push_image(ecr, "my-sd-webui", "v3-broken", "crash", region=region)

@@ -24,7 +24,7 @@ from byoc.deploy.plan import plan_update
 from byoc.endpoint import revisions
 from byoc.sandbox import seed
 from byoc.sandbox.server import ACCOUNT
-from support.update import ASYNC_EP, deployment, live, model_of, run_json, served_digest
+from support.update import deployment, live, model_of, run_json, served_digest
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ESD-createEndpoint-Role"
 X86_TYPES = ["ml.g5.xlarge", "ml.g5.2xlarge", "ml.m5.large", "ml.c5.xlarge", "ml.p4d.24xlarge"]
@@ -254,15 +254,22 @@ def test_describe_outputs_hold_every_create_member_except_tags():
 
 # -- the solution's own deployment, field by field ----------------------------------------------------------
 
-def test_solution_async_endpoint_copy_field_by_field(sandbox, clients, sm, capsys):
-    dep = deployment(clients)
-    old_model = sm.describe_model(ModelName="infer-model-a1b2c3d")
-    old_config = sm.describe_endpoint_config(EndpointConfigName="infer-config-a1b2c3d")
-    code, doc, err = run_json(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
+@pytest.mark.parametrize("generation, service, names, windows", [
+    ("esd", "sd", ("esd-async-a1b2c3d", "esd-model-async-a1b2c3d", "esd-config-async-a1b2c3d"), (1800, 600)),
+    ("v1.6", "comfy", ("comfy-async-a1b2c3d",) * 3, (1200, 3600)),
+])
+def test_solution_async_endpoint_copy_field_by_field(sandbox, clients, sm, capsys, generation, service, names,
+                                                     windows):
+    """v1.5 and v1.6+ record their image in IMAGE_URL and set startup windows; revisions keep their names."""
+    dep = deployment(clients, generation=generation, service=service, realtime_id=None)
+    endpoint, model, config = names
+    old_model = sm.describe_model(ModelName=model)
+    old_config = sm.describe_endpoint_config(EndpointConfigName=config)
+    code, doc, err = run_json(capsys, "update", endpoint, dep["custom_image"], "--yes", "-q")
     assert code == 0, err
     target = f"{dep['custom_image'].rsplit(':', 1)[0]}@{dep['custom_digest']}"
-    new_model = sm.describe_model(ModelName="infer-model-a1b2c3d-r1")
-    new_config = sm.describe_endpoint_config(EndpointConfigName="infer-config-a1b2c3d-r1")
+    new_model = sm.describe_model(ModelName=f"{model}-r1")
+    new_config = sm.describe_endpoint_config(EndpointConfigName=f"{config}-r1")
     # Model: every field but the image and IMAGE_URL.
     assert new_model["ExecutionRoleArn"] == old_model["ExecutionRoleArn"]
     old_c, new_c = old_model["PrimaryContainer"], new_model["PrimaryContainer"]
@@ -279,23 +286,22 @@ def test_solution_async_endpoint_copy_field_by_field(sandbox, clients, sm, capsy
     # Config: AsyncInferenceConfig untouched (MaxConcurrentInvocationsPerInstance too), every variant field.
     assert new_config["AsyncInferenceConfig"] == old_config["AsyncInferenceConfig"]
     old_v, new_v = old_config["ProductionVariants"][0], new_config["ProductionVariants"][0]
-    assert new_v["ModelName"] == "infer-model-a1b2c3d-r1"
+    assert new_v["ModelName"] == f"{model}-r1"
     assert without(new_v, "ModelName") == without(old_v, "ModelName")
-    assert new_v["ModelDataDownloadTimeoutInSeconds"] == 1200
-    assert new_v["ContainerStartupHealthCheckTimeoutInSeconds"] == 3600
+    assert (new_v["ModelDataDownloadTimeoutInSeconds"], new_v["ContainerStartupHealthCheckTimeoutInSeconds"]) == windows
     assert without(new_config, "EndpointConfigName", "EndpointConfigArn", "CreationTime", "ProductionVariants") == \
         without(old_config, "EndpointConfigName", "EndpointConfigArn", "CreationTime", "ProductionVariants")
     # Tags: the user's are kept, byoc's record the revision.
     model_tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=new_model["ModelArn"])["Tags"]}
     assert model_tags["solution"] == "esd"
-    assert model_tags["byoc:endpoint"] == ASYNC_EP and model_tags["byoc:revision"] == "1"
+    assert model_tags["byoc:endpoint"] == endpoint and model_tags["byoc:revision"] == "1"
     assert model_tags["byoc:image"] == dep["custom_image"] and model_tags["byoc:digest"] == dep["custom_digest"]
     assert model_tags["byoc:created-by"] == f"arn:aws:sts::{ACCOUNT}:user/moto"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", model_tags["byoc:created-at"])
     config_tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=new_config["EndpointConfigArn"])["Tags"]}
     assert config_tags["solution"] == "esd" and config_tags["byoc:revision"] == "1"
     # The endpoint itself keeps its tags and its async behaviour.
-    d = live(sm, ASYNC_EP)
+    d = live(sm, endpoint)
     assert d["AsyncInferenceConfig"] == old_config["AsyncInferenceConfig"]
     assert {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=d["EndpointArn"])["Tags"]}["solution"] == "esd"
 

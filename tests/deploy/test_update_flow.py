@@ -81,7 +81,7 @@ def test_json_document_has_the_keys_of_the_contract(capsys, sm, dep):
     assert doc["image"] == dep["custom_image"].rsplit(":", 1)[0] + "@" + dep["custom_digest"]
     assert doc["digest"] == dep["custom_digest"]
     assert doc["revision"] == 1
-    assert doc["previous_image"].endswith("/stable-diffusion-aws-extension/aigc-webui-inference:latest")
+    assert doc["previous_image"].endswith("/stable-diffusion-aws-extension/aigc-webui-inference")  # v1.3: untagged
     assert doc["endpoint_config"] == "infer-config-f9e8d7c-r1"
     assert doc["model"] == "infer-model-f9e8d7c-r1"
     assert isinstance(doc["elapsed_seconds"], float) and doc["elapsed_seconds"] >= 0

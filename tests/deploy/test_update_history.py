@@ -66,7 +66,7 @@ def test_history_lists_every_attempt_newest_first_with_who_when_and_which_is_liv
     assert good["created_by"] == CALLER
     assert zero["outcome"] == "original" and zero["config"] == "infer-config-a1b2c3d"
     assert zero["digest"] == original
-    assert zero["image"].endswith("/stable-diffusion-aws-extension/aigc-webui-inference:latest")
+    assert zero["image"].endswith("/stable-diffusion-aws-extension/aigc-webui-inference")  # v1.3: untagged
     for r in revs:
         assert r["created_at"]
 
@@ -80,7 +80,7 @@ def test_history_text_table(capsys, dep):
     live_row, original_row = rows
     assert "*" in live_row.split("│")[2] and "my-sd-webui:v2" in live_row and "user/moto" in live_row
     assert dep["custom_digest"][7:19] in live_row
-    assert "original" in original_row and "aigc-webui-inference:latest" in original_row
+    assert "original" in original_row and "aigc-webui-inference" in original_row
 
 
 def test_history_of_an_endpoint_never_updated_is_revision_0(capsys, dep):

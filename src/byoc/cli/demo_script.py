@@ -51,9 +51,13 @@ def run(time_scale: float) -> int:
         step("11. Forward again with a canary rollout", ["update", ep, dep["custom_image"], "--yes", "--quiet",
                                                         "--traffic", "canary:50:60"])
         step("12. Restore the default image", ["restore", ep, "--yes", "--quiet"])
-        step("13. The whole fleet, two at a time, one canary first",
+        comfy = dep["comfy"]["endpoints"][0]
+        step("13. A v1.7 ComfyUI endpoint: its revision keeps the solution's naming (comfy-async-<id>-r1)",
+             ["update", comfy, dep["custom_image"], "--yes", "--quiet"])
+        step("14. Its history", ["history", comfy])
+        step("15. The whole fleet, two at a time, one canary first",
              ["fleet", "update", dep["custom_image"], "--match", "infer-endpoint-*", "--concurrency", "2",
               "--canary", "1", "--yes"])
-        step("14. Fleet status", ["fleet", "status", "--match", "infer-endpoint-*"])
+        step("16. Fleet status", ["fleet", "status", "--match", "infer-endpoint-*"])
         click.secho(f"\nDemo finished; the sandbox at {sb.url} is stopped.", bold=True, err=True)
     return 0

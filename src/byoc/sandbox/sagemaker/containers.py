@@ -66,7 +66,9 @@ def is_graviton(instance_type: Optional[str]) -> bool:
 
 def _banner(endpoint: str, variant: str, instance_type: str, env: dict) -> list:
     lines = [f"Starting container for endpoint {endpoint}, variant {variant}, instance type {instance_type}"]
-    lines += [f"{k}={v}" for k, v in sorted(env.items()) if "SECRET" not in k.upper() and "TOKEN" not in k.upper()]
+    # The solution's build_scripts/inference/start.sh (v1.6.0+) runs `printenv` at start: every variable of the
+    # model's Environment, secrets included, goes to CloudWatch Logs as it is.
+    lines += [f"{k}={v}" for k, v in sorted(env.items())]
     if instance_type.startswith(("ml.g", "ml.p")):
         lines += [
             "+------------------------------------------------------------------------------+",
