@@ -145,7 +145,7 @@ def _set_debug(ctx, param, value):
 
 
 def aws_options(func: Callable) -> Callable:
-    """Add --region/--profile/--output/--debug/--endpoint-url and pass a `Ctx` as `c`."""
+    """Add --region/--profile/--output/--debug/--endpoint-url/--show-secrets and pass a `Ctx` as `c`."""
 
     @click.option("--region", envvar=None, help="AWS region (default: the profile's or AWS_REGION).")
     @click.option("--profile", help="AWS named profile (default: boto3's credential chain).")
@@ -156,8 +156,14 @@ def aws_options(func: Callable) -> Callable:
     @click.option("--debug", is_flag=True, callback=_set_debug, expose_value=True, is_eager=True,
                   help="Show tracebacks.")
     @click.option("--endpoint-url", help="Send every AWS call to this URL (AWS_ENDPOINT_URL works too).")
+    @click.option("--show-secrets", is_flag=True,
+                  help="Show the values of secret-looking variables (TOKEN, SECRET, PASSWORD, API_KEY ...) in "
+                       "log lines and container output instead of ****.")
     @functools.wraps(func)
-    def wrapper(region, profile, output, debug, endpoint_url, **kwargs):
+    def wrapper(region, profile, output, debug, endpoint_url, show_secrets, **kwargs):
+        from byoc import redaction
+
+        redaction.reveal(show_secrets)  # per run: an earlier in-process run must not leave it on
         c = Ctx(region=region, profile=profile, output=output, debug=debug, endpoint_url=endpoint_url)
         return func(c, **kwargs)
 

@@ -75,9 +75,11 @@ for _name in COMMAND_MODULES:
 
 def main(argv=None) -> None:
     """Run the CLI; ByocError becomes one line on stderr and its exit code."""
+    from byoc import redaction
     from byoc.errors import ByocError
 
     DEBUG["on"] = False  # set again by --debug; a previous in-process run must not leave it on
+    redaction.reveal(False)  # likewise --show-secrets
     try:
         rv = cli.main(args=argv, prog_name="byoc", complete_var=COMPLETE_VAR, standalone_mode=False)
     except click.exceptions.Abort:

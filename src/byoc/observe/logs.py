@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from byoc import timespec
+from byoc import redaction, timespec
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AwsError, BadInput
 
@@ -130,6 +130,14 @@ def missing_group_error(aws, endpoint: str) -> LogGroupMissing:
 def _with_stream(events: Sequence[dict], stream: str) -> List[dict]:
     for e in events:
         e.setdefault("logStreamName", stream)
+    return _redacted(events)
+
+
+def _redacted(events: Sequence[dict]) -> List[dict]:
+    """The container wrote these lines: secret-looking values are masked before anything shows them."""
+    for e in events:
+        if e.get("message"):
+            e["message"] = redaction.text(e["message"])
     return list(events)
 
 
@@ -175,7 +183,7 @@ def _filter(aws, group: str, streams: Optional[List[str]], prefix: Optional[str]
             events = page.get("events", [])
             if prefix:  # CloudWatch applies the prefix; this keeps servers that ignore it exact too
                 events = [e for e in events if e.get("logStreamName", "").startswith(prefix)]
-            out.extend(events)
+            out.extend(_redacted(events))
             budget.take(len(events))
             if not budget.left():
                 break

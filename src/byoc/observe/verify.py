@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
+from byoc import redaction
 from byoc.diagnosis import Finding, KeyLine, key_lines, match
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError
@@ -130,7 +131,7 @@ def invoke_realtime(aws, endpoint: str, payload: Optional[bytes], content_type: 
             return Check("invocation", True,
                          f"The container answered {status} to an empty JSON request, so /invocations is served "
                          "(pass --payload FILE to test a real request).")
-        return Check("invocation", False, f"InvokeEndpoint failed: {exc.code}: {exc.aws_message}")
+        return Check("invocation", False, f"InvokeEndpoint failed: {exc.code}: {redaction.text(exc.aws_message)}")
     data = out["Body"].read()
     took = time.monotonic() - started
     variant = out.get("InvokedProductionVariant")
@@ -187,7 +188,7 @@ def invoke_async(aws, view: endpoint_view.EndpointView, payload: Optional[bytes]
                                              f"({len(result.encode()):,} bytes at {output})."), notes
         error = _s3_text(aws, failure) if failure else None
         if error is not None:
-            return Check("invocation", False, f"The async request failed: {error.strip()[:300]}"), notes
+            return Check("invocation", False, f"The async request failed: {redaction.text(error.strip()[:300])}"), notes
         crashed = None if failure else _invocation_error_line(aws, view.name, started_ms)
         if crashed:
             return Check("invocation", False, f"The container answered the async request with an error: {crashed}"), notes
