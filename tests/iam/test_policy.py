@@ -87,40 +87,57 @@ def test_generated_policy_follows_the_iam_grammar_in_every_partition(partition, 
                             or a == f"arn:{partition}:ecr:*:*:repository/*" for a in regional)
 
 
-def test_default_scope_is_the_seed_policy_scope():
+def test_default_scope_covers_every_generation_of_the_solution():
     doc = policy.generate(policy.parse_features("update"), scope()).document
     endpoints = next(st for st in doc["Statement"] if st["Sid"] == "Endpoints")
-    assert endpoints["Resource"] == [
-        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint-config/infer-config-*",
-        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/infer-endpoint-*",
-        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model/infer-model-*",
-    ]
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
+    assert endpoints["Resource"] == sorted(
+        [f"{arn}:endpoint-config/{c}" for c in ("infer-config-*", "esd-config-*", "sd-*", "comfy-*")]
+        + [f"{arn}:endpoint/{e}" for e in ("infer-endpoint-*", "esd-*", "sd-*", "comfy-*")]
+        + [f"{arn}:model/{m}" for m in ("infer-model-*", "esd-model-*", "sd-*", "comfy-*")])
     passrole = next(st for st in doc["Statement"] if st["Sid"] == "PassExecutionRole")
     assert passrole["Action"] == "iam:PassRole"
-    assert passrole["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/*createEndpoint*"
-    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    # The seed's actions are all there, plus what byoc adds.
-    seed = {"sagemaker:DescribeModel", "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
-            "sagemaker:DeleteModel", "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig",
-            "sagemaker:CreateModel", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig",
-            "iam:PassRole", "application-autoscaling:DeregisterScalableTarget"}
-    actions = policy.generate(policy.parse_features("all"), scope()).actions
-    assert seed <= actions
-    assert {"sagemaker:UpdateEndpoint", "logs:FilterLogEvents", "servicequotas:ListServiceQuotas"} <= actions
-
-
+    assert passrole["Resource"] == sorted(f"arn:aws:iam::{ACCOUNT}:role/{r}" for r in (
+        "*createEndpoint*", "*LambdaStartDeployRole*", "ESDRoleForEndpoint-*", "ESDRole-*"))
 @pytest.mark.parametrize("pattern,model,config", [
     ("infer-endpoint-*", "infer-model-*", "infer-config-*"),
     ("infer-endpoint-abc1234", "infer-model-abc1234*", "infer-config-abc1234*"),
+    ("esd-async-*", "esd-model-async-*", "esd-config-async-*"),
     ("sd-async-*", "sd-async-*", "sd-async-*"),
     ("Comfy-Real-Time-X", "comfy-real-time-x*", "comfy-real-time-x*"),
+    ("my-endpoint", "my-endpoint*", "my-endpoint*"),
 ])
 def test_models_and_configs_follow_the_endpoint_pattern(pattern, model, config):
     s = scope(endpoint=pattern)
-    assert (s.endpoint, s.model, s.config) == (pattern.lower(), model, config)
+    assert (s.endpoints, s.models, s.configs) == ((pattern.lower(),), (model,), (config,))
     doc = policy.generate(policy.parse_features("logs"), s).document
     logs = next(st for st in doc["Statement"] if st["Sid"] == "EndpointLogs")
     assert logs["Resource"] == f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{pattern.lower()}:*"
+
+
+@pytest.mark.parametrize("given", [["sd-*", "comfy-*"], ["sd-*,comfy-*"], ["sd-*, comfy-*", "sd-*"]])
+def test_several_endpoint_patterns_repeated_or_comma_separated(given):
+    s = scope(endpoint=given)
+    assert s.endpoints == ("sd-*", "comfy-*") and s.generations == ("v1.6",)
+    assert s.roles == ("ESDRole-*", "ESDRoleForEndpoint-*")  # the v1.6+ execution roles
+    doc = policy.generate(policy.parse_features("update"), s).document
+    endpoints = next(st for st in doc["Statement"] if st["Sid"] == "Endpoints")["Resource"]
+    assert f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/comfy-*" in endpoints
+    assert f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/sd-*" in endpoints
+
+
+@pytest.mark.parametrize("generation,endpoint,role", [
+    ("infer", "infer-endpoint-*", "*createEndpoint*"),
+    ("esd", "esd-*", "ESDRoleForEndpoint-*"),
+    ("v1.6", "comfy-*", "ESDRole-*"),
+])
+def test_solution_scopes_to_one_generation(generation, endpoint, role):
+    s = scope(generations=generation)
+    assert endpoint in s.endpoints and role in s.roles and s.generations == (generation,)
+    other = {"infer": "sd-*", "esd": "infer-endpoint-*", "v1.6": "esd-*"}[generation]
+    assert other not in s.endpoints
+    with pytest.raises(BadInput, match="Unknown solution generation"):
+        scope(generations="v2")
 
 
 def test_features_select_only_their_actions_and_all_is_their_union():
@@ -228,9 +245,10 @@ def test_statement_for_and_feature_of_name_the_grant_of_an_action():
     assert permissions.feature_of("sagemaker:UpdateEndpoint") == "update"
     assert permissions.feature_of("logs:filterlogevents") == "logs"
     assert permissions.feature_of("ec2:RunInstances") is None
-    st = policy.statement_for("iam:PassRole", scope())
+    st = policy.statement_for("iam:PassRole", scope(generations="infer"))
     assert st["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
-    assert st["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/*createEndpoint*"
+    assert st["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/*LambdaStartDeployRole*",
+                              f"arn:aws:iam::{ACCOUNT}:role/*createEndpoint*"]
 
 
 # -- CLI -----------------------------------------------------------------------------------------

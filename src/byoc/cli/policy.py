@@ -14,22 +14,30 @@ GRANT_KEYS = ("features", "actions", "commands", "why", "by", "degrades")
 @click.command("policy")
 @click.option("--features", default="all", show_default=True, metavar="LIST",
               help="Comma-separated: update,verify,logs,build,fleet, or all.")
-@click.option("--endpoint-pattern", metavar="GLOB",
-              help="Endpoints to allow (default infer-endpoint-*); models and configs follow from it.")
+@click.option("--endpoint-pattern", multiple=True, metavar="GLOB",
+              help="Endpoints to allow; repeat it or separate with commas (default: the names of the solution "
+                   "generations found in the region); models and configs follow from it.")
+@click.option("--solution", "generations", multiple=True, metavar="GEN",
+              help="Scope to these solution generations without looking at the region: infer (v1.0-v1.3), "
+                   "esd (v1.4, v1.5), v1.6 (v1.6+); repeat it or separate with commas.")
 @click.option("--partition", help="aws, aws-cn or aws-us-gov (default: the region's).")
 @click.option("--account", metavar="ID", help="12-digit account id (default: STS GetCallerIdentity).")
-@click.option("--role-pattern", metavar="GLOB", help="Execution roles byoc may pass to SageMaker (default *createEndpoint*).")
+@click.option("--role-pattern", multiple=True, metavar="GLOB",
+              help="Execution roles byoc may pass to SageMaker (default: those of the generations in scope).")
 @click.option("--repository", metavar="NAME", help="ECR repository to read and push (default: any in the account).")
 @click.option("--bucket-pattern", metavar="GLOB", help="S3 buckets of async inputs and outputs (default: any).")
 @click.option("--explain", is_flag=True, help="Comment each statement with the commands that need it.")
 @aws_options
-def policy_cmd(c, features, endpoint_pattern, partition, account, role_pattern, repository, bucket_pattern, explain):
+def policy_cmd(c, features, endpoint_pattern, generations, partition, account, role_pattern, repository,
+               bucket_pattern, explain):
     """Print the identity policy byoc needs, as one IAM policy document.
 
     Over IAM's 2,048-character limit for a user's inline policies (the default, all features,
     is), attach it as a managed policy (`aws iam create-policy`) or to a role; a note on stderr
     says which fits. Partition, region and account default to what the session and STS say;
-    pass all three to generate a policy without AWS credentials.
+    pass all three to generate a policy without AWS credentials. Without --endpoint-pattern or
+    --solution, the policy covers the solution generations whose endpoints are in the region
+    (every generation when none is found or the region cannot be listed).
     """
     from byoc.errors import BadInput
     from byoc.iam import policy as ops
@@ -40,8 +48,14 @@ def policy_cmd(c, features, endpoint_pattern, partition, account, role_pattern, 
         raise BadInput("--region '*' names no region byoc could ask STS or its partition from.",
                        "Add --account ID and --partition (aws, aws-cn, aws-us-gov), e.g. --region '*' "
                        "--partition aws --account 123456789012.")
+    found = None
+    if not endpoint_pattern and not generations and region != "*":
+        found = ops.generations_in_region(c.aws)
+        generations = found.generations
     scope = ops.make_scope(partition, region, account or c.aws.account, endpoint_pattern, role_pattern,
-                           repository, bucket_pattern)
+                           repository, bucket_pattern, generations)
+    if found:
+        c.progress(f"note: {found.note}")
     result = ops.generate(selected, scope)
     document = result.document
 

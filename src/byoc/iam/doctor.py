@@ -11,11 +11,12 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Callable, Optional
 
 from byoc.aws import partitions
+from byoc.endpoint import solution
 from byoc.errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, AuthError, AwsError, BadInput, ByocError
 from byoc.iam import policy
 from byoc.images import ref as image_ref
@@ -131,10 +132,11 @@ def endpoint_scope(aws, name: str, base: policy.Scope) -> tuple:
     output = (view.config.get("AsyncInferenceConfig") or {}).get("OutputConfig", {}).get("S3OutputPath", "")
     if output.startswith("s3://"):
         bucket = output[5:].split("/", 1)[0]
-    models = sorted(view.models) or [base.model]
-    scope = policy.Scope(base.partition, base.region, base.account, name.lower(), models[0].lower(),
-                         view.config_name.lower() or base.config, role or base.role,
-                         repository or base.repository, bucket or base.bucket)
+    models = sorted(view.models)
+    scope = replace(base, endpoints=(name.lower(),), models=(models[0].lower(),) if models else base.models,
+                    configs=(view.config_name.lower(),) if view.config_name else base.configs,
+                    roles=(role,) if role else base.roles, repository=repository or base.repository,
+                    bucket=bucket or base.bucket)
     status = view.status
     if status == "InService":
         check = Check("endpoint", PASS, f"{name}: InService")
@@ -221,8 +223,8 @@ def run_probes(aws, endpoint: Optional[str], scope: policy.Scope) -> dict:
     return allowed
 
 
-def permission_checks(selected: list, needs: list, allowed: dict, method: str) -> tuple:
-    """One check per feature, and the sorted list of missing actions."""
+def permission_checks(selected: list, needs: list, allowed: dict, method: str, fix: Optional[str] = None) -> tuple:
+    """One check per feature, and the sorted list of missing actions; `fix` replaces the usual one."""
     checks, missing = [], set()
     for feature in selected:
         wanted = sorted({a for need in needs if feature in need.features for a in need.actions})
@@ -233,7 +235,7 @@ def permission_checks(selected: list, needs: list, allowed: dict, method: str) -
         hint = "byoc policy" if feature == policy.CORE else f"byoc policy --features {feature}"
         if denied:
             checks.append(Check(label, FAIL, "missing " + ", ".join(denied),
-                                f"Attach the output of `{hint}` (see `byoc policy --explain`).", auth=True))
+                                fix or f"Attach the output of `{hint}` (see `byoc policy --explain`).", auth=True))
         elif len(known) < len(wanted):
             checks.append(Check(label, WARN, f"{len(known)} of {len(wanted)} actions checked by {method}; "
                                              f"the others need iam:SimulatePrincipalPolicy",
@@ -283,7 +285,7 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
             skew_check(identity.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date"))]
 
     try:
-        scope = policy.make_scope(part.name, aws.region, identity["Account"])
+        scope = base_scope = policy.make_scope(part.name, aws.region, identity["Account"])
     except BadInput as exc:
         head[1] = Check("region", FAIL, exc.message, exc.fix, auth=True)
         return Report(head + checks, [], "")
@@ -321,5 +323,25 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
         head.append(Check("simulation", WARN, f"{identity['Arn']} cannot be simulated; checked with read probes"))
     if not method:
         allowed, method = run_probes(aws, endpoint, scope), "probes"
-    perm_checks, missing = permission_checks(selected, needs, allowed, method)
+    fix = None
+    if document is not None and endpoint and scope is not base_scope:
+        fix = pattern_fix(document, endpoint, scope, allowed, _needs(selected, base_scope))
+    perm_checks, missing = permission_checks(selected, needs, allowed, method, fix)
     return Report(head + perm_checks + checks, missing, method)
+
+
+def pattern_fix(document: dict, endpoint: str, scope: policy.Scope, allowed: dict, generic: list) -> Optional[str]:
+    """When the policy file grants the denied actions, only not on this endpoint's names or role, the
+    `byoc policy` options that would cover them (instead of attaching the very file just checked)."""
+    elsewhere = from_document(document, generic)
+    if not any(not ok and elsewhere.get(a) for a, ok in allowed.items()):
+        return None
+    sol = solution.recognise(endpoint)
+    pattern = next((p["endpoint"] for p in solution.generation(sol.generation)["patterns"]
+                    if endpoint.startswith(p["endpoint"].rstrip("*"))), endpoint) if sol and sol.fields else endpoint
+    options = f"--endpoint-pattern '{pattern}'"
+    if allowed.get("iam:PassRole") is False:
+        options += " " + " ".join(f"--role-pattern '{r}'" for r in scope.roles)
+    also = f" (or --solution {sol.generation})" if sol else ""
+    return (f"The policy file grants these actions but not on {endpoint}'s resources: generate it with "
+            f"`byoc policy {options}`{also}, adding your other patterns with more --endpoint-pattern options.")

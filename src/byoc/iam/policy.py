@@ -8,6 +8,7 @@ account, name patterns) and returns an IAM policy document that follows the poli
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,7 @@ from typing import Optional
 
 from byoc.aws import partitions
 from byoc.aws.permissions import grant_of, iam_actions, table
+from byoc.endpoint import solution
 from byoc.errors import BadInput, ByocError
 
 ALL = "all"
@@ -57,44 +59,78 @@ def parse_features(text: Optional[str]) -> list:
 
 @dataclass(frozen=True)
 class Scope:
-    """What the resource templates are filled with."""
+    """What the resource templates are filled with: one value, or several patterns for the names."""
 
     partition: str
     region: str
     account: str
-    endpoint: str
-    model: str
-    config: str
-    role: str
+    endpoints: tuple
+    models: tuple
+    configs: tuple
+    roles: tuple
     repository: str
     bucket: str
+    generations: tuple = ()  # the solution generations the name patterns cover
 
-    def fill(self, template: str) -> str:
-        # Only byoc's placeholders: IAM policy variables such as ${aws:username} stay as they are.
-        return _PLACEHOLDER_RE.sub(lambda m: getattr(self, m.group(1)), template)
+    def fill(self, template: str) -> list:
+        """Every string the template gives, one per combination of its placeholders' values. Only
+        byoc's placeholders: IAM policy variables such as ${aws:username} stay as they are."""
+        values = {"partition": (self.partition,), "region": (self.region,), "account": (self.account,),
+                  "endpoint": self.endpoints, "model": self.models, "config": self.configs, "role": self.roles,
+                  "repository": (self.repository,), "bucket": (self.bucket,)}
+        keys = sorted(set(_PLACEHOLDER_RE.findall(template)))
+        out = []
+        for combo in itertools.product(*(values[k] for k in keys)):
+            chosen = dict(zip(keys, combo))
+            out.append(_PLACEHOLDER_RE.sub(lambda m, chosen=chosen: chosen[m.group(1)], template))
+        return out
+
+
+def split_patterns(values) -> list:
+    """Repeated options and comma-separated lists as one list, in order, without repeats."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return list(dict.fromkeys(p.strip() for v in values for p in str(v).split(",") if p.strip()))
+
+
+def _rules() -> list:
+    """(generation id, endpoint prefix, model prefix, config prefix) of the solution's naming."""
+    return [(g["id"], p["endpoint"].rstrip("*"), p["model"].rstrip("*"), p["config"].rstrip("*"))
+            for g in solution.generations() for p in g["patterns"]]
 
 
 def derive(endpoint: str) -> tuple:
-    """(model, config) patterns for an endpoint pattern. byoc names the models and configs it
-    creates after the current ones, so both end in '*'. SageMaker ARNs carry names in lower case."""
+    """(model, config, generation or None) patterns for an endpoint pattern. byoc names the models and
+    configs it creates after the current ones, so both end in '*'. SageMaker ARNs carry names in lower case."""
     endpoint = endpoint.lower()
     model = config = endpoint
-    for rule in table()["naming"]:
-        if rule["endpoint"] in endpoint:
-            model = endpoint.replace(rule["endpoint"], rule["model"])
-            config = endpoint.replace(rule["endpoint"], rule["config"])
+    found = None
+    for gid, prefix, model_prefix, config_prefix in _rules():
+        if endpoint.startswith(prefix):
+            model, config, found = (model_prefix + endpoint[len(prefix):], config_prefix + endpoint[len(prefix):],
+                                    gid)
             break
     star = lambda p: p if p.endswith("*") else p + "*"  # noqa: E731
-    return star(model), star(config)
+    return star(model), star(config), found
 
 
-def make_scope(partition: Optional[str], region: str, account: str, endpoint: Optional[str] = None,
-               role: Optional[str] = None, repository: Optional[str] = None,
-               bucket: Optional[str] = None) -> Scope:
-    """Check every part of the scope (BadInput names the first problem) and derive the rest."""
+def make_scope(partition: Optional[str], region: str, account: str, endpoint=None, role=None,
+               repository: Optional[str] = None, bucket: Optional[str] = None, generations=None) -> Scope:
+    """Check every part of the scope (BadInput names the first problem) and derive the rest.
+
+    `endpoint` and `role` are patterns (a string, a list, comma-separated lists). Without `endpoint`
+    the names are those of the solution `generations` (default: every generation); without `role`,
+    the execution roles of the generations the endpoint patterns belong to (all when none does)."""
     defaults = table()["defaults"]
-    endpoint = endpoint or defaults["endpoint"]
-    role = role or defaults["role"]
+    known = solution.ids()
+    gens = split_patterns(generations) or ([] if endpoint else known)
+    unknown = [g for g in gens if g not in known]
+    if unknown:
+        raise BadInput(f"Unknown solution generation '{unknown[0]}'.", f"Use one of {', '.join(known)}.")
+    endpoints = split_patterns(endpoint) or [p["endpoint"] for g in gens for p in solution.generation(g)["patterns"]]
+    roles = split_patterns(role)
     repository = repository or defaults["repository"]
     bucket = bucket or defaults["bucket"]
     if region != "*" and not _REGION_RE.match(region or ""):
@@ -111,27 +147,70 @@ def make_scope(partition: Optional[str], region: str, account: str, endpoint: Op
     elif region != "*" and partitions.for_region(region).name != partition:
         raise BadInput(f"Region {region} is not in partition {partition} but in {partitions.for_region(region).name}.",
                        "Drop --partition (it follows the region) or fix --region.")
-    if not _NAME_PATTERN_RE.match(endpoint):
-        raise BadInput(f"--endpoint-pattern '{endpoint}' cannot match SageMaker endpoint names.",
-                       "Use letters, digits, '-' and the wildcards * and ?, e.g. infer-endpoint-* or sd-async-*.")
-    if not _ROLE_PATTERN_RE.match(role):
-        raise BadInput(f"--role-pattern '{role}' cannot match IAM role names.",
-                       "Use letters, digits, +=,.@_-/ and the wildcards * and ?, e.g. *createEndpoint*.")
+    for pattern in endpoints:
+        if not _NAME_PATTERN_RE.match(pattern):
+            raise BadInput(f"--endpoint-pattern '{pattern}' cannot match SageMaker endpoint names.",
+                           "Use letters, digits, '-' and the wildcards * and ?, e.g. infer-endpoint-* or sd-async-* "
+                           "(several: repeat the option or separate them with commas).")
+    for pattern in roles:
+        if not _ROLE_PATTERN_RE.match(pattern):
+            raise BadInput(f"--role-pattern '{pattern}' cannot match IAM role names.",
+                           "Use letters, digits, +=,.@_-/ and the wildcards * and ?, e.g. ESDRole-*.")
     if not _REPOSITORY_RE.match(repository):
         raise BadInput(f"--repository '{repository}' is not an ECR repository name or pattern.",
                        "Use lower-case letters, digits, ._-/ and * or ?, e.g. my-sd-images or sd/*.")
     if not _BUCKET_RE.match(bucket):
         raise BadInput(f"--bucket-pattern '{bucket}' cannot match S3 bucket names.",
                        "Use lower-case letters, digits, '.', '-' and * or ?.")
-    model, config = derive(endpoint)
-    return Scope(partition, region, account, endpoint.lower(), model, config, role, repository, bucket)
+    derived = [derive(p) for p in endpoints]
+    covered = list(dict.fromkeys(d[2] for d in derived if d[2])) or ([] if endpoint else gens)
+    if not roles:
+        roles = [r for g in (covered or known) for r in solution.generation(g)["roles"]]
+    return Scope(partition, region, account, tuple(dict.fromkeys(p.lower() for p in endpoints)),
+                 tuple(dict.fromkeys(d[0] for d in derived)), tuple(dict.fromkeys(d[1] for d in derived)),
+                 tuple(dict.fromkeys(roles)), repository, bucket, tuple(covered))
+
+
+@dataclass
+class Found:
+    """The solution generations whose endpoints a region has, and a sentence saying so."""
+
+    generations: list
+    note: str
+
+
+def generations_in_region(aws) -> Found:
+    """ListEndpoints (names say the generation); every generation when the region cannot be listed
+    (no credentials, offline, denied) or has none of the solution's endpoints."""
+    everything = ", ".join(p["endpoint"] for g in solution.generations() for p in g["patterns"])
+    try:
+        names = [e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", MaxResults=100)
+                 for e in page.get("Endpoints", [])]
+    except ByocError as exc:
+        return Found([], f"could not list the endpoints of the region ({exc.message.rstrip('.')}); the policy "
+                         f"covers every solution generation ({everything}). Use --solution or --endpoint-pattern "
+                         "to narrow it.")
+    counts: dict = {}
+    for name in names:
+        sol = solution.recognise(name)
+        if sol:
+            counts[sol.generation] = counts.get(sol.generation, 0) + 1
+    others = len(names) - sum(counts.values())
+    tail = f"; {others} other endpoint(s) are not covered (add --endpoint-pattern)" if others else ""
+    if not counts:
+        return Found([], f"no endpoint of the solution in {aws.region}; the policy covers every solution "
+                         f"generation ({everything}){tail}.")
+    found = [g for g in solution.ids() if g in counts]
+    listed = ", ".join(f"{g} ({counts[g]} endpoint{'s' if counts[g] > 1 else ''})" for g in found)
+    return Found(found, f"scoped to the solution generations found in {aws.region}: {listed}{tail}.")
 
 
 def concrete(scope: Scope, sample: str = "byoc-check") -> Scope:
     """The same scope with wildcards replaced by a sample name, for simulating one request."""
     fill = lambda p: p.replace("*", sample).replace("?", "x")  # noqa: E731
-    return replace(scope, endpoint=fill(scope.endpoint), model=fill(scope.model), config=fill(scope.config),
-                   role=fill(scope.role), repository=fill(scope.repository), bucket=fill(scope.bucket))
+    many = lambda ps: tuple(dict.fromkeys(fill(p) for p in ps))  # noqa: E731
+    return replace(scope, endpoints=many(scope.endpoints), models=many(scope.models), configs=many(scope.configs),
+                   roles=many(scope.roles), repository=fill(scope.repository), bucket=fill(scope.bucket))
 
 
 @dataclass
@@ -176,7 +255,7 @@ def _as_list(value) -> list:
 
 def _resources(row: dict, scope: Optional[Scope]):
     templates = table()["resources"]
-    arns = sorted({scope.fill(templates[r]) if scope else templates[r] for r in row["resources"]})
+    arns = sorted({arn for r in row["resources"] for arn in (scope.fill(templates[r]) if scope else [templates[r]])})
     return arns[0] if len(arns) == 1 else arns
 
 
