@@ -79,7 +79,7 @@ def test_simulation_source(arn, source):
 
 
 def test_needs_follow_the_generated_policy_per_feature():
-    scope = policy.make_scope(None, "us-east-1", ACCOUNT)
+    scope = policy.make_scope(None, "us-east-1", ACCOUNT, generations="infer")
     needs = doctor._needs(policy.parse_features("logs"), scope)
     logs = next(n for n in needs if "logs:FilterLogEvents" in n.actions)
     assert logs.features == ["logs"]

@@ -27,7 +27,7 @@ from byoc.errors import AuthError, AwsError, BadInput
 REGION_SHAPE = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d+$")
 
 # IAM action prefixes that differ from the client's signing name.
-_IAM_PREFIX = {"monitoring": "cloudwatch"}
+_IAM_PREFIX = {"monitoring": "cloudwatch", "tagging": "tag"}
 
 ACCESS_DENIED = {
     "AccessDenied",

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "byoc.cli.endpoints",
     "byoc.cli.update",
     "byoc.cli.fleet",
+    "byoc.cli.prune",
     "byoc.cli.policy",
     "byoc.cli.doctor",
     "byoc.cli.build",

@@ -23,7 +23,7 @@ from typing import Optional
 from urllib.parse import unquote
 
 # Signing name (SigV4 credential scope) -> IAM service prefix, where they differ.
-IAM_PREFIX = {"monitoring": "cloudwatch", "runtime.sagemaker": "sagemaker"}
+IAM_PREFIX = {"monitoring": "cloudwatch", "runtime.sagemaker": "sagemaker", "tagging": "tag"}
 
 # Operations whose IAM action or resource is not simply "<prefix>:<Operation>" on "*".
 # Value: list of (action name, resource template). Templates are relative to

@@ -75,6 +75,10 @@ class SandboxApp:
                 response = self.sagemaker_quotas(environ, start_response, who, target.split(".", 1)[1])
                 if response is not None:
                     return response
+            if target == "ResourceGroupsTaggingAPI_20170126.GetResources":
+                response = self.tagging_resources(environ, start_response, who)
+                if response is not None:
+                    return response
             if target.endswith(".GetDownloadUrlForLayer") and service == "ecr":
                 return self.ecr_layer_url(environ, start_response, who)
             if service == "sagemaker":
@@ -161,6 +165,24 @@ class SandboxApp:
         region = who.region if who else DEFAULT_REGION
         return protocol.json_response(start_response, servicequotas.handle(self.sagemaker, operation, params,
                                                                            ACCOUNT, region))
+
+    def tagging_resources(self, environ, start_response, who):
+        """GetResources over SageMaker types is answered from our SageMaker's tags; others go to moto (None)."""
+        from byoc.sandbox import tagging
+
+        body = protocol.read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+        if not isinstance(params, dict) or not tagging.handles(params):
+            return None
+        self._gate("tagging", "GetResources", params, who)
+        region = who.region if who else DEFAULT_REGION
+        with self.lock:
+            result = tagging.get_resources(self.sagemaker.region(ACCOUNT, region), params)
+        return protocol.json_response(start_response, result)
 
     def ecr_layer_url(self, environ, start_response, who):
         from byoc.sandbox import ecr_layers

@@ -1,0 +1,179 @@
+"""`byoc prune`: delete the models and endpoint configs byoc made that nothing needs any more.
+
+When the solution deletes an endpoint it deletes only what it knows by name (docs/solution.md), so
+every other revision byoc created stays. Prune plans their deletion (shown by --dry-run), then an
+executor applies the plan:
+- revisions (tag byoc:revision >= 1) of an endpoint that no longer exists;
+- revisions of a live endpoint beyond its newest `keep` (as `byoc update --keep` keeps them);
+- never revision 0 (the endpoint's original, made by the solution), and never a config or model
+  that any endpoint of the region uses or is deploying (checked again right before deleting).
+
+Cost: one Resource Groups Tagging API query (GetResources with TagFilters byoc:endpoint and
+ResourceTypeFilters sagemaker:model, sagemaker:endpoint-config) returns every resource byoc made
+with its tags (endpoint, revision, image, creation time), instead of listing and describing every
+model and config of the region; plus ListEndpoints and what the endpoints use.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+from byoc.deploy import sweep
+from byoc.endpoint import revisions
+
+RESOURCE_TYPES = ("sagemaker:model", "sagemaker:endpoint-config")
+GONE, BEYOND_KEEP = "endpoint deleted", "beyond --keep"
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """One model or endpoint config byoc tagged, as the tagging query returns it."""
+
+    kind: str  # model | endpoint-config
+    name: str
+    endpoint: str
+    revision: int
+    image: Optional[str]
+    created_at: Optional[str]
+
+
+@dataclass
+class Deletion:
+    """One revision of an endpoint to delete: its config and/or models."""
+
+    endpoint: str
+    revision: int
+    config: Optional[str]
+    models: list
+    image: Optional[str]
+    created_at: Optional[str]
+    reason: str
+
+    @property
+    def names(self) -> list:
+        return ([self.config] if self.config else []) + list(self.models)
+
+    def describe(self) -> str:
+        what = [f"config {self.config}"] if self.config else []
+        if self.models:
+            what.append(f"model(s) {', '.join(self.models)}")
+        return f"delete revision {self.revision} of {self.endpoint}: {' and '.join(what)} ({self.reason})"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "age": age(self.created_at)}
+
+
+@dataclass
+class PrunePlan:
+    region: str
+    keep: int
+    deletions: list = field(default_factory=list)
+    in_use: list = field(default_factory=list)  # byoc's resources an endpoint uses: never deleted
+    live_endpoints: int = 0
+    tagged: int = 0
+
+    def to_dict(self) -> dict:
+        return {"region": self.region, "keep": self.keep, "live_endpoints": self.live_endpoints,
+                "tagged": self.tagged, "in_use": self.in_use, "deletions": [d.to_dict() for d in self.deletions]}
+
+
+def tagged_resources(aws) -> list:
+    """Every model and endpoint config byoc tagged as a revision of some endpoint: one tag query."""
+    out = []
+    tagging = aws.client("resourcegroupstaggingapi")
+    for page in tagging.paginate("get_resources", TagFilters=[{"Key": revisions.T_ENDPOINT}],
+                                 ResourceTypeFilters=list(RESOURCE_TYPES)):
+        for item in page.get("ResourceTagMappingList", []):
+            arn = item["ResourceARN"]
+            tags = revisions.tags_dict(item.get("Tags"))
+            kind, _, lowered = arn.split(":", 5)[-1].partition("/")
+            try:
+                number = int(tags.get(revisions.T_REVISION, ""))
+            except ValueError:
+                continue
+            # ARNs carry names in lower case; byoc's tags carry the image, and its names are lower-case
+            # derivations of the endpoint's, so the ARN's name is the resource's name.
+            out.append(Tagged(kind, lowered, tags[revisions.T_ENDPOINT], number, tags.get(revisions.T_IMAGE),
+                              tags.get(revisions.T_AT)))
+    return out
+
+
+def live_endpoints(aws) -> set:
+    return {e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", MaxResults=100)
+            for e in page.get("Endpoints", [])}
+
+
+def plan_prune(aws, keep: int = 5) -> PrunePlan:
+    """What prune deletes; changes nothing."""
+    tagged = tagged_resources(aws)
+    live = live_endpoints(aws)
+    used_configs, used_models = sweep.in_use(aws)
+    used = {n.lower() for n in used_configs | used_models}
+    plan = PrunePlan(aws.region, keep, live_endpoints=len(live), tagged=len(tagged))
+    by_endpoint: dict = {}
+    for t in tagged:
+        by_endpoint.setdefault(t.endpoint, []).append(t)
+    live_lower = {e.lower(): e for e in live}
+    for endpoint, items in sorted(by_endpoint.items()):
+        numbers = sorted({t.revision for t in items if t.revision > 0}, reverse=True)
+        alive = endpoint.lower() in live_lower
+        if alive:
+            kept = set(numbers[:max(keep, 1)])
+            doomed, reason = [n for n in numbers if n not in kept], f"{BEYOND_KEEP} {keep}"
+        else:
+            doomed, reason = numbers, GONE
+        for n in sorted(doomed):
+            rev = [t for t in items if t.revision == n]
+            busy = [t.name for t in rev if t.name in used]
+            plan.in_use += busy
+            config = next((t.name for t in rev if t.kind == "endpoint-config" and t.name not in used), None)
+            models = sorted(t.name for t in rev if t.kind == "model" and t.name not in used)
+            if config or models:
+                first = rev[0]
+                plan.deletions.append(Deletion(endpoint, n, config, models, first.image, first.created_at, reason))
+    return plan
+
+
+@dataclass
+class PruneResult:
+    region: str
+    deleted: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # in use by then, or already gone
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def apply_prune(aws, plan: PrunePlan, on_step: Optional[Callable[[Deletion], None]] = None) -> PruneResult:
+    """Run the plan's deletions; what an endpoint uses by now is kept (the region is read again)."""
+    result = PruneResult(plan.region)
+    if not plan.deletions:
+        return result
+    configs, models = sweep.in_use(aws)
+    used = ({n.lower() for n in configs}, {n.lower() for n in models})  # byoc's names here come from ARNs
+    for d in plan.deletions:
+        if on_step:
+            on_step(d)
+        deleted = sweep.delete_revision(aws, d.config or "", d.models, used)
+        result.deleted += deleted
+        result.skipped += [n for n in d.names if n not in deleted]
+    return result
+
+
+def age(created_at: Optional[str], now: Optional[datetime.datetime] = None) -> Optional[str]:
+    """'3d', '5h', '12m' since an ISO time, or None."""
+    if not created_at:
+        return None
+    try:
+        then = datetime.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=datetime.timezone.utc)
+    seconds = max(0, int(((now or datetime.datetime.now(datetime.timezone.utc)) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

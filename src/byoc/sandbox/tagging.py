@@ -1,0 +1,69 @@
+"""Resource Groups Tagging API GetResources for the sandbox's own SageMaker resources.
+
+SageMaker here is the sandbox's emulation, not moto's, so moto's tagging backend cannot see its
+models, endpoint configs and endpoints. A GetResources call whose ResourceTypeFilters are all
+SageMaker types is answered here from the same tags ListTags returns; any other call goes to moto
+("GetResources", Resource Groups Tagging API Reference: "Returns all the tagged or previously
+tagged resources that are located in the specified Region for the account"; ResourceTypeFilters
+take "service[:resourceType]", e.g. "sagemaker:endpoint-config"; a TagFilter matches resources
+with that key and, when Values are given, one of them; ResourcesPerPage 1-100, default 50).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Optional
+
+from byoc.sandbox.protocol import ServiceError, validation
+
+TYPES = {"model": "models", "endpoint-config": "configs", "endpoint": "endpoints"}
+
+
+def handles(params: dict) -> bool:
+    """Only SageMaker types asked for: the answer is the sandbox's own."""
+    filters = params.get("ResourceTypeFilters") or []
+    return bool(filters) and all(f.split(":", 1)[0] == "sagemaker" for f in filters)
+
+
+def _wanted(filters: list) -> list:
+    kinds = []
+    for f in filters:
+        _, _, kind = f.partition(":")
+        kinds += list(TYPES) if not kind else [kind]
+    return [k for k in dict.fromkeys(kinds) if k in TYPES]
+
+
+def _matches(tags: list, tag_filters: list) -> bool:
+    have = {t["Key"]: t["Value"] for t in tags}
+    for f in tag_filters:
+        if f.get("Key") not in have:
+            return False
+        values = f.get("Values") or []
+        if values and have[f["Key"]] not in values:
+            return False
+    return True
+
+
+def get_resources(region_state, params: dict) -> dict:
+    per_page = int(params.get("ResourcesPerPage") or 50)
+    if not 1 <= per_page <= 100:
+        raise validation("ResourcesPerPage must be between 1 and 100.")
+    found = []
+    for kind in _wanted(params.get("ResourceTypeFilters") or []):
+        for item in getattr(region_state, TYPES[kind]).values():
+            if item.tags and _matches(item.tags, params.get("TagFilters") or []):
+                found.append({"ResourceARN": item.arn, "Tags": [dict(t) for t in item.tags]})
+    start = _offset(params.get("PaginationToken"))
+    out = {"ResourceTagMappingList": found[start:start + per_page], "PaginationToken": ""}
+    if start + per_page < len(found):
+        out["PaginationToken"] = base64.b64encode(str(start + per_page).encode()).decode()
+    return out
+
+
+def _offset(token: Optional[str]) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.b64decode(token).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise ServiceError("PaginationTokenExpiredException", "The pagination token is invalid or expired.") from None
