@@ -97,6 +97,8 @@ SCENARIOS = [
     Scenario("fleet rollback", ["fleet", "rollback", "--match", "infer-endpoint-*"], "fleet",
              setup=[["fleet", "update", "{image}", "--match", "infer-endpoint-*"]]),
     Scenario("doctor", ["doctor", "--endpoint", ASYNC, "-o", "json"], "doctor", admin=True),
+    Scenario("prune", ["prune", "--keep", "1", "--yes"], "prune",
+             setup=[["update", REALTIME, "{image}"], ["update", REALTIME, "{image3}"]]),
 ]
 SCENARIOS = [s for s in SCENARIOS if s.command in cli.commands]  # only the commands that exist
 
