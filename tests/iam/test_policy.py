@@ -39,14 +39,15 @@ def test_every_action_in_the_table_is_a_real_iam_action():
 def test_iam_action_list_covers_the_services_byoc_calls_and_nothing_is_duplicated():
     data = json.loads(resources.files("byoc").joinpath("data/iam_actions.json").read_text())
     assert set(data["actions"]) == {"sagemaker", "ecr", "logs", "cloudwatch", "s3", "sns", "sts", "iam",
-                                    "application-autoscaling", "servicequotas"}
+                                    "application-autoscaling", "servicequotas", "tag"}
     for prefix, names in data["actions"].items():
         assert names == sorted(set(names)), prefix
         assert all(re.fullmatch(r"[A-Z][A-Za-z0-9]+", n) for n in names), prefix
     # Spot checks against the Service Authorization Reference: real names, and API names that are not actions.
     actions = policy.iam_actions()
     for real in ("sagemaker:UpdateEndpoint", "sagemaker:InvokeEndpointAsync", "iam:PassRole", "s3:ListBucket",
-                 "ecr:GetAuthorizationToken", "logs:FilterLogEvents", "servicequotas:GetServiceQuota"):
+                 "ecr:GetAuthorizationToken", "logs:FilterLogEvents", "servicequotas:GetServiceQuota",
+                 "tag:GetResources"):
         assert real in actions
     for fake in ("s3:HeadObject", "s3:ListObjectsV2", "sagemaker:UpdateEndpoints", "iam:PassRoles"):
         assert fake not in actions
