@@ -48,3 +48,30 @@ def test_a_name_at_the_length_limit_is_cut_to_fit_the_revision_suffix():
     endpoint = "sd-async-" + "x" * 54  # 63 characters, the limit
     models, config = revisions.names(endpoint, [endpoint], endpoint, 12)
     assert len(config) == 63 and config.endswith("-r12") and models[endpoint] == config
+
+
+def test_endpoints_and_status_show_the_solution_generation(capsys, sandbox, clients):
+    from byoc.sandbox import seed
+    from support.update import run, run_json
+
+    seed.solution(clients, realtime_id=None)
+    seed.solution(clients, generation="esd", endpoint_id="b2c3d4e", realtime_id="c3d4e5f")
+    seed.solution(clients, generation="v1.6", service="comfy", version="v1.6.1", endpoint_id="d4e5f6a",
+                  realtime_id="e5f6a7b")
+    sm = clients.client("sagemaker")
+    sm.create_endpoint(EndpointName="mine", EndpointConfigName="comfy-real-time-e5f6a7b")
+    seed.wait_status(sm, "mine")
+    code, doc, err = run_json(capsys, "endpoints")
+    assert code == 0, err
+    labels = {e["name"]: (e["solution"] or {}).get("label") for e in doc["endpoints"]}
+    assert labels == {"infer-endpoint-a1b2c3d": "sd v1.0-v1.3 async", "esd-async-b2c3d4e": "sd v1.5.0 async",
+                      "esd-real-time-c3d4e5f": "sd v1.5.0 real-time", "comfy-async-d4e5f6a": "comfy v1.6.1 async",
+                      "comfy-real-time-e5f6a7b": "comfy v1.6.1 real-time",
+                      # named by hand, on a v1.6 model: the environment says which generation
+                      "mine": "comfy v1.6.1 real-time"}
+    code, out, err = run(capsys, "endpoints")
+    assert code == 0 and "comfy v1.6.1 async" in out and "Solution" in out
+    code, doc, err = run_json(capsys, "status", "esd-async-b2c3d4e")
+    assert code == 0 and doc["solution"]["generation"] == "esd" and doc["solution"]["version"] == "v1.5.0"
+    code, out, err = run(capsys, "status", "comfy-async-d4e5f6a")
+    assert code == 0 and "solution: comfy v1.6.1 async (generation v1.6)" in out
