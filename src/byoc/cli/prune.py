@@ -45,6 +45,8 @@ def prune_cmd(c, keep, dry_run, yes):
         return 0
     if not c.json:
         show(c.console())
+    if dry_run and plan.deletions:
+        c.progress("dry run: nothing was deleted (run without --dry-run to delete these).")
     if dry_run or not plan.deletions:
         return 0
     if not yes:
