@@ -11,7 +11,8 @@ executor applies the plan:
 Cost: one Resource Groups Tagging API query (GetResources with TagFilters byoc:endpoint and
 ResourceTypeFilters sagemaker:model, sagemaker:endpoint-config) returns every resource byoc made
 with its tags (endpoint, revision, image, creation time), instead of listing and describing every
-model and config of the region; plus ListEndpoints and what the endpoints use.
+model and config of the region; plus ListEndpoints and what the endpoints modified since the oldest
+candidate use (the update sweeper's rule, deploy/sweep.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Callable, Optional
 
 from byoc.deploy import sweep
 from byoc.endpoint import revisions
+from byoc.endpoint.view import is_not_found
+from byoc.errors import AwsError
 
 RESOURCE_TYPES = ("sagemaker:model", "sagemaker:endpoint-config")
 GONE, BEYOND_KEEP = "endpoint deleted", "beyond --keep"
@@ -105,34 +108,78 @@ def live_endpoints(aws) -> set:
             for e in page.get("Endpoints", [])}
 
 
+def in_use(aws, candidates: list) -> tuple:
+    """(configs, models) in lower case that some endpoint uses or is deploying. An endpoint can only use
+    a config that existed when it was created or last updated (see deploy/sweep.py), so the endpoints
+    modified since the oldest candidate was created (its byoc:created-at tag) are enough; when that
+    cannot be told cheaply, every endpoint of the region is read."""
+    times = [_when(t.created_at) for t in candidates]
+    used = sweep.used_elsewhere(aws, "", min(times)) if times and None not in times else None
+    if used is None:
+        used = _every_endpoints_use(aws)
+    return {n.lower() for n in used[0]}, {n.lower() for n in used[1]}  # byoc's names here come from ARNs
+
+
+def _every_endpoints_use(aws) -> tuple:
+    configs, models = set(), set()
+    for name in live_endpoints(aws):
+        try:
+            d = aws.sagemaker.describe_endpoint(EndpointName=name)
+        except AwsError as exc:
+            if is_not_found(exc):
+                continue
+            raise
+        configs.add(d["EndpointConfigName"])
+        pending = (d.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+        if pending:
+            configs.add(pending)
+    for name in list(configs):
+        try:
+            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+        except AwsError as exc:
+            if is_not_found(exc):
+                continue
+            raise
+        models.update(v["ModelName"] for v in cfg.get("ProductionVariants", []) + (cfg.get("ShadowProductionVariants") or []))
+    return configs, models
+
+
+def _when(created_at: Optional[str]) -> Optional[datetime.datetime]:
+    if not created_at:
+        return None
+    try:
+        then = datetime.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return then if then.tzinfo else then.replace(tzinfo=datetime.timezone.utc)
+
+
 def plan_prune(aws, keep: int = 5) -> PrunePlan:
     """What prune deletes; changes nothing."""
     tagged = tagged_resources(aws)
-    live = live_endpoints(aws)
-    used_configs, used_models = sweep.in_use(aws)
-    used = {n.lower() for n in used_configs | used_models}
+    live = {e.lower() for e in live_endpoints(aws)}
     plan = PrunePlan(aws.region, keep, live_endpoints=len(live), tagged=len(tagged))
     by_endpoint: dict = {}
     for t in tagged:
         by_endpoint.setdefault(t.endpoint, []).append(t)
-    live_lower = {e.lower(): e for e in live}
+    doomed = []  # (endpoint, revision, its resources, reason)
     for endpoint, items in sorted(by_endpoint.items()):
         numbers = sorted({t.revision for t in items if t.revision > 0}, reverse=True)
-        alive = endpoint.lower() in live_lower
-        if alive:
+        if endpoint.lower() in live:
             kept = set(numbers[:max(keep, 1)])
-            doomed, reason = [n for n in numbers if n not in kept], f"{BEYOND_KEEP} {keep}"
+            doomed += [(endpoint, n, [t for t in items if t.revision == n], f"{BEYOND_KEEP} {keep}")
+                       for n in sorted(numbers) if n not in kept]
         else:
-            doomed, reason = numbers, GONE
-        for n in sorted(doomed):
-            rev = [t for t in items if t.revision == n]
-            busy = [t.name for t in rev if t.name in used]
-            plan.in_use += busy
-            config = next((t.name for t in rev if t.kind == "endpoint-config" and t.name not in used), None)
-            models = sorted(t.name for t in rev if t.kind == "model" and t.name not in used)
-            if config or models:
-                first = rev[0]
-                plan.deletions.append(Deletion(endpoint, n, config, models, first.image, first.created_at, reason))
+            doomed += [(endpoint, n, [t for t in items if t.revision == n], GONE) for n in sorted(numbers)]
+    if not doomed:
+        return plan
+    used_configs, used_models = in_use(aws, [t for _, _, rev, _ in doomed for t in rev])
+    for endpoint, n, rev, reason in doomed:
+        plan.in_use += [t.name for t in rev if t.name in (used_configs if t.kind == "endpoint-config" else used_models)]
+        config = next((t.name for t in rev if t.kind == "endpoint-config" and t.name not in used_configs), None)
+        models = sorted(t.name for t in rev if t.kind == "model" and t.name not in used_models)
+        if config or models:
+            plan.deletions.append(Deletion(endpoint, n, config, models, rev[0].image, rev[0].created_at, reason))
     return plan
 
 
@@ -151,8 +198,7 @@ def apply_prune(aws, plan: PrunePlan, on_step: Optional[Callable[[Deletion], Non
     result = PruneResult(plan.region)
     if not plan.deletions:
         return result
-    configs, models = sweep.in_use(aws)
-    used = ({n.lower() for n in configs}, {n.lower() for n in models})  # byoc's names here come from ARNs
+    used = in_use(aws, [Tagged("", "", "", 0, None, d.created_at) for d in plan.deletions])
     for d in plan.deletions:
         if on_step:
             on_step(d)
@@ -164,14 +210,9 @@ def apply_prune(aws, plan: PrunePlan, on_step: Optional[Callable[[Deletion], Non
 
 def age(created_at: Optional[str], now: Optional[datetime.datetime] = None) -> Optional[str]:
     """'3d', '5h', '12m' since an ISO time, or None."""
-    if not created_at:
+    then = _when(created_at)
+    if then is None:
         return None
-    try:
-        then = datetime.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=datetime.timezone.utc)
     seconds = max(0, int(((now or datetime.datetime.now(datetime.timezone.utc)) - then).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:

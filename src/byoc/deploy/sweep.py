@@ -77,10 +77,12 @@ def delete_unused(aws, endpoint: str, config: str, models: list) -> list:
     if not created:
         return []
     used = used_elsewhere(aws, endpoint, min(created))
-    return [] if used is None else _delete_revision(aws, config, models, used)
+    return [] if used is None else delete_revision(aws, config, models, used)
 
 
-def _delete_revision(aws, config: str, models: list, used: tuple) -> list:
+def delete_revision(aws, config: str, models: list, used: tuple) -> list:
+    """Delete a byoc-made (-r<N>) config and models unless in `used` (configs, models); returns what was
+    deleted (what was already gone is skipped)."""
     used_configs, used_models = used
     deleted = []
     if config and config not in used_configs and revisions.number(config) is not None:
@@ -138,7 +140,7 @@ def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, or
         return []
     deleted = []
     for config, models, _ in doomed:
-        deleted += _delete_revision(aws, config, models, used)
+        deleted += delete_revision(aws, config, models, used)
     return deleted
 
 
