@@ -13,7 +13,7 @@ GRANT_KEYS = ("features", "actions", "commands", "why", "by", "degrades")
 
 @click.command("policy")
 @click.option("--features", default="all", show_default=True, metavar="LIST",
-              help="Comma-separated: update,verify,logs,build,fleet, or all.")
+              help="Comma-separated: update,verify,logs,build,fleet,prune, or all.")
 @click.option("--endpoint-pattern", multiple=True, metavar="GLOB",
               help="Endpoints to allow; repeat it or separate with commas (default: the names of the solution "
                    "generations found in the region); models and configs follow from it.")
