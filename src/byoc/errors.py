@@ -6,6 +6,7 @@ Exit codes (also in `byoc --help` and the README):
   2  bad input or a pre-flight check failed: nothing was changed
   3  timed out while SageMaker goes on
   4  credentials or permission problem
+  5  unexpected internal error
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
 EXIT_AUTH = 4
+EXIT_INTERNAL = 5
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+# SageMaker reports a missing endpoint, config or model as a ValidationException "Could not find ..."
+# (API_DescribeEndpoint, API_DescribeModel); CloudWatch Logs and others use these codes.
+NOT_FOUND_CODES = ("ResourceNotFoundException", "ResourceNotFound")
 
 
 class ByocError(Exception):
@@ -58,3 +64,9 @@ class AwsError(ByocError):
         self.code = code
         self.aws_message = message
         self.operation = operation
+
+    @property
+    def not_found(self) -> bool:
+        """AWS says the resource does not exist (the one place that reads AWS's wording for it)."""
+        return self.code in NOT_FOUND_CODES or (self.code == "ValidationException"
+                                                and "Could not find" in self.aws_message)

@@ -8,7 +8,7 @@ import threading
 import click
 
 from byoc.cli.common import Duration, RevisionNumber, aws_options, complete_endpoint_list
-from byoc.cli.update import STRATEGY_HELP, _deployment_config, _guard_options
+from byoc.cli.options import STRATEGY_HELP, deployment_config, guard_options
 
 FLEET_EXIT = """\b
 Exit codes: 0 all updated (or unchanged); 1 some failed and are back on their previous image;
@@ -104,14 +104,14 @@ def fleet_group():
               help="How long to watch each endpoint before giving up (SageMaker goes on): seconds or 10m, 1h.")
 @click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
               help="Revisions (models and configs) to keep per endpoint for instant rollback.")
-@_guard_options
+@guard_options
 @aws_options
 def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, continue_on_failure, yes, dry_run,
                      strategy, force, timeout, keep, traffic, rolling, alarms, max_time):
     """Update every selected endpoint to IMAGE: plan all, canaries first, then N at a time."""
     from byoc.deploy import fleet as fleet_ops
 
-    config = _deployment_config(traffic, rolling, alarms, max_time)
+    config = deployment_config(traffic, rolling, alarms, max_time)
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
     fleet = fleet_ops.plan(c.aws, image, names, concurrency=concurrency, strategy=strategy,
                            deployment_config=config, force=force, canary=canary)

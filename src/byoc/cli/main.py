@@ -77,7 +77,7 @@ for _name in COMMAND_MODULES:
 def main(argv=None) -> None:
     """Run the CLI; ByocError becomes one line on stderr and its exit code."""
     from byoc import redaction
-    from byoc.errors import ByocError
+    from byoc.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ByocError
 
     DEBUG["on"] = False  # set again by --debug; a previous in-process run must not leave it on
     redaction.reveal(False)  # likewise --show-secrets
@@ -85,10 +85,10 @@ def main(argv=None) -> None:
         rv = cli.main(args=argv, prog_name="byoc", complete_var=COMPLETE_VAR, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.exceptions.ClickException as exc:
         exc.show()
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     except ByocError as exc:
         if DEBUG["on"]:
             import traceback
@@ -100,11 +100,11 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # one line, not a traceback, unless --debug
         if DEBUG["on"]:
             raise
         click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
         click.echo("  fix: re-run with --debug for the traceback and report it.", err=True)
-        sys.exit(5)
-    sys.exit(rv if isinstance(rv, int) else 0)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)

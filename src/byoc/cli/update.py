@@ -8,54 +8,18 @@ import time
 import click
 
 from byoc.cli.common import Duration, RevisionNumber, aws_options, complete_endpoint
+from byoc.cli.options import (
+    STRATEGY_HELP,
+    apply_options,
+    check_endpoint_name,
+    deployment_config,
+    guard_options,
+)
 
 UPDATE_EXIT = """\b
 Exit codes: 0 updated or unchanged; 1 deployment failed, the endpoint is back on its
 previous image; 2 bad input or pre-flight refusal (nothing changed); 3 timed out while
 SageMaker goes on; 4 credentials or permission problem."""
-
-
-STRATEGY_HELP = ("blue-green keeps serving; recreate deletes and recreates (Failed endpoints, no room for two "
-                 "fleets): the endpoint stops serving meanwhile.")
-
-
-def _apply_options(func):
-    for option in reversed([
-        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
-        click.option("--dry-run", is_flag=True, help="Show the plan and stop; change nothing."),
-        click.option("--no-wait", is_flag=True, help="Start the deployment and return."),
-        click.option("--timeout", default="1h", show_default=True, type=Duration(minimum=1),
-                     help="How long to watch before giving up (SageMaker goes on; exit 3): seconds or 10m, 1h."),
-        click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
-                     help="Revisions (models and configs) to keep for instant rollback."),
-        click.option("--quiet", "-q", is_flag=True, help="No live log lines while SageMaker works."),
-    ]):
-        func = option(func)
-    return func
-
-
-def _guard_options(func):
-    for option in reversed([
-        click.option("--traffic", help="all-at-once | canary:PERCENT:BAKE_SECONDS | linear:STEP_PERCENT:BAKE_SECONDS."),
-        click.option("--rolling", help="BATCH[%]:BAKE_SECONDS: replace capacity in batches (needs one batch of room)."),
-        click.option("--alarm", "alarms", multiple=True, help="CloudWatch alarm that rolls the update back (repeatable)."),
-        click.option("--max-time", type=Duration(), help="MaximumExecutionTimeoutInSeconds for the deployment "
-                     "(600..28800 s; 10m..8h)."),
-    ]):
-        func = option(func)
-    return func
-
-
-def _deployment_config(traffic, rolling, alarms, max_time):
-    from byoc.deploy.guardrails import deployment_config
-
-    return deployment_config(traffic, rolling, tuple(alarms), None if max_time is None else int(max_time))
-
-
-def _check_name(endpoint: str) -> None:
-    from byoc.observe.logs import require_endpoint_name
-
-    require_endpoint_name(endpoint)
 
 
 def render_plan(c, plan) -> None:
@@ -172,11 +136,11 @@ def _evidence(e) -> str:
 @click.command("update", epilog=UPDATE_EXIT)
 @click.argument("endpoint", shell_complete=complete_endpoint)
 @click.argument("image")
-@_apply_options
+@apply_options
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
               help=STRATEGY_HELP)
 @click.option("--force", is_flag=True, help="Redeploy even if the endpoint already runs this digest.")
-@_guard_options
+@guard_options
 @aws_options
 def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, strategy, force,
                traffic, rolling, alarms, max_time):
@@ -187,8 +151,8 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
     config by itself if the new image fails its health check."""
     from byoc.deploy.plan import plan_update
 
-    _check_name(endpoint)
-    config = _deployment_config(traffic, rolling, alarms, max_time)
+    check_endpoint_name(endpoint)
+    config = deployment_config(traffic, rolling, alarms, max_time)
     plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config)
     return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
@@ -196,18 +160,18 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
 @click.command("restore", epilog=UPDATE_EXIT)
 @click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--default-image", help="The default image URI (default: revision 0's image, or the solution's).")
-@_apply_options
+@apply_options
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
               help=STRATEGY_HELP)
-@_guard_options
+@guard_options
 @aws_options
 def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep, quiet, strategy,
                 traffic, rolling, alarms, max_time):
     """Put ENDPOINT back on its default image (revision 0's when byoc knows it)."""
     from byoc.deploy.rollback import plan_restore
 
-    _check_name(endpoint)
-    config = _deployment_config(traffic, rolling, alarms, max_time)
+    check_endpoint_name(endpoint)
+    config = deployment_config(traffic, rolling, alarms, max_time)
     plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config)
     return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
@@ -216,15 +180,15 @@ def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep
 @click.argument("endpoint", shell_complete=complete_endpoint)
 @click.option("--to", "to", type=RevisionNumber(), help="Revision number, 2 or r2 (default: the previous one). "
               "See `byoc history`.")
-@_apply_options
-@_guard_options
+@apply_options
+@guard_options
 @aws_options
 def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet, traffic, rolling, alarms, max_time):
     """Point ENDPOINT back at an earlier revision's retained config (no new resources)."""
     from byoc.deploy.rollback import plan_rollback
 
-    _check_name(endpoint)
-    plan = plan_rollback(c.aws, endpoint, to, _deployment_config(traffic, rolling, alarms, max_time))
+    check_endpoint_name(endpoint)
+    plan = plan_rollback(c.aws, endpoint, to, deployment_config(traffic, rolling, alarms, max_time))
     return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 
@@ -236,7 +200,7 @@ def history_cmd(c, endpoint):
     from byoc.endpoint import revisions
     from byoc.endpoint import view as endpoint_view
 
-    _check_name(endpoint)
+    check_endpoint_name(endpoint)
     view = endpoint_view.load(c.aws, endpoint)
     revs = revisions.history(c.aws, view)
 
@@ -272,7 +236,7 @@ def status_cmd(c, endpoint, watch, interval):
     """Status, live config, image and digest per variant, instances, autoscaling, last update."""
     from byoc.observe.status import status
 
-    _check_name(endpoint)
+    check_endpoint_name(endpoint)
     while True:
         st = status(c.aws, endpoint)
         if not watch or not st.in_progress or c.json:

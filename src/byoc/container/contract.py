@@ -35,7 +35,7 @@ FIX_BUSY = ("Answer /ping from its own thread and run inference on a worker thre
 
 
 @dataclass
-class Check:
+class ContractCheck:
     name: str
     ok: bool
     detail: str
@@ -139,7 +139,7 @@ def _snippet(body: bytes, limit: int = 120) -> str:
 
 def wait_for_ping(host: str, port: int, startup_timeout: float, progress: Callable[[str], None],
                   should_stop: Callable[[], Optional[str]]) -> tuple:
-    """Poll GET /ping until it answers 200 or the startup window ends: (Check, ever_connected)."""
+    """Poll GET /ping until it answers 200 or the startup window ends: (ContractCheck, ever_connected)."""
     start = time.monotonic()
     last = "no attempt"
     connected = False
@@ -148,14 +148,14 @@ def wait_for_ping(host: str, port: int, startup_timeout: float, progress: Callab
         elapsed = time.monotonic() - start
         stop = should_stop()
         if stop:
-            return Check("ping", False, f"the container stopped before /ping answered 200: {stop}",
+            return ContractCheck("ping", False, f"the container stopped before /ping answered 200: {stop}",
                          "Read the container log above for the cause.", round(elapsed, 3)), connected
         try:
             ans = _request(host, port, "GET", "/ping", PING_LIMIT)
             connected = True
             if ans.status == 200:
                 waited = time.monotonic() - start
-                return Check("ping", True, f"GET /ping answered 200 after {waited:.1f} s (took {ans.seconds:.3f} s)",
+                return ContractCheck("ping", True, f"GET /ping answered 200 after {waited:.1f} s (took {ans.seconds:.3f} s)",
                              seconds=round(waited, 3)), connected
             last = f"answered {ans.status}" + (f" {_snippet(ans.body, 60)}" if ans.body else "")
         except _NoAnswer as exc:
@@ -170,25 +170,25 @@ def wait_for_ping(host: str, port: int, startup_timeout: float, progress: Callab
         time.sleep(min(POLL_INTERVAL, max(0.0, startup_timeout - (now - start))))
     window = f"the {startup_timeout:g} s startup window"
     if not connected:
-        return Check("ping", False, f"nothing accepted a connection on {host}:{port} during {window}",
+        return ContractCheck("ping", False, f"nothing accepted a connection on {host}:{port} during {window}",
                      FIX_LISTEN, round(startup_timeout, 3)), False
     if last.startswith("no answer"):
         fix = f"Answer GET /ping within {PING_LIMIT:g} s, from a thread that never waits for the model."
     else:
         fix = ("Answer GET /ping with 200 once the model is loaded. If loading takes longer, raise "
                "--startup-timeout here and ContainerStartupHealthCheckTimeoutInSeconds on the variant (max 3600).")
-    return Check("ping", False, f"GET /ping never answered 200 during {window} (last: {last})",
+    return ContractCheck("ping", False, f"GET /ping never answered 200 during {window} (last: {last})",
                  fix, round(startup_timeout, 3)), True
 
 
-def _invocation_check(result, timeout: float) -> Check:
+def _invocation_check(result, timeout: float) -> ContractCheck:
     if isinstance(result, _NoAnswer):
         if result.kind == "timeout":
-            return Check("invocation", False, f"POST /invocations gave no answer within {timeout:g} s",
+            return ContractCheck("invocation", False, f"POST /invocations gave no answer within {timeout:g} s",
                          "Real-time endpoints allow 60 s per request: lower the work per request or use an "
                          "asynchronous endpoint; raise --invocation-timeout to measure longer runs.",
                          round(result.seconds, 3))
-        return Check("invocation", False, f"POST /invocations: {result} (did the server crash?)",
+        return ContractCheck("invocation", False, f"POST /invocations: {result} (did the server crash?)",
                      "Read the container log above for the error.", round(result.seconds, 3))
     ans = result
     size = f"{len(ans.body) / 1024:.1f} kB, {ans.content_type or 'no Content-Type'}"
@@ -196,7 +196,7 @@ def _invocation_check(result, timeout: float) -> Check:
         note = ""
         if ans.seconds > REALTIME_LIMIT:
             note = f"; over the {REALTIME_LIMIT:g} s real-time limit, so only an asynchronous endpoint can serve it"
-        return Check("invocation", True, f"POST /invocations answered {ans.status} in {ans.seconds:.2f} s ({size}){note}",
+        return ContractCheck("invocation", True, f"POST /invocations answered {ans.status} in {ans.seconds:.2f} s ({size}){note}",
                      seconds=round(ans.seconds, 3))
     detail = f"POST /invocations answered {ans.status} in {ans.seconds:.2f} s: {_snippet(ans.body)}"
     if ans.status in (404, 405):
@@ -205,34 +205,34 @@ def _invocation_check(result, timeout: float) -> Check:
         fix = "The server rejected the payload: pass one it accepts with --payload FILE (and --content-type)."
     else:
         fix = "The server failed while handling the request: read the container log above for the error."
-    return Check("invocation", False, detail, fix, round(ans.seconds, 3))
+    return ContractCheck("invocation", False, detail, fix, round(ans.seconds, 3))
 
 
-def _response_check(ans: _Answer) -> Check:
+def _response_check(ans: _Answer) -> ContractCheck:
     try:
         doc = json.loads(ans.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return Check("response", False,
+        return ContractCheck("response", False,
                      f"the answer is not JSON ({ans.content_type or 'no Content-Type'}: {_snippet(ans.body, 60)})",
                      "Return a JSON body with Content-Type: application/json; the solution parses every answer as JSON.")
     keys = ", ".join(list(doc)[:5]) if isinstance(doc, dict) else type(doc).__name__
-    return Check("response", True, f"the answer is valid JSON ({keys})")
+    return ContractCheck("response", True, f"the answer is valid JSON ({keys})")
 
 
-def _busy_check(pings: list, invocation_seconds: float) -> Check:
+def _busy_check(pings: list, invocation_seconds: float) -> ContractCheck:
     """PASS when every /ping sent while the invocation ran answered 200 within PING_LIMIT."""
     bad = [p for p in pings if p["status"] != 200 or p["seconds"] > PING_LIMIT]
     worst = max((p["seconds"] for p in pings), default=0.0)
     if bad:
         first = bad[0]
         what = f"answered {first['status']}" if first["status"] else first["error"]
-        return Check("ping-while-busy", False,
+        return ContractCheck("ping-while-busy", False,
                      f"{len(bad)} of {len(pings)} GET /ping sent during the {invocation_seconds:.1f} s invocation "
                      f"failed (first: {what} after {first['seconds']:.2f} s; limit {PING_LIMIT:g} s). In production "
                      "the instance would fail its health check and be replaced.", FIX_BUSY, round(worst, 3))
     note = ("; the invocation was shorter than that limit, so send a payload as heavy as production's "
             "to exercise this" if invocation_seconds < PING_LIMIT else "")
-    return Check("ping-while-busy", True,
+    return ContractCheck("ping-while-busy", True,
                  f"{len(pings)} GET /ping during the {invocation_seconds:.1f} s invocation all answered 200, "
                  f"slowest {worst:.3f} s (limit {PING_LIMIT:g} s){note}", seconds=round(worst, 3))
 

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from byoc.deploy import apply, capacity
 from byoc.deploy.plan import plan_update
-from byoc.errors import BadInput, ByocError
+from byoc.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, ByocError
 
 PLAN_WORKERS = 8  # plans read a handful of resources each; SageMaker's Describe* rate limits are per account
 PHASES = ("planned", "refused", "unchanged", "waiting", "updating", "verifying", "updated", "failed", "timeout",
@@ -48,8 +48,8 @@ class FleetRun:
     @property
     def exit_code(self) -> int:
         if self.refused:
-            return 2
-        return 1 if any(i.phase in ("failed", "timeout") for i in self.items) else 0
+            return EXIT_BAD_INPUT
+        return EXIT_FAILED if any(i.phase in ("failed", "timeout") for i in self.items) else EXIT_OK
 
     def summary(self) -> dict:
         counts: dict = {}
@@ -96,7 +96,7 @@ def plan(aws, image: str, names: list, *, concurrency: int, strategy: str = "blu
                                     deployment_config=deployment_config)
             item.phase = "unchanged" if item.plan.unchanged else "planned"
         except ByocError as exc:
-            if exc.exit_code == 4:
+            if exc.exit_code == EXIT_AUTH:
                 raise
             item.phase, item.error = "refused", str(exc)
 
@@ -219,7 +219,7 @@ def plan_rollback(aws, names: list, to: Optional[int] = None) -> FleetRun:
             item.plan = plan_one(aws, name, to)
             item.phase = "unchanged" if item.plan.unchanged else "planned"
         except ByocError as exc:
-            if exc.exit_code == 4:
+            if exc.exit_code == EXIT_AUTH:
                 raise
             item.phase, item.error = "refused", str(exc)
         items.append(item)

@@ -19,7 +19,6 @@ from byoc.images import ref as image_ref
 from byoc.instances import architecture as instance_architecture
 
 STRATEGIES = ("blue-green", "recreate")
-IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
 
 @dataclass
@@ -72,7 +71,7 @@ def now_iso() -> str:
 def default_image(aws, view: endpoint_view.EndpointView, tags: dict) -> str:
     """Revision 0's image when byoc knows it; else the default image of the endpoint's solution generation
     (the oldest generation's for endpoints the solution did not make)."""
-    original = tags.get("byoc:original-config") or (
+    original = tags.get(revisions.T_ORIGINAL) or (
         view.config_name if revisions.number(view.config_name) is None else None)
     if original:
         try:
@@ -94,7 +93,7 @@ def check_status(view: endpoint_view.EndpointView, strategy: str, resuming: bool
             f"Endpoint {view.name} is Failed ({view.endpoint.get('FailureReason', 'no reason given')}); "
             "SageMaker cannot update a Failed endpoint.",
             f"Run again with --strategy recreate (deletes and recreates {view.name} with the full configuration).")
-    if status in IN_PROGRESS and not resuming:
+    if status in endpoint_view.BUSY and not resuming:
         raise PreflightFailed(
             f"Endpoint {view.name} is {status}; another update is in progress.",
             f"Wait for it (`byoc status {view.name} --watch`), then run the update again.")
@@ -117,8 +116,7 @@ def check_architecture(resolved: ecr.ResolvedImage, view: endpoint_view.Endpoint
 
 def _lossless_model(described: dict, new_name: str, target: str, tags: list) -> dict:
     req = shapes.as_input("CreateModel", described, drop=("ModelName", "Tags"))
-    containers = [req["PrimaryContainer"]] if req.get("PrimaryContainer") else list(req.get("Containers") or [])
-    for c in containers:
+    for c in endpoint_view.model_containers(req):
         if c.get("Image") and c.get("Image") == endpoint_view.model_image(described):
             c["Image"] = target
             env = c.get("Environment")
@@ -140,7 +138,7 @@ def _lossless_config(described: dict, new_name: str, models: dict, tags: list) -
 
 def _merge_tags(original: dict, extra: list) -> list:
     """byoc's tags first, then the resource's own (aws: ones are reserved), within SageMaker's 50."""
-    theirs = [{"Key": k, "Value": v} for k, v in original.items() if not k.startswith(("byoc:", "aws:"))]
+    theirs = [{"Key": k, "Value": v} for k, v in original.items() if not k.startswith((revisions.TAG_PREFIX, "aws:"))]
     return (list(extra) + theirs)[:50]
 
 

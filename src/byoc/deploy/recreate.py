@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 
 from byoc.deploy import autoscaling, sweep, watch
-from byoc.deploy.apply import (
-    _emit,
-    _outcome,
+from byoc.deploy.actions import (
     create_revision,
     diagnose_failure,
+    emit,
     interrupted_before,
     mark_original,
+    outcome_of,
     result_of,
     start_tags,
 )
@@ -40,10 +40,10 @@ def _delete_and_wait(aws, endpoint: str, timeout: float) -> None:
     try:
         aws.sagemaker.delete_endpoint(EndpointName=endpoint)
     except AwsError as exc:
-        if "Could not find" in exc.aws_message:
+        if exc.not_found:
             return
         raise
-    watch.until_settled(aws, endpoint, timeout, settling=("Deleting",) + watch.SETTLING)
+    watch.until_settled(aws, endpoint, timeout)
 
 
 def _create_and_wait(aws, endpoint: str, config: str, tags: list, timeout: float, events) -> watch.Settled:
@@ -51,7 +51,7 @@ def _create_and_wait(aws, endpoint: str, config: str, tags: list, timeout: float
     if tags:
         params["Tags"] = tags
     aws.sagemaker.create_endpoint(**params)
-    return watch.until_settled(aws, endpoint, timeout, lambda d: _emit(events, "phase", text=watch.phase_text(d)))
+    return watch.until_settled(aws, endpoint, timeout, lambda d: emit(events, "phase", text=watch.phase_text(d)))
 
 
 def apply(aws, plan, *, timeout: float, keep: int, events, started: float) -> UpdateResult:
@@ -75,7 +75,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
     if not plan.reuse:
         mark_original(aws, plan)
         create_revision(aws, plan, events)
-    _emit(events, "phase", text=f"recreate: deregistering {len(saved)} scalable target(s), deleting {plan.endpoint}")
+    emit(events, "phase", text=f"recreate: deregistering {len(saved)} scalable target(s), deleting {plan.endpoint}")
     down = time.monotonic()
     down_ms = int(time.time() * 1000)
     autoscaling.deregister(aws, saved)
@@ -90,19 +90,19 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
     if settled.status == "InService":
         downtime = round(time.monotonic() - down, 2)
         autoscaling.register(aws, saved)
-        revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "deployed"), plan.tags)
+        revisions.record_outcome(aws, arn, plan.revision, outcome_of(plan, "deployed"), plan.tags)
         swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config,
                             [revisions.base(m) for m in plan.models.values()], keep, orphans=interrupted_before(plan), listed=plan.retained)
         return result_of(plan, "updated", started, downtime_seconds=downtime, swept=swept)
     reason = settled.endpoint.get("FailureReason", "the endpoint failed")
     diagnosis = diagnose_failure(aws, plan.endpoint, events, down_ms)
     if was_serving:
-        _emit(events, "phase", text=f"new image failed; recreating {plan.endpoint} on {plan.previous_config}")
+        emit(events, "phase", text=f"new image failed; recreating {plan.endpoint} on {plan.previous_config}")
         _delete_and_wait(aws, plan.endpoint, timeout)
         _create_and_wait(aws, plan.endpoint, plan.previous_config, user_tags, timeout, events)
         autoscaling.register(aws, saved)
     downtime = round(time.monotonic() - down, 2)
-    revisions.record_outcome(aws, arn, plan.revision, _outcome(plan, "failed"), plan.tags)
+    revisions.record_outcome(aws, arn, plan.revision, outcome_of(plan, "failed"), plan.tags)
     swept = [] if plan.reuse else sweep.delete_unused(aws, plan.endpoint, plan.endpoint_config,
                                                       list(plan.models.values()))
     return result_of(plan, "failed", started, failure_reason=reason, diagnosis=diagnosis, swept=swept,

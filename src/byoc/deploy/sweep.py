@@ -20,7 +20,6 @@ import datetime
 from typing import Optional
 
 from byoc.endpoint import revisions
-from byoc.endpoint.view import is_not_found
 from byoc.errors import AuthError, AwsError
 
 MAX_RECENT = 20  # other endpoints changed since the oldest candidate that a sweep describes at most
@@ -42,7 +41,7 @@ def used_elsewhere(aws, endpoint: str, since) -> Optional[tuple]:
             try:
                 d = aws.sagemaker.describe_endpoint(EndpointName=name)
             except AwsError as exc:
-                if is_not_found(exc):
+                if exc.not_found:
                     continue
                 raise
             configs.add(d["EndpointConfigName"])
@@ -53,7 +52,7 @@ def used_elsewhere(aws, endpoint: str, since) -> Optional[tuple]:
             try:
                 cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
             except AwsError as exc:
-                if is_not_found(exc):
+                if exc.not_found:
                     continue
                 raise
             models.update(v["ModelName"] for v in cfg.get("ProductionVariants", [])
@@ -72,7 +71,7 @@ def delete_unused(aws, endpoint: str, config: str, models: list) -> list:
         try:
             created.append(call(**{key: name})["CreationTime"])
         except AwsError as exc:
-            if not is_not_found(exc):
+            if not exc.not_found:
                 raise
     if not created:
         return []
@@ -101,7 +100,7 @@ def _delete(call, **params) -> bool:
         call(**params)
         return True
     except AwsError as exc:
-        if not is_not_found(exc):
+        if not exc.not_found:
             raise
         return False
 

@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from byoc.endpoint.view import BUSY
 from byoc.errors import AwsError
-
-SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
 
 @dataclass
@@ -34,15 +33,14 @@ def poll_interval(since_change: float) -> float:
     return min(POLL_MAX, POLL_FIRST + POLL_GROWTH * since_change) * random.uniform(0.8, 1.2)
 
 
-def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None,
-                  settling: tuple = SETTLING) -> Settled:
+def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None) -> Settled:
     start = changed = time.monotonic()
     last = None
     while True:
         try:
             d = aws.sagemaker.describe_endpoint(EndpointName=endpoint)
         except AwsError as exc:
-            if "Could not find" in exc.aws_message:
+            if exc.not_found:
                 return Settled(status="Deleted", endpoint={})
             raise
         key = (d["EndpointStatus"], _phase(d))
@@ -52,7 +50,7 @@ def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callab
             if on_change:
                 on_change(d)
         last = key
-        if d["EndpointStatus"] not in settling:
+        if d["EndpointStatus"] not in BUSY:
             return Settled(status=d["EndpointStatus"], endpoint=d)
         elapsed = time.monotonic() - start
         if elapsed >= timeout:

@@ -25,8 +25,15 @@ REV_SUFFIX = re.compile(r"-r(\d+)$")
 T_ENDPOINT, T_REVISION, T_IMAGE, T_DIGEST, T_BY, T_AT = (
     "byoc:endpoint", "byoc:revision", "byoc:image", "byoc:digest", "byoc:created-by", "byoc:created-at")
 T_LOCK = "byoc:lock"
+T_ORIGINAL = "byoc:original-config"  # on the endpoint: the config it ran before its first byoc update
+TAG_PREFIX = "byoc:"
 OUTCOME_TAG = re.compile(r"^byoc:r(\d+)$")
 KEEP_OUTCOME_TAGS = 20
+
+
+def outcome_key(n: int) -> str:
+    """The endpoint tag recording revision n's attempt (matches OUTCOME_TAG)."""
+    return f"byoc:r{n}"
 
 
 def base(name: str) -> str:
@@ -112,9 +119,9 @@ def parse_outcome(value: str) -> dict:
 def record_outcome(aws, endpoint_arn: str, n: int, value: str, existing: dict) -> None:
     """Tag the endpoint with this attempt's outcome and keep only the newest outcome tags."""
     try:
-        aws.sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": f"byoc:r{n}", "Value": value}])
+        aws.sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": outcome_key(n), "Value": value}])
         olds = sorted(int(m.group(1)) for k in existing if (m := OUTCOME_TAG.match(k)) and int(m.group(1)) != n)
-        drop = [f"byoc:r{k}" for k in olds[: max(0, len(olds) + 1 - KEEP_OUTCOME_TAGS)]]
+        drop = [outcome_key(k) for k in olds[: max(0, len(olds) + 1 - KEEP_OUTCOME_TAGS)]]
         if drop:
             aws.sagemaker.delete_tags(ResourceArn=endpoint_arn, TagKeys=drop)
     except AuthError:
@@ -154,7 +161,7 @@ def history(aws, view, endpoint_tags: Optional[dict] = None) -> list:
                                              outcome=info["outcome"],
                                              image=f"{info['repository']}@{info['digest']}" if info.get("digest") else None)
     configs = retained_configs(aws, view.name, view.config_name)
-    original = tags.get("byoc:original-config") or (None if number(view.config_name) is not None else view.config_name)
+    original = tags.get(T_ORIGINAL) or (None if number(view.config_name) is not None else view.config_name)
     for name in configs + ([original] if original else []):
         n = number(name) if name != original else 0
         try:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 from byoc.errors import AuthError, AwsError, BadInput
+
+# EndpointStatus values while SageMaker is still changing the endpoint (API_DescribeEndpoint):
+# an update must not start, a watch goes on, `status` reports an update in progress.
+BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
 
 @dataclass
@@ -70,21 +75,36 @@ class EndpointView:
         return out
 
 
+def model_containers(model: dict) -> list:
+    """A model's containers (DescribeModel output or CreateModel request): its primary one, or all."""
+    return [model["PrimaryContainer"]] if model.get("PrimaryContainer") else list(model.get("Containers") or [])
+
+
+def model_images(model: dict) -> list:
+    """The image of each of a model's containers."""
+    return [c.get("Image") for c in model_containers(model)]
+
+
 def model_image(model: dict) -> Optional[str]:
     """The image of a model's primary (or first) container."""
-    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-    return container.get("Image")
+    return next(iter(model_images(model)), None)
 
 
-def is_not_found(exc: AwsError) -> bool:
-    return exc.code in ("ValidationException", "ResourceNotFound") and "Could not find" in exc.aws_message
+def require_endpoint_name(endpoint: str) -> str:
+    """SageMaker endpoint names (API_CreateEndpoint): up to 63 letters, digits and hyphens."""
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", endpoint or ""):
+        raise BadInput(f"'{endpoint}' is not a SageMaker endpoint name.",
+                       "Use the name shown by `byoc endpoints` (letters, digits and hyphens, up to 63).")
+    return endpoint
 
 
 def describe_endpoint(aws, name: str) -> dict:
+    """DescribeEndpoint; a malformed or missing name is bad input (exit 2)."""
+    require_endpoint_name(name)
     try:
         return aws.sagemaker.describe_endpoint(EndpointName=name)
     except AwsError as exc:
-        if is_not_found(exc):
+        if exc.not_found:
             raise not_found(aws, name) from exc
         raise
 
@@ -158,6 +178,6 @@ def load(aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
         try:
             models[model_name] = aws.sagemaker.describe_model(ModelName=model_name)
         except AwsError as exc:
-            if not is_not_found(exc):
+            if not exc.not_found:
                 raise
     return EndpointView(name=name, endpoint=endpoint, config=config, models=models)

@@ -31,7 +31,7 @@ SAGEMAKER = "sagemaker.amazonaws.com"
 
 
 @dataclass
-class Check:
+class DoctorCheck:
     name: str
     status: str
     detail: str
@@ -62,40 +62,40 @@ class Report:
                 "missing": self.missing, "permission_check": self.method}
 
 
-def python_check(version: tuple = tuple(sys.version_info[:3])) -> Check:
+def python_check(version: tuple = tuple(sys.version_info[:3])) -> DoctorCheck:
     text = ".".join(str(v) for v in version)
     if tuple(version[:2]) >= MIN_PYTHON:
-        return Check("python", PASS, f"Python {text}")
-    return Check("python", FAIL, f"Python {text} is older than 3.9",
+        return DoctorCheck("python", PASS, f"Python {text}")
+    return DoctorCheck("python", FAIL, f"Python {text} is older than 3.9",
                  "Use Python 3.9 or newer (AWS CloudShell's python3 is 3.9).")
 
 
-def builder_check(which: Callable[[str], Optional[str]] = shutil.which) -> Check:
+def builder_check(which: Callable[[str], Optional[str]] = shutil.which) -> DoctorCheck:
     from byoc.container.build import BUILDERS, INSTALL_FIX
 
     for name in BUILDERS:
         path = which(name)
         if path:
-            return Check("builder", PASS, f"{name} ({path})")
-    return Check("builder", WARN, "no docker, finch or podman on PATH: `byoc build` cannot run here", INSTALL_FIX)
+            return DoctorCheck("builder", PASS, f"{name} ({path})")
+    return DoctorCheck("builder", WARN, "no docker, finch or podman on PATH: `byoc build` cannot run here", INSTALL_FIX)
 
 
-def skew_check(server_date: Optional[str], now: Optional[float] = None) -> Check:
+def skew_check(server_date: Optional[str], now: Optional[float] = None) -> DoctorCheck:
     """Local clock against the Date header of an AWS response."""
     if not server_date:
-        return Check("clock", WARN, "the AWS response carried no Date header; skew not measured")
+        return DoctorCheck("clock", WARN, "the AWS response carried no Date header; skew not measured")
     try:
         server = parsedate_to_datetime(server_date).timestamp()
     except (TypeError, ValueError):
-        return Check("clock", WARN, f"unreadable Date header '{server_date}'; skew not measured")
+        return DoctorCheck("clock", WARN, f"unreadable Date header '{server_date}'; skew not measured")
     skew = (time.time() if now is None else now) - server
     detail = f"local clock is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} AWS"
     fix = "Synchronise the clock (e.g. `sudo chronyc makestep` or enable NTP): signed requests expire after 5 minutes."
     if abs(skew) >= SKEW_FAIL:
-        return Check("clock", FAIL, detail, fix, auth=True)
+        return DoctorCheck("clock", FAIL, detail, fix, auth=True)
     if abs(skew) >= SKEW_WARN:
-        return Check("clock", WARN, detail, fix)
-    return Check("clock", PASS, detail)
+        return DoctorCheck("clock", WARN, detail, fix)
+    return DoctorCheck("clock", PASS, detail)
 
 
 def simulation_source(caller_arn: str) -> Optional[str]:
@@ -121,7 +121,7 @@ def endpoint_scope(aws, name: str, base: policy.Scope) -> tuple:
     except AuthError:
         raise
     except ByocError as exc:
-        return base, Check("endpoint", FAIL, exc.message, exc.fix)
+        return base, DoctorCheck("endpoint", FAIL, exc.message, exc.fix)
     role = repository = bucket = None
     for model in view.models.values():
         arn = model.get("ExecutionRoleArn", "")
@@ -139,13 +139,13 @@ def endpoint_scope(aws, name: str, base: policy.Scope) -> tuple:
                     bucket=bucket or base.bucket)
     status = view.status
     if status == "InService":
-        check = Check("endpoint", PASS, f"{name}: InService")
+        check = DoctorCheck("endpoint", PASS, f"{name}: InService")
     elif status == "Failed":
         reason = view.endpoint.get("FailureReason", "")
-        check = Check("endpoint", WARN, f"{name}: Failed {reason}".strip(),
+        check = DoctorCheck("endpoint", WARN, f"{name}: Failed {reason}".strip(),
                       "A Failed endpoint cannot be updated in place: `byoc update ENDPOINT IMAGE --strategy recreate`.")
     else:
-        check = Check("endpoint", WARN, f"{name}: {status}", "Wait until it is InService (`byoc status`).")
+        check = DoctorCheck("endpoint", WARN, f"{name}: {status}", "Wait until it is InService (`byoc status`).")
     return scope, check
 
 
@@ -234,14 +234,14 @@ def permission_checks(selected: list, needs: list, allowed: dict, method: str, f
         label = f"permissions: {feature}"
         hint = "byoc policy" if feature == policy.CORE else f"byoc policy --features {feature}"
         if denied:
-            checks.append(Check(label, FAIL, "missing " + ", ".join(denied),
+            checks.append(DoctorCheck(label, FAIL, "missing " + ", ".join(denied),
                                 fix or f"Attach the output of `{hint}` (see `byoc policy --explain`).", auth=True))
         elif len(known) < len(wanted):
-            checks.append(Check(label, WARN, f"{len(known)} of {len(wanted)} actions checked by {method}; "
+            checks.append(DoctorCheck(label, WARN, f"{len(known)} of {len(wanted)} actions checked by {method}; "
                                              f"the others need iam:SimulatePrincipalPolicy",
                                 f"Compare your policy with `{hint}`."))
         else:
-            checks.append(Check(label, PASS, f"{len(wanted)} actions allowed ({method})"))
+            checks.append(DoctorCheck(label, PASS, f"{len(wanted)} actions allowed ({method})"))
     return checks, sorted(missing)
 
 
@@ -265,35 +265,35 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
     try:
         aws = aws_factory()
     except AuthError as exc:
-        checks.insert(0, Check("region" if "region" in exc.message else "credentials", FAIL, exc.message, exc.fix,
+        checks.insert(0, DoctorCheck("region" if "region" in exc.message else "credentials", FAIL, exc.message, exc.fix,
                                auth=True))
         return Report(checks, [], "")
     part = partitions.for_region(aws.region)
-    region_check = Check("region", PASS, f"{aws.region} (partition {part.name})")
+    region_check = DoctorCheck("region", PASS, f"{aws.region} (partition {part.name})")
     if not partitions.known_region(aws.region):
-        region_check = Check("region", WARN, f"'{aws.region}' is not a region byoc knows (assuming partition aws)",
+        region_check = DoctorCheck("region", WARN, f"'{aws.region}' is not a region byoc knows (assuming partition aws)",
                              "Check --region / AWS_REGION, e.g. us-east-1 or cn-northwest-1.")
     try:
         identity = aws.identity()
     except AuthError as exc:
-        return Report([Check("credentials", FAIL, exc.message, exc.fix, auth=True), region_check] + checks, [], "")
+        return Report([DoctorCheck("credentials", FAIL, exc.message, exc.fix, auth=True), region_check] + checks, [], "")
     except AwsError as exc:
-        return Report([Check("credentials", FAIL, f"STS GetCallerIdentity failed: {exc.message}",
+        return Report([DoctorCheck("credentials", FAIL, f"STS GetCallerIdentity failed: {exc.message}",
                              "Check network access to STS and --endpoint-url.", auth=True), region_check] + checks,
                       [], "")
-    head = [Check("credentials", PASS, identity["Arn"]), region_check,
+    head = [DoctorCheck("credentials", PASS, identity["Arn"]), region_check,
             skew_check(identity.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date"))]
 
     try:
         scope = base_scope = policy.make_scope(part.name, aws.region, identity["Account"])
     except BadInput as exc:
-        head[1] = Check("region", FAIL, exc.message, exc.fix, auth=True)
+        head[1] = DoctorCheck("region", FAIL, exc.message, exc.fix, auth=True)
         return Report(head + checks, [], "")
     if endpoint:
         try:
             scope, endpoint_check = endpoint_scope(aws, endpoint, scope)
         except AuthError as exc:
-            endpoint_check = Check("endpoint", FAIL, exc.message, exc.fix, auth=True)
+            endpoint_check = DoctorCheck("endpoint", FAIL, exc.message, exc.fix, auth=True)
         head.append(endpoint_check)
     arn = identity["Arn"]
     needs = _needs(selected, scope, arn.rsplit("/", 1)[-1] if ":user/" in arn else "")
@@ -303,7 +303,7 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
     if document is not None:
         allowed, method = from_document(document, needs), "policy file"
     elif identity["Arn"].endswith(":root"):
-        head.append(Check("simulation", WARN, "signed in as the account's root user: every action is allowed",
+        head.append(DoctorCheck("simulation", WARN, "signed in as the account's root user: every action is allowed",
                           "Use an IAM user or role with the policy from `byoc policy` instead of root."))
         allowed = {a: True for need in needs for a in need.actions}
         method = "root"
@@ -311,16 +311,16 @@ def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, featu
         try:
             allowed, method = simulate(aws, source, needs), "simulation"
         except AuthError as exc:
-            head.append(Check("simulation", WARN, f"{exc.message} Checked with read probes instead.",
+            head.append(DoctorCheck("simulation", WARN, f"{exc.message} Checked with read probes instead.",
                               exc.fix))
         except AwsError as exc:
-            head.append(Check("simulation", WARN, f"iam:SimulatePrincipalPolicy is unavailable ({exc.code}); "
+            head.append(DoctorCheck("simulation", WARN, f"iam:SimulatePrincipalPolicy is unavailable ({exc.code}); "
                                                   "checked with read probes instead."))
         except Exception as exc:  # noqa: BLE001 - a diagnostic must report, not crash
-            head.append(Check("simulation", WARN, f"iam:SimulatePrincipalPolicy failed ({type(exc).__name__}); "
+            head.append(DoctorCheck("simulation", WARN, f"iam:SimulatePrincipalPolicy failed ({type(exc).__name__}); "
                                                   "checked with read probes instead."))
     else:
-        head.append(Check("simulation", WARN, f"{identity['Arn']} cannot be simulated; checked with read probes"))
+        head.append(DoctorCheck("simulation", WARN, f"{identity['Arn']} cannot be simulated; checked with read probes"))
     if not method:
         allowed, method = run_probes(aws, endpoint, scope), "probes"
     fix = None

@@ -82,11 +82,11 @@ class Diagnosis:
 
 def load_view(aws, endpoint: str) -> endpoint_view.EndpointView:
     """The endpoint with its config and models; tolerates a config deleted under a live endpoint."""
-    described = endpoint_view.describe_endpoint(aws, logs.require_endpoint_name(endpoint))
+    described = endpoint_view.describe_endpoint(aws, endpoint)
     try:
         return endpoint_view.load(aws, endpoint, described)
     except AwsError as exc:
-        if not endpoint_view.is_not_found(exc):
+        if not exc.not_found:
             raise
         return endpoint_view.EndpointView(name=endpoint, endpoint=described, config={}, models={})
 
@@ -97,7 +97,7 @@ def facts(view: endpoint_view.EndpointView) -> Dict[str, str]:
     cfg_variants = view.config.get("ProductionVariants") or []
     variant = cfg_variants[0] if cfg_variants else {}
     model = view.models.get(variant.get("ModelName", ""), {})
-    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    container = next(iter(endpoint_view.model_containers(model)), {})
     values = {
         "variant": variant.get("VariantName"),
         "instance_type": variant.get("InstanceType"),

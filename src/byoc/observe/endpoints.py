@@ -84,7 +84,7 @@ def each_readable(aws, names: list, read: Callable) -> Readable:
             return None, name
         except (AwsError, BadInput) as exc:
             cause = exc if isinstance(exc, AwsError) else exc.__cause__  # view.describe_endpoint's "does not exist"
-            if isinstance(cause, AwsError) and endpoint_view.is_not_found(cause):
+            if isinstance(cause, AwsError) and cause.not_found:
                 return None, None
             raise
 

@@ -9,7 +9,6 @@ Both return events in timestamp order per stream; `merge` interleaves the stream
 
 from __future__ import annotations
 
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from byoc import redaction, timespec
 from byoc.endpoint import view as endpoint_view
+from byoc.endpoint.view import require_endpoint_name
 from byoc.errors import AwsError, BadInput
 
 GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
@@ -66,10 +66,6 @@ class LogGroupMissing(BadInput):
     """The endpoint has no log group: none of its containers has written a line yet."""
 
 
-def _not_found(exc: AwsError) -> bool:
-    return exc.code == "ResourceNotFoundException"
-
-
 def list_streams(aws, endpoint: str, since: Optional[int] = None,
                  variant: Optional[str] = None, instance: Optional[str] = None,
                  created_after: Optional[int] = None) -> List[Stream]:
@@ -96,7 +92,7 @@ def list_streams(aws, endpoint: str, since: Optional[int] = None,
             if stop:
                 break
     except AwsError as exc:
-        if _not_found(exc):
+        if exc.not_found:
             raise missing_group_error(aws, endpoint) from exc
         raise
     return out
@@ -109,7 +105,7 @@ def missing_group_error(aws, endpoint: str) -> LogGroupMissing:
     try:
         ep = aws.sagemaker.describe_endpoint(EndpointName=endpoint)
     except AwsError as exc:
-        if "Could not find" in exc.aws_message:
+        if exc.not_found:
             return LogGroupMissing(f"{head}; the endpoint does not exist in {aws.region}.",
                                    "List endpoints with `byoc endpoints` (and check --region).")
         raise
@@ -300,7 +296,7 @@ def tail(aws, endpoint: str, since_ms: int, stop_event: threading.Event,
                         for p in prefixes]
                 batch = merge([j.result() for j in jobs])
             except AwsError as exc:
-                if not _not_found(exc):
+                if not exc.not_found:
                     raise
                 batch = []
                 if on_wait and not told:
@@ -324,14 +320,6 @@ def tail(aws, endpoint: str, since_ms: int, stop_event: threading.Event,
 
 def _identity(event: dict) -> str:
     return f"{event.get('timestamp')}:{event.get('ingestionTime')}:{event.get('message')}"
-
-
-def require_endpoint_name(endpoint: str) -> str:
-    """SageMaker endpoint names: up to 63 characters of letters, digits and hyphens."""
-    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", endpoint or ""):
-        raise BadInput(f"'{endpoint}' is not a SageMaker endpoint name.",
-                       "Use the name shown by `byoc endpoints` (letters, digits and hyphens, up to 63).")
-    return endpoint
 
 
 

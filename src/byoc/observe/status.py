@@ -54,7 +54,7 @@ def status(aws, endpoint: str) -> Status:
         out.last_update = {"revision": n, **revisions.parse_outcome(value)}
     pending = d.get("PendingDeploymentSummary")
     holder = lock.holder(tags.get(revisions.T_LOCK))
-    if pending or holder or view.status in ("Creating", "Updating", "Deleting"):
+    if pending or holder or view.status in endpoint_view.BUSY:
         out.in_progress = {"status": view.status, "target_config": (pending or {}).get("EndpointConfigName"),
                            "started": str((pending or {}).get("StartTime", "")), "byoc_run": holder}
     return out

@@ -33,7 +33,7 @@ _NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
 @dataclass
-class Check:
+class VerifyCheck:
     name: str  # status | image | invocation | logs
     ok: Optional[bool]  # None: not run
     detail: str
@@ -46,7 +46,7 @@ class Check:
 class Verification:
     endpoint: str
     region: str
-    checks: List[Check]
+    checks: List[VerifyCheck]
     findings: List[Finding] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     error_lines: List[KeyLine] = field(default_factory=list)  # what the container logged for a failed invocation
@@ -71,16 +71,16 @@ class Verification:
                 "error_lines": [k.to_dict() for k in self.error_lines]}
 
 
-def check_status(view: endpoint_view.EndpointView) -> Check:
+def check_status(view: endpoint_view.EndpointView) -> VerifyCheck:
     status = view.status
     if status == "InService":
-        return Check("status", True, "The endpoint is InService.")
+        return VerifyCheck("status", True, "The endpoint is InService.")
     reason = view.endpoint.get("FailureReason")
     detail = f"The endpoint is {status}, not InService" + (f": {reason}" if reason else ".")
-    return Check("status", False, detail)
+    return VerifyCheck("status", False, detail)
 
 
-def check_image(aws, view: endpoint_view.EndpointView, expected: image_ref.ImageRef) -> Tuple[Check, List[str]]:
+def check_image(aws, view: endpoint_view.EndpointView, expected: image_ref.ImageRef) -> Tuple[VerifyCheck, List[str]]:
     """Compare each variant's deployed image with `expected`, by digest when both are known."""
     notes: List[str] = []
     want = expected.digest
@@ -94,7 +94,7 @@ def check_image(aws, view: endpoint_view.EndpointView, expected: image_ref.Image
         except AwsError as exc:
             if exc.code not in ("ImageNotFoundException", "RepositoryNotFoundException"):
                 raise
-            return Check("image", False, f"The expected image {expected} does not exist in ECR ({exc.code})."), notes
+            return VerifyCheck("image", False, f"The expected image {expected} does not exist in ECR ({exc.code})."), notes
     wrong = []
     for v in view.variants:
         if want and v.digest:
@@ -105,12 +105,12 @@ def check_image(aws, view: endpoint_view.EndpointView, expected: image_ref.Image
             live = v.resolved_image or v.image or "no image"
             wrong.append(f"variant {v.name} runs {live}")
     if not view.variants:
-        return Check("image", False, "The endpoint has no production variant to compare."), notes
+        return VerifyCheck("image", False, "The endpoint has no production variant to compare."), notes
     if wrong:
         suffix = f" ({want})" if want and want != expected.digest else ""
-        return Check("image", False, f"Expected {expected}{suffix}, but " + "; ".join(wrong) + "."), notes
+        return VerifyCheck("image", False, f"Expected {expected}{suffix}, but " + "; ".join(wrong) + "."), notes
     shown = f"{expected.repository}@{want[:19]}" if want else expected.uri
-    return Check("image", True, f"Every variant runs the expected image {shown}."), notes
+    return VerifyCheck("image", True, f"Every variant runs the expected image {shown}."), notes
 
 
 def container_status(message: str) -> Optional[int]:
@@ -119,7 +119,7 @@ def container_status(message: str) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-def invoke_realtime(aws, endpoint: str, payload: Optional[bytes], content_type: str) -> Check:
+def invoke_realtime(aws, endpoint: str, payload: Optional[bytes], content_type: str) -> VerifyCheck:
     body = DEFAULT_PAYLOAD if payload is None else payload
     started = time.monotonic()
     try:
@@ -128,15 +128,15 @@ def invoke_realtime(aws, endpoint: str, payload: Optional[bytes], content_type: 
     except AwsError as exc:
         status = container_status(exc.aws_message)
         if payload is None and status is not None and 400 <= status < 500:
-            return Check("invocation", True,
+            return VerifyCheck("invocation", True,
                          f"The container answered {status} to an empty JSON request, so /invocations is served "
                          "(pass --payload FILE to test a real request).")
-        return Check("invocation", False, f"InvokeEndpoint failed: {exc.code}: {redaction.text(exc.aws_message)}")
+        return VerifyCheck("invocation", False, f"InvokeEndpoint failed: {exc.code}: {redaction.text(exc.aws_message)}")
     data = out["Body"].read()
     took = time.monotonic() - started
     variant = out.get("InvokedProductionVariant")
     where = f" from variant {variant}" if variant else ""
-    return Check("invocation", True, f"InvokeEndpoint answered{where} in {took:.2f} s ({len(data):,} bytes).")
+    return VerifyCheck("invocation", True, f"InvokeEndpoint answered{where} in {took:.2f} s ({len(data):,} bytes).")
 
 
 def _split_s3(uri: str) -> Tuple[str, str]:
@@ -157,14 +157,14 @@ def _s3_text(aws, uri: str) -> Optional[str]:
 
 
 def invoke_async(aws, view: endpoint_view.EndpointView, payload: Optional[bytes], content_type: str,
-                 timeout: float, poll_seconds: float) -> Tuple[Check, List[str]]:
+                 timeout: float, poll_seconds: float) -> Tuple[VerifyCheck, List[str]]:
     """Put the payload beside the config's S3OutputPath, invoke, and wait for output or failure."""
     notes: List[str] = []
     out_cfg = (view.config.get("AsyncInferenceConfig") or {}).get("OutputConfig") or {}
     output_path = out_cfg.get("S3OutputPath", "")
     bucket, prefix = _split_s3(output_path)
     if not bucket:
-        return Check("invocation", False, "The async config has no S3OutputPath to put the test input in."), notes
+        return VerifyCheck("invocation", False, "The async config has no S3OutputPath to put the test input in."), notes
     request_id = f"byoc-verify-{uuid.uuid4().hex[:12]}"
     key = f"{prefix.rstrip('/')}/byoc-verify/{request_id}.input".lstrip("/")
     input_uri = f"s3://{bucket}/{key}"
@@ -184,16 +184,16 @@ def invoke_async(aws, view: endpoint_view.EndpointView, payload: Optional[bytes]
         result = _s3_text(aws, output) if output else None
         if result is not None:
             took = time.monotonic() - started
-            return Check("invocation", True, f"The async request succeeded in {took:.1f} s "
+            return VerifyCheck("invocation", True, f"The async request succeeded in {took:.1f} s "
                                              f"({len(result.encode()):,} bytes at {output})."), notes
         error = _s3_text(aws, failure) if failure else None
         if error is not None:
-            return Check("invocation", False, f"The async request failed: {redaction.text(error.strip()[:300])}"), notes
+            return VerifyCheck("invocation", False, f"The async request failed: {redaction.text(error.strip()[:300])}"), notes
         crashed = None if failure else _invocation_error_line(aws, view.name, started_ms)
         if crashed:
-            return Check("invocation", False, f"The container answered the async request with an error: {crashed}"), notes
+            return VerifyCheck("invocation", False, f"The container answered the async request with an error: {crashed}"), notes
         if time.monotonic() >= deadline:
-            return Check("invocation", False, f"No output or failure object after {timeout:.0f} s "
+            return VerifyCheck("invocation", False, f"No output or failure object after {timeout:.0f} s "
                                               f"(expected {output}); raise --timeout or run `byoc logs "
                                               f"{view.name} --follow`."), notes
         time.sleep(poll_seconds)
@@ -235,16 +235,16 @@ def invocation_error_lines(aws, endpoint: str, since_ms: int, limit: int = 12) -
 
 
 def check_logs(aws, view: endpoint_view.EndpointView, invocation_error: Optional[str] = None,
-               ) -> Tuple[Check, List[Finding], List[str]]:
+               ) -> Tuple[VerifyCheck, List[Finding], List[str]]:
     """No error signature in the logs since the deployment that made the current fleet."""
     since = logs.last_update_ms(view.endpoint, view.config)
     try:
         read = logs.read(aws, view.name, start=since)
     except logs.LogGroupMissing:
-        return (Check("logs", None, "The endpoint has no log group: its execution role may lack CloudWatch Logs "
+        return (VerifyCheck("logs", None, "The endpoint has no log group: its execution role may lack CloudWatch Logs "
                                     "permissions (logs:CreateLogStream, logs:PutLogEvents)."), [], [])
     except AuthError as exc:
-        return Check("logs", None, f"Logs not read: {exc.message}"), [], [exc.fix] if exc.fix else []
+        return VerifyCheck("logs", None, f"Logs not read: {exc.message}"), [], [exc.fix] if exc.fix else []
     events = live_fleet_events(view, read.events)
     if len(events) != len(read.events):
         read = replace(read, events=events, streams=[st for st in read.streams
@@ -258,8 +258,8 @@ def check_logs(aws, view: endpoint_view.EndpointView, invocation_error: Optional
     what = f"{len(read.events):,} log lines of {len(read.streams)} stream(s) since the last deployment"
     if bad:
         titles = "; ".join(f"{f.title} ({f.evidence[0]})" for f in bad[:3])
-        return Check("logs", False, f"Error signatures in the {what}: {titles}."), findings, notes
-    return Check("logs", True, f"No error signature in the {what}."), findings, notes
+        return VerifyCheck("logs", False, f"Error signatures in the {what}: {titles}."), findings, notes
+    return VerifyCheck("logs", True, f"No error signature in the {what}."), findings, notes
 
 
 def verify(aws, endpoint: str, image: Optional[str] = None, payload: Optional[bytes] = None,
@@ -278,7 +278,7 @@ def verify(aws, endpoint: str, image: Optional[str] = None, payload: Optional[by
         result.checks.append(check)
         result.notes.extend(notes)
     if view.status != "InService":
-        result.checks.append(Check("invocation", None, "Not invoked: the endpoint is not InService."))
+        result.checks.append(VerifyCheck("invocation", None, "Not invoked: the endpoint is not InService."))
         return result
     invoked_ms = int(time.time() * 1000)
     if view.is_async:

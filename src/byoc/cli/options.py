@@ -1,0 +1,52 @@
+"""Options shared by the commands that change endpoints (`update`, `restore`, `rollback`, `fleet`)."""
+
+from __future__ import annotations
+
+import click
+
+from byoc.cli.common import Duration
+
+STRATEGY_HELP = ("blue-green keeps serving; recreate deletes and recreates (Failed endpoints, no room for two "
+                 "fleets): the endpoint stops serving meanwhile.")
+
+def apply_options(func):
+    """--yes --dry-run --no-wait --timeout --keep --quiet of update, restore and rollback."""
+    for option in reversed([
+        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+        click.option("--dry-run", is_flag=True, help="Show the plan and stop; change nothing."),
+        click.option("--no-wait", is_flag=True, help="Start the deployment and return."),
+        click.option("--timeout", default="1h", show_default=True, type=Duration(minimum=1),
+                     help="How long to watch before giving up (SageMaker goes on; exit 3): seconds or 10m, 1h."),
+        click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
+                     help="Revisions (models and configs) to keep for instant rollback."),
+        click.option("--quiet", "-q", is_flag=True, help="No live log lines while SageMaker works."),
+    ]):
+        func = option(func)
+    return func
+
+
+def guard_options(func):
+    """The deployment guardrails: --traffic --rolling --alarm --max-time."""
+    for option in reversed([
+        click.option("--traffic", help="all-at-once | canary:PERCENT:BAKE_SECONDS | linear:STEP_PERCENT:BAKE_SECONDS."),
+        click.option("--rolling", help="BATCH[%]:BAKE_SECONDS: replace capacity in batches (needs one batch of room)."),
+        click.option("--alarm", "alarms", multiple=True, help="CloudWatch alarm that rolls the update back (repeatable)."),
+        click.option("--max-time", type=Duration(), help="MaximumExecutionTimeoutInSeconds for the deployment "
+                     "(600..28800 s; 10m..8h)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def deployment_config(traffic, rolling, alarms, max_time):
+    """The UpdateEndpoint DeploymentConfig of the guardrail options (None for the default)."""
+    from byoc.deploy import guardrails
+
+    return guardrails.deployment_config(traffic, rolling, tuple(alarms), None if max_time is None else int(max_time))
+
+
+def check_endpoint_name(endpoint: str) -> None:
+    """Refuse a malformed endpoint name before any AWS session is made (the library checks it too)."""
+    from byoc.endpoint.view import require_endpoint_name
+
+    require_endpoint_name(endpoint)

@@ -1,0 +1,127 @@
+"""What an update does to AWS, shared by both strategies (blue/green in apply, recreate): create the
+revision, tag revision 0 and the attempt, report progress, build the result, diagnose a failure."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+from byoc.deploy import sweep
+from byoc.deploy.plan import UpdatePlan, now_iso
+from byoc.deploy.results import UpdateResult
+from byoc.endpoint import revisions
+from byoc.endpoint.view import model_images
+from byoc.errors import AuthError, AwsError
+
+Events = Optional[Callable[..., None]]
+
+
+def emit(events: Events, kind: str, **data) -> None:
+    """Report progress to the caller's `events(kind, **data)`, if any."""
+    if events:
+        events(kind, **data)
+
+
+def result_of(plan: UpdatePlan, result: str, started: float, **extra) -> UpdateResult:
+    first_model = next(iter(plan.models.values()), None) if plan.models else None
+    return UpdateResult(
+        endpoint=plan.endpoint, result=result, image=plan.target, digest=plan.digest, revision=plan.revision,
+        previous_image=plan.previous_image, endpoint_config=plan.endpoint_config, model=first_model,
+        elapsed_seconds=round(time.monotonic() - started, 2), strategy=plan.strategy,
+        warnings=list(plan.warnings), **extra)
+
+
+def create_revision(aws, plan: UpdatePlan, events: Events = None) -> None:
+    """CreateModel(s) and CreateEndpointConfig; existing ones with the same content are reused."""
+    for req in plan.create_models:
+        _create(aws, plan.endpoint, "model", req, events)
+    if plan.create_config:
+        _create(aws, plan.endpoint, "endpoint-config", plan.create_config, events)
+
+
+def _create(aws, endpoint: str, kind: str, req: dict, events: Events) -> None:
+    name = req["ModelName"] if kind == "model" else req["EndpointConfigName"]
+    call = aws.sagemaker.create_model if kind == "model" else aws.sagemaker.create_endpoint_config
+
+    def create() -> None:
+        try:
+            call(**req)
+        except AuthError as exc:
+            if "AddTags" not in (exc.action or ""):
+                raise
+            # Tagging denied: create without tags; history falls back to the -r<N> names.
+            call(**{k: v for k, v in req.items() if k != "Tags"})
+
+    try:
+        create()
+        emit(events, "phase", text=f"created {kind} {name}")
+    except AwsError as exc:
+        if "already existing" not in exc.aws_message:
+            raise
+        described = aws.sagemaker.describe_model(ModelName=name) if kind == "model" else None
+        if described and model_images(described) != model_images(req):
+            # Left by a run for another image that was interrupted before it created its config.
+            used = sweep.used_elsewhere(aws, endpoint, described["CreationTime"])
+            if used is None or name in used[1]:
+                raise
+            aws.sagemaker.delete_model(ModelName=name)
+            create()
+            emit(events, "phase", text=f"replaced model {name} (left by an interrupted run for another image)")
+            return
+        emit(events, "phase", text=f"reusing {kind} {name} (left by an earlier run)")
+
+
+def first_update(plan: UpdatePlan) -> bool:
+    return not plan.tags.get(revisions.T_ORIGINAL) and revisions.number(plan.previous_config) is None
+
+
+def start_tags(plan: UpdatePlan) -> list:
+    """Endpoint tags written with the lock: this attempt's outcome, and revision 0 on the first update."""
+    tags = [{"Key": revisions.outcome_key(plan.revision), "Value": outcome_of(plan, "in-progress")}]
+    if first_update(plan):
+        tags.append({"Key": revisions.T_ORIGINAL, "Value": plan.previous_config})
+    return tags
+
+
+def mark_original(aws, plan: UpdatePlan) -> None:
+    """Tag the endpoint's original model and config as revision 0 on the first byoc update."""
+    if not first_update(plan):
+        return
+    view = plan.view
+    try:
+        tags = [{"Key": revisions.T_ENDPOINT, "Value": plan.endpoint}, {"Key": revisions.T_REVISION, "Value": "0"}]
+        if plan.previous_image:
+            tags.append({"Key": revisions.T_IMAGE, "Value": plan.previous_image[:256]})
+        if plan.previous_digest:
+            tags.append({"Key": revisions.T_DIGEST, "Value": plan.previous_digest})
+        aws.sagemaker.add_tags(ResourceArn=view.config["EndpointConfigArn"], Tags=tags)
+        for model in view.models.values():
+            aws.sagemaker.add_tags(ResourceArn=model["ModelArn"], Tags=tags)
+    except AuthError:
+        pass
+
+
+def interrupted_before(plan: UpdatePlan) -> bool:
+    """An earlier attempt was left in progress (its run was killed): it may have left models behind."""
+    return any(v.startswith("in-progress") for k, v in plan.tags.items()
+               if (m := revisions.OUTCOME_TAG.match(k)) and int(m.group(1)) != plan.revision)
+
+
+def diagnose_failure(aws, endpoint: str, events: Events, since_ms: Optional[int] = None) -> list:
+    """The diagnosis issue's findings for a failed deployment, from its own log lines on (`since_ms`);
+    empty if diagnosis itself fails."""
+    try:
+        from byoc.observe import diagnose
+
+        found = diagnose.diagnose(aws, endpoint, since=since_ms)
+        return found.to_dict().get("findings", [])
+    except Exception as exc:  # the update's outcome must not depend on the diagnosis
+        emit(events, "phase", text=f"(diagnosis unavailable: {exc})")
+        return []
+
+
+def outcome_of(plan: UpdatePlan, outcome: str) -> str:
+    """The value of the endpoint's byoc:r<N> tag recording this attempt's outcome now."""
+    named = plan.image.split("@", 1)[0]
+    ref = named.split("/", 1)[1] if "/" in named else named
+    return revisions.outcome_value(outcome, now_iso(), ref, plan.digest, plan.caller)
