@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Lower number = lower layer. A module may import its own layer or lower ones, never higher.
 LAYERS = {
-    "byoc.errors": 0, "byoc.timespec": 0, "byoc.instances": 0, "byoc.data": 0,
+    "byoc.errors": 0, "byoc.timespec": 0, "byoc.instances": 0, "byoc.data": 0, "byoc.redaction": 0,
     "byoc.aws": 1,
     "byoc.images": 2, "byoc.diagnosis": 2,
     "byoc.endpoint": 3, "byoc.container": 3,
