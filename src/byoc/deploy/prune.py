@@ -23,7 +23,6 @@ from typing import Callable, Optional
 
 from byoc.deploy import sweep
 from byoc.endpoint import revisions
-from byoc.endpoint.view import is_not_found
 from byoc.errors import AwsError
 
 RESOURCE_TYPES = ("sagemaker:model", "sagemaker:endpoint-config")
@@ -126,7 +125,7 @@ def _every_endpoints_use(aws) -> tuple:
         try:
             d = aws.sagemaker.describe_endpoint(EndpointName=name)
         except AwsError as exc:
-            if is_not_found(exc):
+            if exc.not_found:
                 continue
             raise
         configs.add(d["EndpointConfigName"])
@@ -137,7 +136,7 @@ def _every_endpoints_use(aws) -> tuple:
         try:
             cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
         except AwsError as exc:
-            if is_not_found(exc):
+            if exc.not_found:
                 continue
             raise
         models.update(v["ModelName"] for v in cfg.get("ProductionVariants", []) + (cfg.get("ShadowProductionVariants") or []))
