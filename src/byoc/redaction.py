@@ -4,7 +4,9 @@ A name is secret-looking when, upper-cased with '-' read as '_', it contains one
 (HF_TOKEN, DB_PASSWORD, OPENAI_API_KEY, aws-secret-access-key ...). Its value is never printed.
 Text byoc did not write (log lines, a container's answers) goes through `text()` at the observe/
 boundary: the value after a secret-looking name (`NAME=value` as printenv prints it, `NAME: value`,
-`"NAME": "value"`, `'NAME': 'value'`) is masked. `--show-secrets` turns that off for one run.
+`"NAME": "value"`, `'NAME': 'value'`) is masked, and so are the values of secret-looking variables
+of the models byoc has read (`remember`), wherever they appear. `--show-secrets` turns that off
+for one run.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ _LINE = re.compile(r"^(?P<head>\s*(?:export\s+)?(?P<name>[A-Za-z_][\w.-]*)=)(?P<
 _INLINE = re.compile(r"""(?P<head>(?P<name>[A-Za-z_][\w.-]*)["']?\s*[=:]\s*)"""
                      r"""(?P<value>"[^"]*"|'[^']*'|[^\s,;&"'}\]]+)""")
 _REVEAL = {"on": False}
+_KNOWN: set = set()  # values of secret-looking variables of the models byoc has read in this process
+
+
+def remember(env: dict) -> None:
+    """Values of a model's secret-looking variables: `text()` masks them wherever they appear (a
+    container may print a token without its name). Values shorter than 4 characters are too common."""
+    for name, value in (env or {}).items():
+        if is_secret_name(name) and isinstance(value, str) and len(value) >= 4:
+            _KNOWN.add(value)
 
 
 def reveal(on: bool) -> None:
@@ -61,4 +72,8 @@ def text(message: str) -> str:
             continue
         out.append(_INLINE.sub(lambda x: x.group("head") + _mask_value(x.group("value"))
                                if is_secret_name(x.group("name")) else x.group(0), line))
-    return "\n".join(out)
+    masked = "\n".join(out)
+    for value in sorted(_KNOWN, key=len, reverse=True):
+        if value in masked:
+            masked = masked.replace(value, MASK)
+    return masked

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from byoc import redaction
 from byoc.errors import AuthError, AwsError, BadInput
 
 # EndpointStatus values while SageMaker is still changing the endpoint (API_DescribeEndpoint):
@@ -180,4 +181,7 @@ def load(aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
         except AwsError as exc:
             if not exc.not_found:
                 raise
+    for model in models.values():
+        for container in [model.get("PrimaryContainer") or {}] + list(model.get("Containers") or []):
+            redaction.remember(container.get("Environment") or {})
     return EndpointView(name=name, endpoint=endpoint, config=config, models=models)
