@@ -15,6 +15,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Optional
 
+from byoc.endpoint.view import model_containers
+
 
 @lru_cache(maxsize=1)
 def generations() -> list:
@@ -92,8 +94,8 @@ def model_environment(models: dict) -> dict:
     """The environment of the models' primary (or first) containers, merged."""
     env: dict = {}
     for model in models.values():
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-        env.update(container.get("Environment") or {})
+        containers = model_containers(model)
+        env.update((containers[0].get("Environment") if containers else None) or {})
     return env
 
 

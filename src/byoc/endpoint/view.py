@@ -182,6 +182,6 @@ def load(aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
             if not exc.not_found:
                 raise
     for model in models.values():
-        for container in [model.get("PrimaryContainer") or {}] + list(model.get("Containers") or []):
+        for container in model_containers(model):
             redaction.remember(container.get("Environment") or {})
     return EndpointView(name=name, endpoint=endpoint, config=config, models=models)
