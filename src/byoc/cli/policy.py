@@ -50,7 +50,11 @@ def policy_cmd(c, features, endpoint_pattern, generations, partition, account, r
                        "--partition aws --account 123456789012.")
     found = None
     if not endpoint_pattern and not generations and region != "*":
-        found = ops.generations_in_region(c.aws)
+        from byoc.aws.client import Aws
+
+        # One quick look (1 s to connect, one attempt): offline, the policy covers every generation at once.
+        found = ops.generations_in_region(Aws(region=region, profile=c.profile, endpoint_url=c.endpoint_url,
+                                              quick=True))
         generations = found.generations
     scope = ops.make_scope(partition, region, account or c.aws.account, endpoint_pattern, role_pattern,
                            repository, bucket_pattern, generations)
