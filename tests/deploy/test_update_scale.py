@@ -166,3 +166,22 @@ def test_a_plan_that_can_never_fit_is_refused_before_anything(sandbox, sm, ecr, 
     assert resources(sm) == before
     code, doc, _ = run_json(capsys, "update", EP, image, "--dry-run", "--rolling", "1:0")
     assert code == 0 and doc["plan"]["quotas"] == {"ml.g5.2xlarge": 2}
+
+
+def test_a_fleet_plans_with_one_read_of_what_all_plans_share(sandbox, sm, ecr):
+    from byoc.deploy import fleet
+
+    names = [f"team-{i}" for i in range(6)]
+    for name in names:
+        endpoint(sm, ecr, name, wait=False)
+    for name in names:
+        seed.wait_status(sm, name)
+    image, _ = seed.push_image(ecr, "sd", "v2", "healthy")
+    aws = Aws()
+    run = fleet.plan(aws, image, names, concurrency=3)
+    assert run.summary() == {"planned": 6}
+    calls = aws.calls
+    assert calls["sts:GetCallerIdentity"] == 1 and calls["servicequotas:ListServiceQuotas"] == 1
+    assert calls["ecr:BatchGetImage"] == 1 and calls["ecr:DescribeImages"] == 0
+    assert calls["sagemaker:ListEndpoints"] == 0  # no count of the region's instances
+    assert sum(calls.values()) <= 3 + 8 * len(names)  # each plan reads its own endpoint, config, model, tags

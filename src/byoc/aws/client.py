@@ -2,7 +2,8 @@
 
 `Aws` holds one boto3 session and hands out wrapped clients: every call goes through
 `_call`, which counts it, applies byoc's bounded backoff on throttling on top of botocore's
-adaptive retry mode, and translates credential and permission errors into `AuthError`
+standard retry mode (not adaptive: its client-side rate limiter slows every operation of a client
+when one is throttled, while SageMaker limits each operation on its own), and translates credential and permission errors into `AuthError`
 (exit code 4) naming the denied action. The endpoint URL comes from boto3's own
 configuration (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, profiles), so the same code
 talks to AWS or to any server speaking its protocols.
@@ -246,7 +247,7 @@ class Aws:
                             user_agent_extra=f"byoc/{__version__}", connect_timeout=1, read_timeout=2)
         else:
             config = Config(
-                retries={"mode": "adaptive", "max_attempts": 8},
+                retries={"mode": "standard", "max_attempts": 8},
                 user_agent_extra=f"byoc/{__version__}",
                 connect_timeout=10,
                 read_timeout=70,

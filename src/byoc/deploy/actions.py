@@ -3,6 +3,7 @@ revision, tag revision 0 and the attempt, report progress, build the result, dia
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Callable, Optional
 
@@ -101,10 +102,19 @@ def mark_original(aws, plan: UpdatePlan) -> None:
         pass
 
 
-def interrupted_before(plan: UpdatePlan) -> bool:
-    """An earlier attempt was left in progress (its run was killed): it may have left models behind."""
-    return any(v.startswith("in-progress") for k, v in plan.tags.items()
-               if (m := revisions.OUTCOME_TAG.match(k)) and int(m.group(1)) != plan.revision)
+def interrupted_before(plan: UpdatePlan) -> dict:
+    """Attempts an earlier run left in progress (revision -> when it began; its run was killed):
+    they may have left models behind."""
+    out = {}
+    for key, value in plan.tags.items():
+        m = revisions.OUTCOME_TAG.match(key)
+        if m and int(m.group(1)) != plan.revision and value.startswith("in-progress"):
+            began = revisions.parse_outcome(value).get("created_at") or ""
+            try:
+                out[int(m.group(1))] = datetime.datetime.fromisoformat(began.replace("Z", "+00:00"))
+            except ValueError:
+                continue  # when it began is unknown, so who could use its models cannot be bounded
+    return out
 
 
 def diagnose_failure(aws, endpoint: str, events: Events, since_ms: Optional[int] = None) -> list:

@@ -101,7 +101,7 @@ def finish_interrupted(aws, plan: UpdatePlan, keep: int) -> list:
     revisions.record_outcome(aws, plan.view.endpoint["EndpointArn"], plan.revision,
                              "deployed" + value[len("in-progress"):], plan.tags)
     return sweep.sweep(aws, plan.endpoint, plan.endpoint_config, [revisions.base(m) for m in plan.models.values()],
-                       keep, orphans=interrupted_before(plan), listed=plan.retained)
+                       keep, interrupted=interrupted_before(plan), listed=plan.retained)
 
 
 def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep: int, events: Events,
@@ -115,7 +115,7 @@ def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep
         revisions.record_outcome(aws, arn, plan.revision, outcome_of(plan, "deployed"), tags)
         model_stems = [revisions.base(m) for m in plan.models.values()]
         swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config, model_stems, keep,
-                            orphans=interrupted_before(plan), listed=plan.retained)
+                            interrupted=interrupted_before(plan), listed=plan.retained)
         for name in swept:
             emit(events, "phase", text=f"swept {name}")
         return result_of(plan, "updated", started, swept=swept)

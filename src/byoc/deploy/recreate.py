@@ -92,7 +92,7 @@ def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> Updat
         autoscaling.register(aws, saved)
         revisions.record_outcome(aws, arn, plan.revision, outcome_of(plan, "deployed"), plan.tags)
         swept = sweep.sweep(aws, plan.endpoint, plan.endpoint_config,
-                            [revisions.base(m) for m in plan.models.values()], keep, orphans=interrupted_before(plan), listed=plan.retained)
+                            [revisions.base(m) for m in plan.models.values()], keep, interrupted=interrupted_before(plan), listed=plan.retained)
         return result_of(plan, "updated", started, downtime_seconds=downtime, swept=swept)
     reason = settled.endpoint.get("FailureReason", "the endpoint failed")
     diagnosis = diagnose_failure(aws, plan.endpoint, events, down_ms)

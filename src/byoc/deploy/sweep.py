@@ -105,12 +105,12 @@ def _delete(call, **params) -> bool:
         return False
 
 
-def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, orphans: bool = False,
+def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, interrupted: Optional[dict] = None,
           listed: Optional[list] = None) -> list:
-    """Keep the newest `keep` revisions (the live one included); delete older byoc-made ones and,
-    with `orphans` (an attempt was left in progress), models of this endpoint's revisions whose config
-    does not exist. `listed`: the endpoint's configs as the plan listed them (those made since are
-    newer, so kept). Costs O(1) requests per candidate, whatever the region holds."""
+    """Keep the newest `keep` revisions (the live one included); delete older byoc-made ones and the
+    models of `interrupted` attempts (revision -> when it began) whose config does not exist.
+    `listed`: the endpoint's configs as the plan listed them (those made since are newer, so kept).
+    Costs O(1) requests per candidate, whatever the region holds."""
     listed = revisions.listed_configs(aws, endpoint, live_config) if listed is None else listed
     ranked = sorted(listed, key=lambda c: revisions.number(c["EndpointConfigName"]) or 0, reverse=True)
     numbers = [revisions.number(c["EndpointConfigName"]) or 0 for c in ranked]
@@ -129,9 +129,10 @@ def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, or
         models = [m for m in revisions.model_names(stems, n) if _ours(aws, _model_arn(c["EndpointConfigArn"], m),
                                                                          endpoint)]
         doomed.append((name, models, c["CreationTime"]))
-    if orphans:
+    if interrupted:
         numbers = {revisions.number(c["EndpointConfigName"]) for c in listed}
-        doomed += [("", [m["ModelName"]], m["CreationTime"]) for m in _orphan_models(aws, endpoint, stems, numbers)]
+        # An attempt's start precedes its model's creation: a window from it is wider, so still sound.
+        doomed += [("", [name], began) for name, began in _orphan_models(aws, endpoint, stems, interrupted, numbers)]
     if not doomed:
         return []
     used = used_elsewhere(aws, endpoint, min(created for _, _, created in doomed))
@@ -158,15 +159,16 @@ def _ours(aws, arn: str, endpoint: str) -> bool:
     return tags.get(revisions.T_ENDPOINT) == endpoint and tags.get(revisions.T_REVISION) not in (None, "0")
 
 
-def _orphan_models(aws, endpoint: str, stems: list, config_numbers: set) -> list:
-    """ListModels entries named <stem>-r<N>, tagged as this endpoint's, whose revision has no config
-    (left by a run interrupted between CreateModel and CreateEndpointConfig)."""
+def _orphan_models(aws, endpoint: str, stems: list, interrupted: dict, config_numbers: set) -> list:
+    """(model, when its attempt began) of attempts an earlier run left in progress (`interrupted`:
+    revision -> start) whose config does not exist (the run stopped between CreateModel and
+    CreateEndpointConfig), tagged as this endpoint's. Their names follow from the revision number."""
     found = []
-    for stem in stems:
-        for page in aws.sagemaker.paginate("list_models", NameContains=stem, MaxResults=100):
-            for m in page.get("Models", []):
-                name = m["ModelName"]
-                if revisions.base(name) == stem and revisions.number(name) not in config_numbers | {None} \
-                        and _ours(aws, m["ModelArn"], endpoint):
-                    found.append(m)
+    for n, began in interrupted.items():
+        if n in config_numbers:
+            continue
+        for name in revisions.model_names(stems, n):
+            arn = f"arn:{aws.partition.name}:sagemaker:{aws.region}:{aws.account}:model/{name.lower()}"
+            if _ours(aws, arn, endpoint):
+                found.append((name, began))
     return found

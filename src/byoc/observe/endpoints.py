@@ -74,13 +74,17 @@ class Readable:
 
 def each_readable(aws, names: list, read: Callable) -> Readable:
     """`read(aws, name)` for every endpoint, a few at a time. An endpoint the caller's policy may not
-    read (a `byoc policy` scoped to other names) is skipped, not fatal; one deleted meanwhile is left out."""
+    read (a `byoc policy` scoped to other names) is skipped, not fatal, unless it may read none of them
+    (then its first denial is raised: the policy lacks the action); one deleted meanwhile is left out."""
+    denied: list = []
+
     def one(name: str):
         try:
             return read(aws, name), None
         except AuthError as exc:
             if not exc.action:  # credentials, not a policy: nothing else will be readable either
                 raise
+            denied.append(exc)
             return None, name
         except (AwsError, BadInput) as exc:
             cause = exc if isinstance(exc, AwsError) else exc.__cause__  # view.describe_endpoint's "does not exist"
@@ -90,6 +94,8 @@ def each_readable(aws, names: list, read: Callable) -> Readable:
 
     with ThreadPoolExecutor(max_workers=max(1, min(READ_WORKERS, len(names) or 1))) as pool:
         results = list(pool.map(one, names))
+    if denied and not any(r is not None for r, _ in results):
+        raise denied[0]
     return Readable([r for r, _ in results if r is not None], [s for _, s in results if s])
 
 
