@@ -33,7 +33,8 @@ def test_a_scoped_user_works_beside_endpoints_it_may_not_read(sandbox, clients, 
     endpoint(sm, ecr, "team-a-search")  # outside infer-endpoint-*, made before any revision
     seed.solution(clients)
     images = [seed.push_image(ecr, "my-sd", f"v{n}", "healthy")[0] for n in range(2, 5)]
-    doc = policy.generate(policy.parse_features("all"), policy.make_scope(None, "us-east-1", ACCOUNT)).document
+    scope = policy.make_scope(None, "us-east-1", ACCOUNT, endpoint="infer-endpoint-*")
+    doc = policy.generate(policy.parse_features("all"), scope).document
     iam = clients.client("iam")
     iam.create_user(UserName="scoped")
     iam.put_user_policy(UserName="scoped", PolicyName="byoc", PolicyDocument=json.dumps(doc))
