@@ -7,6 +7,9 @@ import os
 import pytest
 
 from byoc.sandbox import Sandbox, seed
+from support import response_shapes
+
+response_shapes.install()  # every SageMaker (Runtime) response is checked against botocore's output shape
 
 TEST_TIME_SCALE = 0.05  # a healthy create takes ~0.15 s; tests may raise it with sandbox.app.clock.time_scale
 
@@ -20,6 +23,15 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _responses_match_botocore_shapes():
+    """A sandbox response that deviates from botocore's output shape fails the test that caused it."""
+    response_shapes.take()
+    yield
+    found = response_shapes.take()
+    assert not found, "responses that deviate from botocore's output shapes:\n" + "\n".join(sorted(set(found)))
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +50,8 @@ def sandbox(_sandbox_server, monkeypatch):
     sb.app.enforce_iam = False
     for key, value in sb.env().items():
         monkeypatch.setenv(key, value)
+    # The account has the solution's execution role (SageMaker checks it on CreateModel, as AWS does).
+    seed.execution_role(seed.session(sb.url).client("iam"))
     yield sb
     sb.reset()
 

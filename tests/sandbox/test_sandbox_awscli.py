@@ -90,7 +90,7 @@ def test_refusals_carry_aws_wording(sandbox, sm, ecr):
     sandbox.app.clock.time_scale = 20.0  # the next endpoint stays Creating for the rest of the test
     endpoint(sm, ecr, "busy", wait=False)
     busy = aws(sandbox, "sagemaker", "delete-endpoint", "--endpoint-name", "busy")
-    assert f'Cannot delete in-progress endpoint "{ARN_PREFIX}:endpoint/busy".' in busy.stderr
+    assert f'Cannot update in-progress endpoint "{ARN_PREFIX}:endpoint/busy".' in busy.stderr
     busy = aws(sandbox, "sagemaker", "update-endpoint", "--endpoint-name", "busy", "--endpoint-config-name", "busy-c-v1")
     assert f'Cannot update in-progress endpoint "{ARN_PREFIX}:endpoint/busy".' in busy.stderr
     missing_image = aws(sandbox, "sagemaker", "create-model", "--model-name", "m", "--execution-role-arn", ROLE,

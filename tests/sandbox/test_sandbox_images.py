@@ -64,8 +64,9 @@ def test_china_regions_use_the_amazonaws_com_cn_suffix(sandbox):
     sm, ecr = cn.client("sagemaker"), cn.client("ecr")
     image, _ = seed.push_image(ecr, "sd", "v1", region="cn-north-1")
     assert ".amazonaws.com.cn/" in image
-    arn = sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws-cn:iam::123456789012:role/r",
-                          PrimaryContainer={"Image": image})["ModelArn"]
+    role = seed.execution_role(cn.client("iam"), "r")
+    assert role == "arn:aws-cn:iam::123456789012:role/r"
+    arn = sm.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": image})["ModelArn"]
     assert arn == "arn:aws-cn:sagemaker:cn-north-1:123456789012:model/m"
     wrong_suffix = image.replace(".amazonaws.com.cn/", ".amazonaws.com/")
     err = error_of(sm.create_model, ModelName="m2", ExecutionRoleArn="arn:aws-cn:iam::123456789012:role/r",

@@ -179,7 +179,7 @@ def test_failed_endpoint_cannot_be_updated_and_delete_removes_it(sandbox, sm, ec
 def test_delete_in_progress_is_refused(sandbox, sm, ecr):
     sandbox.app.clock.time_scale = 2.0  # Creating lasts seconds; the test does not wait for it
     make_endpoint(sm, ecr)
-    with pytest.raises(ClientError, match="Cannot delete in-progress endpoint"):
+    with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
         sm.delete_endpoint(EndpointName="ep")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support.sandbox import ARN_PREFIX, config, error_of, model, settle
+from support.sandbox import ARN_PREFIX, ROLE, config, error_of, model, settle
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_list_models_and_configs(sm, ecr):
 
 def test_tags_given_at_creation_are_listed(sm, ecr):
     image, _ = model(sm, ecr, "m")
-    sm.create_model(ModelName="tagged", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+    sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE,
                     PrimaryContainer={"Image": image}, Tags=[{"Key": "solution", "Value": "esd"}])
     assert sm.list_tags(ResourceArn=f"{ARN_PREFIX}:model/tagged")["Tags"] == [{"Key": "solution", "Value": "esd"}]
     assert sm.list_tags(ResourceArn=f"{ARN_PREFIX}:model/m")["Tags"] == []

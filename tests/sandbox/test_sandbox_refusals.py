@@ -169,7 +169,7 @@ def test_delete_and_update_are_refused_while_creating(sandbox, sm, ecr):
     sandbox.app.clock.time_scale = 2.0  # creation and deletion take seconds; the test does not wait for them
     endpoint(sm, ecr, wait=False)
     creating = error_of(sm.delete_endpoint, EndpointName="ep")
-    assert creating["Message"] == f'Cannot delete in-progress endpoint "{ARN}:endpoint/ep".'
+    assert creating["Message"] == f'Cannot update in-progress endpoint "{ARN}:endpoint/ep".'
     update = error_of(sm.update_endpoint, EndpointName="ep", EndpointConfigName="ep-c-v1")
     assert update["Message"] == f'Cannot update in-progress endpoint "{ARN}:endpoint/ep".'
     assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"

@@ -72,14 +72,30 @@ def async_world(clients):
     return {"s3": s3, "sqs": sqs, "queue": queue, "success": success, "error": failure}
 
 
-def _async_endpoint(sm, ecr, world, behavior="healthy", count=1):
+TEST_NOTIFICATION = {"eventVersion": "1.0", "eventSource": "aws:sagemaker", "eventName": "TestNotification"}
+
+
+def _async_config(world, **notification) -> dict:
+    return {"ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1},
+            "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/out/", "S3FailurePath": f"s3://{BUCKET}/failed/",
+                             "NotificationConfig": {"SuccessTopic": world["success"], "ErrorTopic": world["error"],
+                                                    **notification}}}
+
+
+def _async_endpoint(sm, ecr, world, behavior="healthy", count=1, **notification):
     model(sm, ecr, "m", behavior=behavior)
-    config(sm, "c", "m", count=count, AsyncInferenceConfig={
-        "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 1},
-        "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/out/", "S3FailurePath": f"s3://{BUCKET}/failed/",
-                         "NotificationConfig": {"SuccessTopic": world["success"], "ErrorTopic": world["error"]}}})
+    config(sm, "c", "m", count=count, AsyncInferenceConfig=_async_config(world, **notification))
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
+    # CreateEndpoint sends a test notification to each topic (async-inference-create-endpoint-create-endpoint.html).
+    assert _test_notifications(world) == 2
     return settle(sm, "ep")
+
+
+def _test_notifications(world) -> int:
+    """How many test notifications (one per topic) arrived; the queue then holds none of them."""
+    found = wait_for(lambda: _notifications(world, keep_tests=True))
+    assert all(e == TEST_NOTIFICATION for e in found), found
+    return len(found) + len(_notifications(world, keep_tests=True))
 
 
 def _object(s3, key):
@@ -89,9 +105,14 @@ def _object(s3, key):
         return None
 
 
-def _notifications(world):
-    messages = world["sqs"].receive_message(QueueUrl=world["queue"], MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+def _notifications(world, keep_tests: bool = False):
+    """The notifications in the queue (received and deleted)."""
+    sqs, queue = world["sqs"], world["queue"]
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    for m in messages:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    events = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+    return events if keep_tests else [e for e in events if e != TEST_NOTIFICATION]
 
 
 def test_async_result_lands_in_s3_and_success_topic(sm, ecr, rt, async_world):
@@ -145,3 +166,64 @@ def test_async_endpoint_at_zero_instances_scales_back_on_backlog(sm, ecr, rt, cl
     assert wait_for(lambda: _object(async_world["s3"], "out/late.out")), "processed once an instance is back"
     variant = sm.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]
     assert (variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]) == (1, 1)
+
+
+def test_update_and_capacity_changes_send_the_test_notification_again(sm, ecr, async_world):
+    _async_endpoint(sm, ecr, async_world)
+    model(sm, ecr, "m2")
+    config(sm, "c2", "m2", AsyncInferenceConfig=_async_config(async_world))
+    sm.update_endpoint(EndpointName="ep", EndpointConfigName="c2")
+    assert _test_notifications(async_world) == 2
+    settle(sm, "ep")
+    sm.update_endpoint_weights_and_capacities(EndpointName="ep", DesiredWeightsAndCapacities=[
+        {"VariantName": "AllTraffic", "DesiredInstanceCount": 2}])
+    assert _test_notifications(async_world) == 2
+
+
+@pytest.mark.parametrize("include,in_success,in_error", [
+    (["SUCCESS_NOTIFICATION_TOPIC"], True, False),
+    (["ERROR_NOTIFICATION_TOPIC"], False, True),
+    ([], False, False),
+])
+def test_include_inference_response_in_chooses_the_notifications_that_carry_it(sm, ecr, rt, async_world, include,
+                                                                                in_success, in_error):
+    _async_endpoint(sm, ecr, async_world, IncludeInferenceResponseIn=include)
+    rt.invoke_endpoint_async(EndpointName="ep", InputLocation=f"s3://{BUCKET}/in/request.json", InferenceId="ok")
+    rt.invoke_endpoint_async(EndpointName="ep", InputLocation=f"s3://{BUCKET}/in/missing.json", InferenceId="bad")
+    events = {}
+    wait_for(lambda: events.update({e["inferenceId"]: e for e in _notifications(async_world)}) or len(events) == 2)
+    assert ("responseBody" in events["ok"], "responseBody" in events["bad"]) == (in_success, in_error)
+    if in_success:
+        assert json.loads(events["ok"]["responseBody"]["content"])["inference_id"] == "ok"
+    if in_error:
+        assert events["bad"]["responseBody"]["content"] == events["bad"]["failureReason"]
+
+
+def test_a_request_queued_past_its_ttl_expires_with_a_failure_notification_and_object(sm, ecr, rt, async_world):
+    _async_endpoint(sm, ecr, async_world)
+    sm.update_endpoint_weights_and_capacities(EndpointName="ep", DesiredWeightsAndCapacities=[
+        {"VariantName": "AllTraffic", "DesiredInstanceCount": 0}])  # no instance, no autoscaling: it waits
+    _test_notifications(async_world)
+    settle(sm, "ep")
+    rt.invoke_endpoint_async(EndpointName="ep", InputLocation=f"s3://{BUCKET}/in/request.json", InferenceId="old",
+                             RequestTTLSeconds=60)
+    failure = wait_for(lambda: _object(async_world["s3"], "failed/old-error.out"))
+    assert failure and b"expired" in failure
+    events = wait_for(lambda: _notifications(async_world))
+    assert [(e["invocationStatus"], e["inferenceId"]) for e in events] == [("Failed", "old")]
+    assert events[0]["failureReason"] == failure.decode()
+    assert _object(async_world["s3"], "out/old.out") is None
+
+
+@pytest.mark.parametrize("ttl", [59, 21601])
+def test_request_ttl_out_of_range_is_refused(sandbox, sm, ecr, async_world, ttl):
+    import boto3
+    from botocore.config import Config
+
+    _async_endpoint(sm, ecr, async_world)
+    unchecked = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=sandbox.url,
+                             aws_access_key_id="testing", aws_secret_access_key="testing",
+                             config=Config(parameter_validation=False))  # as a client without botocore's checks
+    err = error_of(unchecked.invoke_endpoint_async, EndpointName="ep", InputLocation=f"s3://{BUCKET}/in/request.json",
+                   RequestTTLSeconds=ttl)
+    assert err["Code"] == "ValidationError" and "requestTTLSeconds" in err["Message"]

@@ -155,7 +155,7 @@ def test_update_and_delete_are_refused_while_updating(sandbox, sm, ecr):
     arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep"
     assert error_of(sm.update_endpoint, EndpointName="ep", EndpointConfigName=cfg)["Message"] == \
         f'Cannot update in-progress endpoint "{arn}".'
-    assert error_of(sm.delete_endpoint, EndpointName="ep")["Message"] == f'Cannot delete in-progress endpoint "{arn}".'
+    assert error_of(sm.delete_endpoint, EndpointName="ep")["Message"] == f'Cannot update in-progress endpoint "{arn}".'
     weights = error_of(sm.update_endpoint_weights_and_capacities, EndpointName="ep",
                        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 0.5}])
     assert weights["Message"] == f'Cannot update in-progress endpoint "{arn}".'

@@ -35,6 +35,31 @@ def model(sm, ecr, name: str, behavior: str = "healthy", repository: str = "sd",
     return image, digest
 
 
+OTHER_ACCOUNT = "210987654321"
+PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+
+
+def other_account_image(sandbox, repository: str = "shared/sd", tag: str = "v1", behavior: str = "healthy") -> tuple:
+    """Push an image into account OTHER_ACCOUNT (as a role session there); returns (uri, that account's ECR client)."""
+    import boto3
+
+    sts = seed.session(sandbox.url).client("sts")
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/publisher", RoleSessionName="push")["Credentials"]
+    ecr = boto3.client("ecr", region_name="us-east-1", endpoint_url=sandbox.url,
+                       aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                       aws_session_token=creds["SessionToken"])
+    seed.push_image(ecr, repository, tag, behavior)
+    return f"{OTHER_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repository}:{tag}", ecr
+
+
+def grant_pull(ecr, repository: str, *principals: str, actions: Optional[list] = None) -> None:
+    """Set the repository policy: `principals` may run `actions` (default: pull)."""
+    ecr.set_repository_policy(repositoryName=repository, policyText=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Allow", "Effect": "Allow", "Principal": {"AWS": list(principals)},
+                       "Action": actions or PULL}]}))
+
+
 def config(sm, name: str, model_name: str, instance_type: str = "ml.g5.xlarge", count: int = 1,
            variant: str = "AllTraffic", extra_variants: tuple = (), variant_fields: Optional[dict] = None,
            **fields) -> str:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from byoc.errors import AwsError, PreflightFailed
+from byoc.errors import AuthError, AwsError, PreflightFailed
 from byoc.images.ref import ImageRef
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -49,6 +49,18 @@ def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
             return ResolvedImage(ref=ref, digest=digest, architectures=_architectures(aws, ref, manifest))
     try:
         out = aws.ecr.describe_images(registryId=ref.account, repositoryName=ref.repository, imageIds=[image_id])
+    except AuthError as exc:
+        if ref.account == aws.account:
+            raise
+        # Another account's repository is readable only when its repository policy grants the caller
+        # ("Private repository policy examples", Amazon ECR User Guide).
+        raise AuthError(
+            f"{exc.message} The repository is in account {ref.account}: its repository policy must allow you to read "
+            "it.", f"Ask the owner of account {ref.account} to add to the repository policy of {ref.repository}: "
+            + json.dumps({"Effect": "Allow", "Principal": {"AWS": aws.caller_arn},
+                          "Action": ["ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                     "ecr:GetRepositoryPolicy", "ecr:ListImages"]}),
+            exc.action, exc.resource) from exc
     except AwsError as exc:
         if exc.code == "RepositoryNotFoundException":
             raise PreflightFailed(

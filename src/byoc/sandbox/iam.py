@@ -421,6 +421,56 @@ def requested(service: str, operation: str, params: dict, region: str, account: 
 
 # -- principals ----------------------------------------------------------------------------------
 
+def identity_documents(entity) -> list:
+    """The identity-based policy documents (inline and attached) of a moto user, group or role."""
+    return _documents(entity)
+
+
+def load_document(text) -> dict:
+    """A policy document as stored by moto (JSON, possibly URL-encoded) as a dict ({} if unreadable)."""
+    return _load(text)
+
+
+def trusts_service(trust: dict, service: str) -> bool:
+    """Whether a role's trust policy lets `service` (e.g. sagemaker.amazonaws.com) call sts:AssumeRole
+    ("Creating a role to delegate permissions to an AWS service", IAM User Guide)."""
+    allowed = False
+    for st in _statements(trust):
+        principal = st.get("Principal") or {}
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if service not in services and principal != "*":
+            continue
+        if not any(_action_match(a, "sts:AssumeRole") for a in _as_list(st.get("Action"))):
+            continue
+        if st.get("Effect") == "Deny":
+            return False
+        allowed = allowed or st.get("Effect") == "Allow"
+    return allowed
+
+
+def resource_policy_allows(policy: Optional[dict], principal_arn: str, action: str, resource: str) -> str:
+    """The decision of a resource-based policy (an ECR repository policy) for `principal_arn`: its
+    statements whose Principal names that ARN, its account ("123456789012" or "arn:...:root") or "*"
+    ("AWS JSON policy elements: Principal", IAM User Guide)."""
+    if not policy:
+        return IMPLICIT_DENY
+    account = principal_arn.split(":")[4] if principal_arn.count(":") >= 5 else ""
+    part = principal_arn.split(":")[1] if principal_arn.count(":") >= 5 else "aws"
+    names = {principal_arn, account, f"arn:{part}:iam::{account}:root", "*"}
+    if ":assumed-role/" in principal_arn:  # a role session is its role ("Principal": role ARN)
+        names.add(f"arn:{part}:iam::{account}:role/{principal_arn.split(':assumed-role/', 1)[1].split('/')[0]}")
+    matching = []
+    for st in _statements(policy):
+        principal = st.get("Principal")
+        listed = _as_list(principal.get("AWS")) if isinstance(principal, dict) else _as_list(principal)
+        if names & set(listed):
+            statement = {k: v for k, v in st.items() if k != "Principal"}
+            if "Resource" not in statement and "NotResource" not in statement:
+                statement["Resource"] = "*"  # a resource policy applies to the resource it is attached to
+            matching.append(statement)
+    return evaluate([{"Version": "2012-10-17", "Statement": matching}], action, resource)
+
+
 def _documents(entity) -> list:
     docs = []
     for text in getattr(entity, "policies", {}).values():

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from typing import Optional
+
+from byoc.sandbox import iam
 
 SAGEMAKER_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
@@ -73,6 +76,15 @@ def reset() -> None:
 
 # -- ECR -------------------------------------------------------------------------------------
 
+def parse_ecr(image: str) -> Optional[dict]:
+    """account, region, suffix, repository, tag and digest of an ECR image URI; None for other registries."""
+    m = re.match(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.(amazonaws\.com(?:\.cn)?)/([^:@]+)(?::([^@]+))?(?:@(sha256:[a-f0-9]{64}))?$",
+                 image or "")
+    if not m:
+        return None
+    return {"account": m[1], "region": m[2], "suffix": m[3], "repository": m[4], "tag": m[5], "digest": m[6]}
+
+
 def ecr_image(account: str, region: str, repository: str, tag: Optional[str] = None,
               digest: Optional[str] = None) -> Optional[dict]:
     """The stored image (manifest, digest, tags) or None when the repository or image is missing."""
@@ -92,6 +104,53 @@ def ecr_image(account: str, region: str, repository: str, tag: Optional[str] = N
             manifest = {}
         return {"digest": image.get_image_digest(), "manifest": manifest, "tags": list(image.image_tags)}
     return None
+
+
+def ecr_repository_policy(account: str, region: str, repository: str) -> Optional[dict]:
+    """The repository policy (SetRepositoryPolicy) of a repository, or None."""
+    from moto.ecr.models import ecr_backends
+
+    repo = ecr_backends[account][region].repositories.get(repository)
+    if repo is None or not repo.policy:
+        return None
+    try:
+        return json.loads(repo.policy)
+    except ValueError:
+        return None
+
+
+def ecr_repository_exists(account: str, region: str, repository: str) -> bool:
+    from moto.ecr.models import ecr_backends
+
+    return repository in ecr_backends[account][region].repositories
+
+
+def caller_identity(access_key: str, region: str) -> tuple:
+    """(ARN, account) STS's GetCallerIdentity answers for an access key."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sts.models import sts_backends
+
+    _, arn, account = sts_backends[DEFAULT_ACCOUNT_ID][partition(region)].get_caller_identity(access_key, region)
+    return arn, account
+
+
+# -- IAM ----------------------------------------------------------------------------------------
+
+def role(role_arn: str) -> Optional[dict]:
+    """{"trust": AssumeRolePolicyDocument, "policies": [identity policy documents]} of a role, or None."""
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import iam_backends
+
+    parts = role_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam":
+        return None
+    account, part = parts[4], parts[1]
+    try:
+        entity = iam_backends[account][part].get_role_by_arn(role_arn)
+    except (NotFoundException, KeyError):
+        return None
+    return {"trust": iam.load_document(entity.assume_role_policy_document),
+            "policies": iam.identity_documents(entity)}
 
 
 # -- CloudWatch Logs ---------------------------------------------------------------------------
@@ -129,6 +188,32 @@ def s3_get(account: str, region: str, uri: str) -> Optional[bytes]:
     except Exception:
         return None
     return obj.value if obj is not None else None
+
+
+def s3_exists(account: str, region: str, uri: str) -> Optional[str]:
+    """The region of the bucket when the object (or, for a URI ending in "/", any object under that
+    prefix) exists; None otherwise."""
+    bucket, key = split_s3(uri)
+    try:
+        backend = _s3(account, region)
+        found = backend.get_bucket(bucket)
+    except Exception:
+        return None
+    if key.endswith("/") or not key:
+        if not any(k.startswith(key) for k in found.keys.keys()):
+            return None
+    elif key not in found.keys:
+        return None
+    return found.region_name
+
+
+def s3_bucket_policy(account: str, region: str, bucket: str) -> Optional[dict]:
+    try:
+        found = _s3(account, region).get_bucket(bucket)
+        policy = found.policy
+        return json.loads(policy) if policy else None
+    except Exception:
+        return None
 
 
 def s3_put(account: str, region: str, uri: str, data: bytes) -> bool:

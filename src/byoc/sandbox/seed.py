@@ -45,6 +45,28 @@ def session(url: str, region: str = "us-east-1", access_key: str = "testing", se
     return _Session()
 
 
+SAGEMAKER_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+# What a SageMaker execution role needs to serve a model from the account's ECR and S3 and report
+# asynchronous results (AmazonSageMakerFullAccess grants more; "SageMaker AI execution roles").
+EXECUTION_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Resource": "*",
+     "Action": ["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability", "s3:GetObject", "s3:PutObject", "s3:ListBucket", "sns:Publish",
+                "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData"]}]}
+
+
+def execution_role(iam, name: str = ROLE_NAME, policy: Optional[dict] = None) -> str:
+    """Create (or find) a role SageMaker can assume with `policy` (default: EXECUTION_POLICY); returns its ARN."""
+    try:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="sagemaker-execution",
+                        PolicyDocument=json.dumps(policy or EXECUTION_POLICY))
+    return arn
+
+
 def manifest(behavior: str = "healthy", architecture: Optional[str] = None, seed: str = "") -> dict:
     """An OCI image manifest; its layers depend on `seed` so distinct images have distinct content."""
     layer = "sha256:" + hashlib.sha256(f"layer:{seed}:{behavior}".encode()).hexdigest()
@@ -199,13 +221,7 @@ def solution(clients, region: str = "us-east-1", endpoint_id: str = "a1b2c3d", r
     prefix = "comfy-" if service == "comfy" else ""  # COMFY_SNS_INFERENCE_* for ComfyUI endpoints (v1.6+)
     success = sns.create_topic(Name=f"{prefix}sagemaker-inference-success")["TopicArn"]
     error = sns.create_topic(Name=f"{prefix}sagemaker-inference-error")["TopicArn"]
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                                                     "Action": "sts:AssumeRole"}]}
-    rname = role_name(generation, version, region)
-    try:
-        role = iam.create_role(RoleName=rname, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        role = iam.get_role(RoleName=rname)["Role"]["Arn"]
+    role = execution_role(iam, role_name(generation, version, region))
     repo, tag = default_image_of(generation, version)
     default_image, _ = push_image(ecr, repo, tag, "healthy", region=region)
     if generation == "infer" or _minor(version) == "v1.4":

@@ -200,6 +200,13 @@ class SandboxApp:
         service = who.service if who else "*"
         operation, params = self._describe_call(environ, service)
         self._gate(service, operation, params, who)
+        if service == "ecr" and who is not None:
+            from byoc.sandbox import ecr_cross_account
+
+            with self.lock:
+                registry = ecr_cross_account.owner(operation, params, who.access_key, who.region)
+            if registry:
+                environ["HTTP_X_MOTO_ACCOUNT_ID"] = registry
         if service == "iam" and operation == "SimulatePrincipalPolicy":
             # moto lacks it; answered by the evaluator that --enforce-iam uses (IAM API Reference).
             from byoc.sandbox import iam

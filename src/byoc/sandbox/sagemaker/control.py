@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from byoc.sandbox import peers
 from byoc.sandbox.protocol import ServiceError, validation
-from byoc.sandbox.sagemaker import deploy
+from byoc.sandbox.sagemaker import access, deploy, notifications
 from byoc.sandbox.sagemaker.resources import Endpoint, EndpointConfig, Model, arn
 
 DEFAULT_ENDPOINT_QUOTA = 100  # instances per type "for endpoint usage" unless set via /_sandbox/quotas
@@ -87,6 +87,7 @@ class SageMaker:
             raise validation("Either PrimaryContainer or Containers must be provided.")
         for c in model.containers:
             self._check_image(reg, c)
+        self._check_execution_role(reg, p.get("ExecutionRoleArn"), model.containers)
         reg.models[name] = model
         return {"ModelArn": model.arn}
 
@@ -98,7 +99,7 @@ class SageMaker:
             raise validation("Image is required for a container.")
         if (container.get("ImageConfig") or {}).get("RepositoryAccessMode") == "Vpc":
             return  # a private registry reached through the model's VPC: nothing to check here
-        parsed = deploy.parse_ecr(image)
+        parsed = peers.parse_ecr(image)
         if parsed is None:
             # Error seen from CreateModel for registries other than ECR without ImageConfig Vpc mode.
             raise validation(f'Using non-ECR image "{image}" without Vpc repository access mode is not supported.')
@@ -117,6 +118,28 @@ class SageMaker:
                              f"Please provide the valid <region>.<dns-suffix>: '{reg.region}.{suffix}'")
         if deploy.resolve(reg.account, reg.region, image) is None:
             raise validation(f"Requested image {image} not found.")
+
+    @staticmethod
+    def _check_execution_role(reg, role_arn, containers: list) -> None:
+        """CreateModel checks synchronously that SageMaker can assume the execution role, read each
+        container's ModelDataUrl and pull each ECR image with it (API_CreateModel, ExecutionRoleArn: "the
+        IAM role that SageMaker can assume to access model artifacts and docker image for deployment";
+        wording and sources in access.py)."""
+        urls = [c["ModelDataUrl"] for c in containers if str(c.get("ModelDataUrl") or "").startswith("s3://")]
+        for url in urls:
+            problem = access.model_data_problem(reg.account, reg.region, role_arn, url)
+            if problem:
+                raise validation(problem)
+        if not role_arn:
+            return
+        problem = access.role_problem(role_arn)
+        if problem:
+            raise validation(problem)
+        for c in containers:
+            if c.get("Image") and (c.get("ImageConfig") or {}).get("RepositoryAccessMode") != "Vpc":
+                problem = access.ecr_pull_problem(role_arn, c["Image"])
+                if problem:
+                    raise validation(problem)
 
     def op_DescribeModel(self, reg, p):
         return self._model(reg, p["ModelName"]).describe()
@@ -180,6 +203,7 @@ class SageMaker:
         ep.pending_started = time.time()
         reg.endpoints[name] = ep
         self._start(reg, ep, ep.pending)
+        notifications.send_test(reg.account, reg.region, cfg.spec.get("AsyncInferenceConfig"))
         return {"EndpointArn": ep.arn}
 
     def _start(self, reg, ep, fleet):
@@ -198,11 +222,7 @@ class SageMaker:
                                          for vf in ep.live.variants.values()]
             spec = live_cfg.spec if live_cfg else {}
             if spec.get("DataCaptureConfig"):
-                dc = spec["DataCaptureConfig"]
-                out["DataCaptureConfig"] = {
-                    "EnableCapture": dc.get("EnableCapture", True), "CaptureStatus": "Started",
-                    "CurrentSamplingPercentage": dc.get("InitialSamplingPercentage"),
-                    "DestinationS3Uri": dc.get("DestinationS3Uri"), **({"KmsKeyId": dc["KmsKeyId"]} if dc.get("KmsKeyId") else {})}
+                out["DataCaptureConfig"] = _data_capture_summary(spec["DataCaptureConfig"])
             if spec.get("AsyncInferenceConfig"):
                 out["AsyncInferenceConfig"] = spec["AsyncInferenceConfig"]
         out["EndpointStatus"] = ep.status
@@ -212,7 +232,10 @@ class SageMaker:
         out["LastModifiedTime"] = ep.modified
         if ep.deployment_config:
             out["LastDeploymentConfig"] = ep.deployment_config
-        if ep.pending is not None and ep.live is not None:
+        if ep.pending is not None:
+            # "PendingDeploymentSummary: Returns the summary of an in-progress deployment. This field is only
+            # returned when the endpoint is creating or updating with a new endpoint configuration."
+            # (API_DescribeEndpoint)
             out["PendingDeploymentSummary"] = {
                 "EndpointConfigName": ep.pending.config,
                 "ProductionVariants": [
@@ -260,7 +283,9 @@ class SageMaker:
         for v in cfg.variants:
             self._model(reg, v["ModelName"])
         self._check_autoscaling(reg, ep, cfg)
-        policy = (p.get("DeploymentConfig") or {})
+        policy = p.get("DeploymentConfig") or {}
+        if not policy and p.get("RetainDeploymentConfig"):
+            policy = copy.deepcopy(ep.deployment_config or {})
         self._check_deployment_config(reg, ep, cfg, policy)
         counts, weights = {}, {}
         live = ep.live.variants if ep.live else {}
@@ -275,8 +300,12 @@ class SageMaker:
         fleet = self.deployer.build_fleet(reg, ep, cfg, counts, weights)
         ep.pending, ep.pending_started = fleet, time.time()
         ep.status, ep.failure_reason, ep.modified = "Updating", None, time.time()
-        ep.deployment_config = policy or None
+        if policy or not p.get("RetainDeploymentConfig"):
+            # "RetainDeploymentConfig: Specifies whether to reuse the last deployment configuration. The default
+            # value is false (the configuration is not reused)." (API_UpdateEndpoint)
+            ep.deployment_config = policy or None
         self._start(reg, ep, fleet)
+        notifications.send_test(reg.account, reg.region, cfg.spec.get("AsyncInferenceConfig"))
         return {"EndpointArn": ep.arn}
 
     def _check_autoscaling(self, reg, ep, cfg) -> None:
@@ -364,7 +393,10 @@ class SageMaker:
     def op_DeleteEndpoint(self, reg, p):
         ep = self._endpoint(reg, p["EndpointName"])
         if ep.status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"):
-            raise validation(f'Cannot delete in-progress endpoint "{ep.arn}".')
+            # AWS answers a delete of a busy endpoint with the update wording: aws/amazon-sagemaker-operator-for-k8s,
+            # controllers/sdkutil/clientwrapper/sagemaker_client.go, DeleteEndpointInProgressMessagePrefix = "Cannot update
+            # in-progress endpoint" (ValidationException).
+            raise validation(f'Cannot update in-progress endpoint "{ep.arn}".')
         ep.status, ep.modified = "Deleting", time.time()
         ep.generation += 1
         # Deleting an endpoint deregisters its variants' scalable targets
@@ -422,6 +454,8 @@ class SageMaker:
                 self.deployer.resize(reg, ep, vf.name, int(d["DesiredInstanceCount"]), generation, one_done)
         if pending["n"] == 0:
             self.clock.after(1, one_done)
+        live_cfg = reg.configs.get(ep.live.config)
+        notifications.send_test(reg.account, reg.region, live_cfg.spec.get("AsyncInferenceConfig") if live_cfg else None)
         return {"EndpointArn": ep.arn}
 
     # -- tags -------------------------------------------------------------------------------------
@@ -477,6 +511,16 @@ class SageMaker:
         if start + size < len(items):
             out["NextToken"] = base64.b64encode(str(start + size).encode()).decode()
         return out
+
+
+def _data_capture_summary(dc: dict) -> dict:
+    """DescribeEndpoint's DataCaptureConfigSummary: botocore's model requires all five members (KmsKeyId
+    is empty when the config named no key); capture is Stopped when EnableCapture is false
+    (API_DataCaptureConfigSummary, CaptureStatus: Started | Stopped)."""
+    enabled = dc.get("EnableCapture", True)
+    return {"EnableCapture": enabled, "CaptureStatus": "Started" if enabled else "Stopped",
+            "CurrentSamplingPercentage": dc.get("InitialSamplingPercentage"),
+            "DestinationS3Uri": dc.get("DestinationS3Uri"), "KmsKeyId": dc.get("KmsKeyId") or ""}
 
 
 def _ts(value) -> float:

@@ -20,7 +20,7 @@ import time
 from typing import Optional
 
 from byoc.sandbox import peers
-from byoc.sandbox.sagemaker import containers
+from byoc.sandbox.sagemaker import access, containers
 from byoc.sandbox.sagemaker.resources import Endpoint, Fleet, Instance, VariantFleet, instance_id
 
 # Simulated seconds (see clock.py).
@@ -52,8 +52,13 @@ class Deployer:
             name = v["VariantName"]
             serverless = "ServerlessConfig" in v
             count = (counts or {}).get(name, v.get("InitialInstanceCount", 1 if serverless else 0))
+            # SageMaker resolves a tag to its digest when the deployment starts and reports it as DeployedImages'
+            # ResolvedImage, "<registry>/<repository>@sha256:..." (API_DeployedImage).
+            account, region = self.account_of(reg)
+            found = resolve(account, region, image)
+            resolved = f"{image_base(image)}@{found['digest']}" if found else image
             variants[name] = VariantFleet(
-                name=name, model=v["ModelName"], image=image, resolved=image,
+                name=name, model=v["ModelName"], image=image, resolved=resolved,
                 instance_type=v.get("InstanceType"), desired=int(count),
                 weight=float((weights or {}).get(name, v.get("InitialVariantWeight", 1.0))),
                 serverless=serverless)
@@ -78,10 +83,12 @@ class Deployer:
                     continue
                 if resolve(account, region, c.get("Image", "")) is None:
                     return self.fail(reg, ep, fleet, generation, containers.IMAGE_FAILURE.format(variant=vf.name))
-            found = resolve(account, region, vf.image) or {"digest": None, "manifest": {}}
-            if found["digest"]:
-                vf.resolved = f"{image_base(vf.image)}@{found['digest']}"
-            vf.resolved_at = time.time()
+                # The instances pull with the execution role: a grant revoked since CreateModel fails the deployment
+                # with SageMaker's wording (aws/deep-learning-containers issue #759: the endpoint's FailureReason).
+                denied = access.ecr_pull_problem(model.spec.get("ExecutionRoleArn") or "", c.get("Image", ""))
+                if denied:
+                    return self.fail(reg, ep, fleet, generation, denied)
+            found = resolve(account, region, vf.resolved) or {"digest": None, "manifest": {}}
             behavior = containers.behavior_of(found["manifest"])
             env = dict((model.containers[0] if model.containers else {}).get("Environment") or {})
             variant_spec = next((v for v in reg.configs[fleet.config].variants if v["VariantName"] == vf.name), {}) \
@@ -137,7 +144,8 @@ class Deployer:
             steps = rolling_steps(policy, sum(v.desired for v in fleet.variants.values()))
         else:
             policy = config.get("BlueGreenUpdatePolicy") or {}
-            steps = traffic_steps(policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE"})
+            steps = traffic_steps(policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE"},
+                                  sum(v.desired for v in fleet.variants.values()))
         self._shift(reg, ep, fleet, generation, steps, policy)
 
     def _shift(self, reg, ep, fleet, generation, steps, policy) -> None:
@@ -235,7 +243,7 @@ class Deployer:
             if done:
                 done()
             return
-        found = resolve(account, region, vf.image) or {"manifest": {}}
+        found = resolve(account, region, vf.resolved) or {"manifest": {}}
         model = reg.models.get(vf.model)
         env = dict((model.containers[0] if model and model.containers else {}).get("Environment") or {})
         behavior = containers.behavior_of(found["manifest"])
@@ -265,17 +273,18 @@ class Deployer:
         self.clock.after(PROVISION, boot_more)
 
 
-def traffic_steps(routing: dict) -> list:
-    """[(share of traffic on the new fleet, bake seconds after reaching it), ...] ending at 1.0."""
+def traffic_steps(routing: dict, total: int = 1) -> list:
+    """[(share of traffic on the new fleet, bake seconds after reaching it), ...] ending at 1.0;
+    `total` is the new fleet's instance count (an INSTANCE_COUNT step is that many of them)."""
     kind = routing.get("Type", "ALL_AT_ONCE")
     wait = float(routing.get("WaitIntervalInSeconds", 0))
     if kind == "CANARY":
         size = routing.get("CanarySize") or {}
-        share = _share(size)
+        share = _share(size, total)
         return [(share, wait), (1.0, 0)]
     if kind == "LINEAR":
         size = routing.get("LinearStepSize") or {}
-        step = _share(size)
+        step = _share(size, total)
         steps, share = [], 0.0
         while share + step < 1.0 - 1e-9:
             share += step
@@ -305,11 +314,15 @@ def batch_instances(size: dict, total: int) -> int:
     return max(1, int(value))
 
 
-def _share(size: dict) -> float:
-    value = float(size.get("Value", 10))
+def _share(size: dict, total: int) -> float:
+    """Share of traffic a canary or linear step sends to the new fleet: CAPACITY_PERCENT of it, or
+    INSTANCE_COUNT instances out of the fleet's `total` (API_CapacitySize; "Use canary traffic shifting",
+    deployment-guardrails-blue-green-canary.html: the canary is a portion of the new fleet that takes
+    its proportional share of traffic)."""
+    value = float(size.get("Value", 1))
     if size.get("Type") == "CAPACITY_PERCENT":
         return max(0.01, min(1.0, value / 100.0))
-    return 0.1 if value <= 0 else min(1.0, 0.1 * value)  # INSTANCE_COUNT: approximated per instance
+    return max(0.01, min(1.0, value / max(total, 1)))
 
 
 def image_base(image: str) -> str:
@@ -321,17 +334,7 @@ def image_base(image: str) -> str:
 
 def resolve(account: str, region: str, image: str) -> Optional[dict]:
     """Look an ECR image URI up in the sandbox's ECR; None when it is not there."""
-    parsed = parse_ecr(image)
+    parsed = peers.parse_ecr(image)
     if parsed is None or parsed["region"] != region:
         return None
     return peers.ecr_image(parsed["account"], region, parsed["repository"], parsed["tag"], parsed["digest"])
-
-
-def parse_ecr(image: str) -> Optional[dict]:
-    import re
-
-    m = re.match(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.(amazonaws\.com(?:\.cn)?)/([^:@]+)(?::([^@]+))?(?:@(sha256:[a-f0-9]{64}))?$",
-                 image or "")
-    if not m:
-        return None
-    return {"account": m[1], "region": m[2], "suffix": m[3], "repository": m[4], "tag": m[5], "digest": m[6]}

@@ -6,7 +6,9 @@
   (API_runtime_InvokeEndpoint, Errors).
 - InvokeEndpointAsync queues the request and writes the result under the config's
   S3OutputPath (errors under S3FailurePath), then notifies SuccessTopic/ErrorTopic
-  ("Check prediction results", async-inference-check-predictions.html). An endpoint scaled to
+  ("Check prediction results", async-inference-check-predictions.html), with the response when
+  IncludeInferenceResponseIn asks for it; a request queued longer than its RequestTTLSeconds
+  expires and fails the same way. An endpoint scaled to
   0 instances is scaled back to 1 when a backlog exists and the variant is a scalable target
   ("Autoscale an asynchronous endpoint", async-inference-autoscale.html).
 """
@@ -21,10 +23,15 @@ from typing import Optional
 
 from byoc.sandbox import peers
 from byoc.sandbox.protocol import ServiceError
-from byoc.sandbox.sagemaker import containers, deploy
+from byoc.sandbox.sagemaker import containers, deploy, notifications
 
 ASYNC_PROCESS = 20  # simulated seconds per queued request
 ASYNC_RETRY = 30
+# X-Amzn-SageMaker-RequestTTLSeconds: "Maximum age in seconds a request can be in the queue before it is marked as
+# expired. The default is 6 hours, or 21,600 seconds." Minimum 60, maximum 21600 (botocore's sagemaker-runtime model,
+# RequestTTLSecondsHeader; API_runtime_InvokeEndpointAsync).
+REQUEST_TTL_DEFAULT, REQUEST_TTL_MIN, REQUEST_TTL_MAX = 21600, 60, 21600
+RESPONSE_IN_NOTIFICATION_MAX = 128 * 1024  # IncludeInferenceResponseIn: only responses up to 128 KB
 
 
 class Runtime:
@@ -82,6 +89,7 @@ class Runtime:
         input_location = headers.get("x-amzn-sagemaker-inputlocation")
         if not input_location:
             raise ServiceError("ValidationError", "InputLocation is required.", 400)
+        ttl = _request_ttl(headers.get("x-amzn-sagemaker-requestttlseconds"))
         with self.sm.lock:
             reg = self.sm.region(account, region)
             ep, _, variant = self._pick(reg, name, None)
@@ -97,14 +105,14 @@ class Runtime:
                        if out_cfg.get("S3FailurePath") else None)
             request = {"id": inference_id, "input": input_location, "output": output, "failure": failure,
                        "content_type": headers.get("x-amzn-sagemaker-content-type", "application/json"),
-                       "received": _now()}
+                       "received": _now(), "ttl": ttl, "waited": 0.0, "async": async_cfg}
             self.sm.clock.after(ASYNC_PROCESS, lambda: self._process(reg, ep, request, out_cfg))
         hdrs = [("X-Amzn-SageMaker-OutputLocation", output)]
         if failure:
             hdrs.append(("X-Amzn-SageMaker-FailureLocation", failure))
         return 202, json.dumps({"InferenceId": inference_id}).encode(), hdrs
 
-    def _process(self, reg, ep, request: dict, out_cfg: dict, attempts: int = 0) -> None:
+    def _process(self, reg, ep, request: dict, out_cfg: dict) -> None:
         if reg.endpoints.get(ep.name) is not ep or ep.live is None:
             return
         variant = next(iter(ep.live.variants.values()))
@@ -113,8 +121,14 @@ class Runtime:
             target = peers.scalable_target(reg.account, reg.region, ep.name, variant.name)
             if variant.desired == 0 and target and (target.get("max") or 0) >= 1:
                 self.sm.deployer.resize(reg, ep, variant.name, 1, ep.generation)
-            if attempts < 200:
-                self.sm.clock.after(ASYNC_RETRY, lambda: self._process(reg, ep, request, out_cfg, attempts + 1))
+            request["waited"] += ASYNC_RETRY
+            if request["waited"] + ASYNC_PROCESS > request["ttl"]:
+                # A request still queued after its TTL is marked as expired and fails like any other
+                # (API_runtime_InvokeEndpointAsync, RequestTTLSeconds); the reason's wording is the sandbox's.
+                return self._fail(reg, ep, request, out_cfg,
+                                  f"Request expired: it waited in the queue longer than its TTL of {request['ttl']} "
+                                  "seconds.")
+            self.sm.clock.after(ASYNC_RETRY, lambda: self._process(reg, ep, request, out_cfg))
             return
         inst = random.choice(serving)
         payload = peers.s3_get(reg.account, reg.region, request["input"])
@@ -125,27 +139,48 @@ class Runtime:
                                containers.invocation_error_lines())
             reason = ("Received server error (500) from primary with message \"Internal Server Error\"."
                       if payload is not None else f"Failed to download input from {request['input']}.")
-            if request["failure"]:
-                peers.s3_put(reg.account, reg.region, request["failure"], reason.encode())
-            if notify.get("ErrorTopic"):
-                peers.sns_publish(reg.account, reg.region, notify["ErrorTopic"],
-                                  _event(reg, ep, request, "Failed", failure_reason=reason))
-            return
+            return self._fail(reg, ep, request, out_cfg, reason)
         result = {"endpoint": ep.name, "variant": variant.name, "instance": inst.id, "image": variant.image,
                   "digest": variant.resolved.split("@", 1)[1] if "@" in variant.resolved else None,
                   "inference_id": request["id"], "input_bytes": len(payload)}
-        peers.s3_put(reg.account, reg.region, request["output"], json.dumps(result).encode())
+        body = json.dumps(result).encode()
+        peers.s3_put(reg.account, reg.region, request["output"], body)
         peers.put_logs(reg.account, reg.region, deploy.log_group(ep.name), inst.stream,
                        ['INFO:     169.254.178.2:41232 - "POST /invocations HTTP/1.1" 200 OK'])
         if notify.get("SuccessTopic"):
-            peers.sns_publish(reg.account, reg.region, notify["SuccessTopic"], _event(reg, ep, request, "Completed"))
+            peers.sns_publish(reg.account, reg.region, notify["SuccessTopic"],
+                              _event(reg, ep, request, "Completed", response=body))
+
+    def _fail(self, reg, ep, request: dict, out_cfg: dict, reason: str) -> None:
+        """Write the error to the request's failure object and publish `Failed` to the ErrorTopic."""
+        if request["failure"]:
+            peers.s3_put(reg.account, reg.region, request["failure"], reason.encode())
+        topic = (out_cfg.get("NotificationConfig") or {}).get("ErrorTopic")
+        if topic:
+            peers.sns_publish(reg.account, reg.region, topic,
+                              _event(reg, ep, request, "Failed", failure_reason=reason, response=reason.encode()))
+
+
+def _request_ttl(header: Optional[str]) -> int:
+    if header is None:
+        return REQUEST_TTL_DEFAULT
+    try:
+        ttl = int(header)
+    except ValueError:
+        ttl = -1
+    if not REQUEST_TTL_MIN <= ttl <= REQUEST_TTL_MAX:
+        raise ServiceError("ValidationError", f"1 validation error detected: Value '{header}' at 'requestTTLSeconds' "
+                           f"failed to satisfy constraint: Member must have value between {REQUEST_TTL_MIN} and "
+                           f"{REQUEST_TTL_MAX}", 400)
+    return ttl
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _event(reg, ep, request, status: str, failure_reason: Optional[str] = None) -> dict:
+def _event(reg, ep, request, status: str, failure_reason: Optional[str] = None,
+           response: Optional[bytes] = None) -> dict:
     event = {
         "awsRegion": reg.region, "eventTime": _now(), "receivedTime": request["received"],
         "invocationStatus": status, "inferenceId": request["id"], "eventVersion": "1.0",
@@ -158,4 +193,8 @@ def _event(reg, ep, request, status: str, failure_reason: Optional[str] = None) 
         event["responseParameters"]["outputLocation"] = request["output"]
     else:
         event["failureReason"] = failure_reason
+    if response is not None and len(response) <= RESPONSE_IN_NOTIFICATION_MAX and \
+            notifications.include_response(request["async"], status):
+        # IncludeInferenceResponseIn (API_AsyncInferenceNotificationConfig); the field's layout is the sandbox's.
+        event["responseBody"] = {"content": response.decode("utf-8", "replace"), "encoding": "UTF-8"}
     return event
