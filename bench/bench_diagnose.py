@@ -116,7 +116,7 @@ def retrieval() -> None:
         clients = seed.session(url)
         sm, ecr, cw = clients.client("sagemaker"), clients.client("ecr"), clients.client("logs")
         image, _ = seed.push_image(ecr, "sd", "v1", "healthy")
-        sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        sm.create_model(ModelName="m", ExecutionRoleArn=seed.execution_role(clients.client("iam")),
                         PrimaryContainer={"Image": image})
         sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
             {"VariantName": "prod", "ModelName": "m", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}])

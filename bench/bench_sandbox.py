@@ -102,7 +102,8 @@ def deploy(url: str) -> None:
     clients = seed.session(url)
     sm, ecr = clients.client("sagemaker"), clients.client("ecr")
     image, _ = seed.push_image(ecr, "bench", "v1")
-    sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer={"Image": image})
+    sm.create_model(ModelName="m", ExecutionRoleArn=seed.execution_role(clients.client("iam")),
+                    PrimaryContainer={"Image": image})
     sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
         {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}])
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
