@@ -57,6 +57,8 @@ class SageMaker:
             return handler(self.region(account, region), params)
 
     # -- helpers -------------------------------------------------------------------------------
+    # "Could not find model/endpoint configuration/endpoint": aws/amazon-sagemaker-operator-for-k8s,
+    # controllers/sdkutil/clientwrapper/sagemaker_client.go (the prefixes it matches as 404s).
     @staticmethod
     def _arn(reg: Region, kind: str, name: str) -> str:
         return arn(reg.region, reg.account, kind, name)
@@ -80,6 +82,8 @@ class SageMaker:
     def op_CreateModel(self, reg, p):
         name = p["ModelName"]
         if name in reg.models:
+            # Wording of the duplicates: public stubs of create_endpoint_config and callers matching
+            # "Cannot create already existing endpoint" (docs/sandbox.md, Wording).
             raise validation(f'Cannot create already existing model "{self._arn(reg, "model", name)}".')
         spec = {k: copy.deepcopy(v) for k, v in p.items() if k not in ("ModelName", "Tags")}
         model = Model(name=name, arn=self._arn(reg, "model", name), spec=spec, tags=list(p.get("Tags") or []))
@@ -101,12 +105,13 @@ class SageMaker:
             return  # a private registry reached through the model's VPC: nothing to check here
         parsed = peers.parse_ecr(image)
         if parsed is None:
-            # Error seen from CreateModel for registries other than ECR without ImageConfig Vpc mode.
+            # CreateModel's answer for registries other than ECR without ImageConfig Vpc mode (aws/sagemaker-python-sdk
+            # pull request #4700).
             raise validation(f'Using non-ECR image "{image}" without Vpc repository access mode is not supported.')
         if parsed["region"] != reg.region:
             # SageMaker hosting pulls only from ECR in the model's region ("Use a private Docker registry
             # for real-time inference containers" / "Amazon ECR" requirements in the Developer Guide);
-            # CreateModel answers with this wording.
+            # CreateModel answers with this wording (ed-donner/alex issue #30).
             raise validation(f'Region of "{image}" does not match expected region of {reg.region}. '
                              "Cross region ECR image pulls are not allowed.")
         suffix = "amazonaws.com.cn" if peers.partition(reg.region) == "aws-cn" else "amazonaws.com"
@@ -117,6 +122,8 @@ class SageMaker:
             raise validation(f"Invalid DNS suffix '{parsed['suffix']}' for region '{reg.region}' in image. "
                              f"Please provide the valid <region>.<dns-suffix>: '{reg.region}.{suffix}'")
         if deploy.resolve(reg.account, reg.region, image) is None:
+            # aws-samples/easy-amazon-sagemaker-deployments issue #4 ("...CreateModel operation: Requested image ...
+            # not found.").
             raise validation(f"Requested image {image} not found.")
 
     @staticmethod

@@ -273,7 +273,7 @@ class Deployer:
         self.clock.after(PROVISION, boot_more)
 
 
-def traffic_steps(routing: dict, total: int = 1) -> list:
+def traffic_steps(routing: dict, total: int) -> list:
     """[(share of traffic on the new fleet, bake seconds after reaching it), ...] ending at 1.0;
     `total` is the new fleet's instance count (an INSTANCE_COUNT step is that many of them)."""
     kind = routing.get("Type", "ALL_AT_ONCE")

@@ -39,6 +39,7 @@ class Runtime:
         self.sm = sagemaker
 
     def _not_found(self, reg, name) -> ServiceError:
+        # aws/amazon-sagemaker-examples issues #293 and #559 (ValidationError "Endpoint ... of account ... not found.").
         return ServiceError("ValidationError", f"Endpoint {name} of account {reg.account} not found.", 400)
 
     def _pick(self, reg, name: str, target_variant: Optional[str]):
