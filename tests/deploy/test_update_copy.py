@@ -27,6 +27,7 @@ from byoc.sandbox.server import ACCOUNT
 from support.update import deployment, live, model_of, run_json, served_digest
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ESD-createEndpoint-Role"
+MODEL_DATA = "s3://copy-models/model.tar.gz"
 X86_TYPES = ["ml.g5.xlarge", "ml.g5.2xlarge", "ml.m5.large", "ml.c5.xlarge", "ml.p4d.24xlarge"]
 _SAFE = st.characters(codec="ascii", min_codepoint=32, max_codepoint=126)
 _names = itertools.count(1)
@@ -120,6 +121,8 @@ def fix_up(models: list, config: dict, image: str, solution_names: bool, image_u
             m["Containers"] = containers
         for c in containers:
             c["Image"] = image
+            if str(c.get("ModelDataUrl", "")).startswith("s3://"):
+                c["ModelDataUrl"] = MODEL_DATA  # CreateModel reads it with the role, as SageMaker does
             c.pop("ModelPackageName", None)
             c.get("ImageConfig", {}).pop("RepositoryAuthConfig", None)
         if image_url:
@@ -154,7 +157,11 @@ def without(request: dict, *keys: str) -> dict:
 
 
 @pytest.fixture
-def images(sandbox, ecr):
+def images(sandbox, ecr, clients):
+    s3 = clients.client("s3")
+    bucket, key = MODEL_DATA[len("s3://"):].split("/", 1)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"weights")
     old, _ = seed.push_image(ecr, "copy-src", "v1")
     new, digest = seed.push_image(ecr, "copy-dst", "v2")
     return old, new, digest

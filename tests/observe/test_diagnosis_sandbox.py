@@ -149,7 +149,7 @@ def test_console_link_uses_the_china_console(sandbox, monkeypatch, capsys):
     clients = seed.session(sandbox.url, region=region)
     sm, ecr = clients.client("sagemaker"), clients.client("ecr")
     image, _ = seed.push_image(ecr, "sd", "v1", "crash", region=region)
-    sm.create_model(ModelName="m", ExecutionRoleArn=ROLE.replace("arn:aws:", "arn:aws-cn:"),
+    sm.create_model(ModelName="m", ExecutionRoleArn=seed.execution_role(clients.client("iam")),
                     PrimaryContainer={"Image": image})
     sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
         {"VariantName": "prod", "ModelName": "m", "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}])

@@ -13,7 +13,7 @@ from byoc.aws import partitions, shapes
 from byoc.deploy import capacity, guardrails
 from byoc.endpoint import revisions, solution
 from byoc.endpoint import view as endpoint_view
-from byoc.errors import AuthError, AwsError, BadInput, PreflightFailed
+from byoc.errors import AwsError, BadInput, PreflightFailed
 from byoc.iam import execution_role
 from byoc.images import ecr, pull
 from byoc.images import ref as image_ref
@@ -117,40 +117,15 @@ def check_architecture(resolved: ecr.ResolvedImage, view: endpoint_view.Endpoint
 
 def check_model_access(aws, plan: UpdatePlan, ref: image_ref.ImageRef) -> None:
     """What CreateModel checks with each new model's execution role, before anything changes: SageMaker
-    can assume the role, the role may pull the image (another account's repository must grant it in its
-    policy) and the model data still exists."""
-    partition = partitions.for_region(aws.region).name
-    checked: set = set()
+    can assume the role, and a repository in another account lets the role pull the image."""
     copied_from = {new: old for old, new in plan.models.items()}
-    for req in plan.create_models:
-        role = req.get("ExecutionRoleArn") or ""
-        if role and role not in checked:
-            checked.add(role)
-            execution_role.check(aws, role, copied_from.get(req["ModelName"], req["ModelName"]))
-            warning = pull.check(aws, ref, role, partition)
-            if warning:
-                plan.warnings.append(warning)
-        containers = [req["PrimaryContainer"]] if req.get("PrimaryContainer") else list(req.get("Containers") or [])
-        for c in containers:
-            url = str(c.get("ModelDataUrl") or "")
-            if url.startswith("s3://") and not url.endswith("/") and _model_data_missing(aws, url):
-                raise PreflightFailed(
-                    f"The model data {url} of the endpoint's model no longer exists; CreateModel would refuse the "
-                    f"new model (\"Could not find model data at {url}.\").",
-                    "Restore the object (or fix the model's ModelDataUrl), then run the update again.")
-
-
-def _model_data_missing(aws, url: str) -> bool:
-    bucket, _, key = url[len("s3://"):].partition("/")
-    try:
-        aws.s3.head_object(Bucket=bucket, Key=key)
-    except AuthError:
-        return False  # the caller may not read it; SageMaker reads it with the execution role
-    except AwsError as exc:
-        if exc.code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
-            return True
-        raise
-    return False
+    for role in sorted({req.get("ExecutionRoleArn") or "" for req in plan.create_models} - {""}):
+        model = next(copied_from.get(r["ModelName"], r["ModelName"]) for r in plan.create_models
+                     if r.get("ExecutionRoleArn") == role)
+        execution_role.check(aws, role, model)
+        warning = pull.check(aws, ref, role)
+        if warning:
+            plan.warnings.append(warning)
 
 
 def _lossless_model(described: dict, new_name: str, target: str, tags: list) -> dict:

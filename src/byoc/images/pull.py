@@ -1,9 +1,8 @@
 """Can SageMaker pull an image with a model's execution role? Checked before anything changes.
 
 CreateModel refuses a role that may not run ecr:BatchGetImage on the image ("The role '<arn>' does
-not have BatchGetImage permission for the image: '<image>'."). Within one account the role's
-policies or the repository policy may grant it; a repository in another account must grant it in
-its repository policy (Amazon ECR User Guide, "Private repository policy examples"; IAM User Guide,
+not have BatchGetImage permission for the image: '<image>'."). A repository in another account
+must grant it in its repository policy (Amazon ECR User Guide, "Private repository policy examples"; IAM User Guide,
 "Cross-account policy evaluation logic").
 """
 
@@ -69,43 +68,23 @@ def repository_policy(aws, ref: ImageRef) -> Optional[dict]:
         return None
 
 
-def _identity_allows(aws, role_arn: str, repo_arn: str) -> Optional[bool]:
-    """iam:SimulatePrincipalPolicy for the role; None when the caller may not simulate."""
-    try:
-        out = aws.iam.simulate_principal_policy(PolicySourceArn=role_arn, ActionNames=["ecr:BatchGetImage"],
-                                                ResourceArns=[repo_arn])
-    except (AuthError, AwsError):
+def check(aws, ref: ImageRef, role_arn: str) -> Optional[str]:
+    """Raise PreflightFailed when CreateModel would refuse an image in another account for this role
+    (its repository policy does not grant the role); a warning (str) when that policy could not be read;
+    None otherwise. Within one account the role's own policies may grant the pull, which byoc does not
+    read: CreateModel itself refuses with AWS's wording."""
+    if not role_arn or role_arn.split(":")[4] == ref.account:
         return None
-    results = out.get("EvaluationResults") or []
-    return bool(results) and all(r.get("EvalDecision") == "allowed" for r in results)
-
-
-def check(aws, ref: ImageRef, role_arn: str, partition: str) -> Optional[str]:
-    """Raise PreflightFailed when CreateModel would refuse the image for this role; a warning (str)
-    when it could not be checked; None when the role may pull."""
-    if not role_arn:
-        return None
-    repo_arn = f"arn:{partition}:ecr:{ref.region}:{ref.account}:repository/{ref.repository}"
     policy = repository_policy(aws, ref)
-    cross_account = role_arn.split(":")[4] != ref.account
     refusal = (f"The role '{role_arn}' does not have BatchGetImage permission for the image: '{ref.uri}'")
-    if cross_account:
-        if policy is None:
-            return (f"Could not read the repository policy of {ref.repository} in account {ref.account}; make sure it "
-                    f"lets {role_arn} pull: {json.dumps(statement(role_arn))}")
-        if not grants(policy, role_arn):
-            raise PreflightFailed(
-                f"{refusal}: the repository is in account {ref.account} and its policy does not let the model's "
-                "execution role pull (CreateModel would refuse it).",
-                f"Add this statement to the repository policy of {ref.repository} in account {ref.account} "
-                f"(aws ecr set-repository-policy --registry-id {ref.account} --repository-name {ref.repository}): "
-                f"{json.dumps(statement(role_arn))}")
-    elif policy and grants(policy, role_arn):
-        return None
-    identity = _identity_allows(aws, role_arn, repo_arn)
-    if identity is False:
+    if policy is None:
+        return (f"Could not read the repository policy of {ref.repository} in account {ref.account}; make sure it "
+                f"lets {role_arn} pull: {json.dumps(statement(role_arn))}")
+    if not grants(policy, role_arn):
         raise PreflightFailed(
-            f"{refusal}: no policy of the role allows ecr:BatchGetImage on {repo_arn} (CreateModel would refuse it).",
-            f"Allow {', '.join(PULL_ACTIONS)} on {repo_arn} in a policy of the role "
-            f"{role_arn.rsplit('/', 1)[-1]}" + (", as well as in the repository policy." if cross_account else "."))
+            f"{refusal}: the repository is in account {ref.account} and its policy does not let the model's "
+            "execution role pull (CreateModel would refuse it).",
+            f"Add this statement to the repository policy of {ref.repository} in account {ref.account} "
+            f"(aws ecr set-repository-policy --registry-id {ref.account} --repository-name {ref.repository}): "
+            f"{json.dumps(statement(role_arn))}")
     return None
