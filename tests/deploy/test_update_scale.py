@@ -63,6 +63,7 @@ def test_an_update_beside_many_endpoints_costs_what_it_costs_alone(sandbox, sm, 
     endpoint(sm, ecr, EP)
     alone = _three_updates(ecr)
     sandbox.reset()
+    seed.execution_role(seed.session(sandbox.url).client("iam"))  # the reset emptied IAM too
     _others(sm, ecr, 30)
     endpoint(sm, ecr, EP)
     beside = _three_updates(ecr)

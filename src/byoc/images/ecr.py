@@ -41,14 +41,8 @@ def resolve(aws, ref: ImageRef, read_architecture: bool = True) -> ResolvedImage
 
 
 def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
-    image_id = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag or "latest"}
-    if read_architecture:
-        found = _manifest(aws, ref, image_id)  # one BatchGetImage says both the digest and the platform
-        if found:
-            digest, manifest = found
-            return ResolvedImage(ref=ref, digest=digest, architectures=_architectures(aws, ref, manifest))
     try:
-        out = aws.ecr.describe_images(registryId=ref.account, repositoryName=ref.repository, imageIds=[image_id])
+        return _lookup(aws, ref, read_architecture)
     except AuthError as exc:
         if ref.account == aws.account:
             raise
@@ -61,6 +55,17 @@ def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
                           "Action": ["ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                                      "ecr:GetRepositoryPolicy", "ecr:ListImages"]}),
             exc.action, exc.resource) from exc
+
+
+def _lookup(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
+    image_id = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag or "latest"}
+    if read_architecture:
+        found = _manifest(aws, ref, image_id)  # one BatchGetImage says both the digest and the platform
+        if found:
+            digest, manifest = found
+            return ResolvedImage(ref=ref, digest=digest, architectures=_architectures(aws, ref, manifest))
+    try:
+        out = aws.ecr.describe_images(registryId=ref.account, repositoryName=ref.repository, imageIds=[image_id])
     except AwsError as exc:
         if exc.code == "RepositoryNotFoundException":
             raise PreflightFailed(
