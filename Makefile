@@ -34,6 +34,7 @@ test: lint
 lint: $(VENV)/.test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/actionlint examples/github-actions/*.yml
+	$(BIN)/mypy
 
 bench: $(VENV)/.sandbox
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -12,7 +12,7 @@ _API = ("session", "update", "restore", "rollback", "history", "status", "verify
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     if name in _API:
         from byoc import api
 

@@ -11,9 +11,17 @@ Errors raise `byoc.errors.ByocError` subclasses (with `.exit_code`, `.message`, 
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 from byoc.aws.client import Aws
+
+if TYPE_CHECKING:  # the operations load on first use (see byoc/__init__.py)
+    from byoc.deploy.plan import UpdatePlan
+    from byoc.deploy.results import UpdateResult
+    from byoc.endpoint.revisions import Revision
+    from byoc.observe.diagnose import Diagnosis
+    from byoc.observe.status import Status
+    from byoc.observe.verify import Verification
 
 
 def session(region: Optional[str] = None, profile: Optional[str] = None, endpoint_url: Optional[str] = None) -> Aws:
@@ -21,7 +29,8 @@ def session(region: Optional[str] = None, profile: Optional[str] = None, endpoin
     return Aws(region=region, profile=profile, endpoint_url=endpoint_url)
 
 
-def _run(aws: Aws, plan, dry_run: bool, wait: bool, timeout: float, keep: int, events: Optional[Callable]):
+def _run(aws: Aws, plan: UpdatePlan, dry_run: bool, wait: bool, timeout: float, keep: int,
+         events: Optional[Callable]) -> UpdateResult:
     from byoc.deploy.apply import apply, result_of
 
     if dry_run:
@@ -37,7 +46,7 @@ def update(endpoint: str, image: str, *, aws: Optional[Aws] = None, region: Opti
            profile: Optional[str] = None, strategy: str = "blue-green", force: bool = False, dry_run: bool = False,
            wait: bool = True, timeout: float = 3600.0, keep: int = 5, traffic: Optional[str] = None,
            rolling: Optional[str] = None, alarms: tuple = (), max_time: Optional[int] = None,
-           events: Optional[Callable] = None):
+           events: Optional[Callable] = None) -> UpdateResult:
     """Replace `endpoint`'s image (an ECR URI or "default"); returns an `UpdateResult`."""
     from byoc.deploy.guardrails import deployment_config
     from byoc.deploy.plan import plan_update
@@ -50,7 +59,7 @@ def update(endpoint: str, image: str, *, aws: Optional[Aws] = None, region: Opti
 
 def restore(endpoint: str, *, default_image: Optional[str] = None, aws: Optional[Aws] = None,
             region: Optional[str] = None, profile: Optional[str] = None, dry_run: bool = False, wait: bool = True,
-            timeout: float = 3600.0, keep: int = 5, events: Optional[Callable] = None):
+            timeout: float = 3600.0, keep: int = 5, events: Optional[Callable] = None) -> UpdateResult:
     """Back to the default image (revision 0's when known); returns an `UpdateResult`."""
     from byoc.deploy.rollback import plan_restore
 
@@ -60,7 +69,7 @@ def restore(endpoint: str, *, default_image: Optional[str] = None, aws: Optional
 
 def rollback(endpoint: str, *, to: Optional[int] = None, aws: Optional[Aws] = None, region: Optional[str] = None,
              profile: Optional[str] = None, dry_run: bool = False, wait: bool = True, timeout: float = 3600.0,
-             events: Optional[Callable] = None):
+             events: Optional[Callable] = None) -> UpdateResult:
     """Back to an earlier revision's retained config; returns an `UpdateResult`."""
     from byoc.deploy.rollback import plan_rollback
 
@@ -69,7 +78,7 @@ def rollback(endpoint: str, *, to: Optional[int] = None, aws: Optional[Aws] = No
 
 
 def history(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None,
-            profile: Optional[str] = None) -> list:
+            profile: Optional[str] = None) -> List[Revision]:
     """Revisions, newest first (`byoc.endpoint.revisions.Revision`)."""
     from byoc.endpoint import revisions
     from byoc.endpoint import view as endpoint_view
@@ -78,7 +87,8 @@ def history(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] =
     return revisions.history(aws, endpoint_view.load(aws, endpoint))
 
 
-def status(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None, profile: Optional[str] = None):
+def status(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None,
+           profile: Optional[str] = None) -> Status:
     """What the endpoint runs now (`byoc.observe.status.Status`)."""
     from byoc.observe.status import status as status_of
 
@@ -86,15 +96,15 @@ def status(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = 
 
 
 def verify(endpoint: str, *, image: Optional[str] = None, aws: Optional[Aws] = None, region: Optional[str] = None,
-           profile: Optional[str] = None, **kwargs):
+           profile: Optional[str] = None, **kwargs: Any) -> Verification:
     """PASS/FAIL with reasons (`byoc.observe.verify.Verification`)."""
     from byoc.observe.verify import verify as verify_endpoint
 
     return verify_endpoint(aws or session(region, profile), endpoint, image=image, **kwargs)
 
 
-def diagnose(endpoint: str, *, since=None, aws: Optional[Aws] = None, region: Optional[str] = None,
-             profile: Optional[str] = None):
+def diagnose(endpoint: str, *, since: Union[int, str, None] = None, aws: Optional[Aws] = None,
+             region: Optional[str] = None, profile: Optional[str] = None) -> Diagnosis:
     """Ranked findings (`byoc.observe.diagnose.Diagnosis`)."""
     from byoc.observe.diagnose import diagnose as diagnose_endpoint
 

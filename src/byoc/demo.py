@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import Iterator
 
 from byoc.sandbox import Sandbox, seed
 
 
 @contextmanager
-def sandbox_environment(time_scale: float = 1.0, region: str = "us-east-1"):
+def sandbox_environment(time_scale: float = 1.0, region: str = "us-east-1") -> Iterator[Sandbox]:
     """Start a sandbox and point this process's AWS configuration at it; restore on exit."""
     sb = Sandbox(time_scale=time_scale).start()
     saved = {k: os.environ.get(k) for k in list(sb.env(region)) + ["AWS_PROFILE", "AWS_CONFIG_FILE",

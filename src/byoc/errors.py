@@ -28,7 +28,7 @@ class ByocError(Exception):
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, fix: str = ""):
+    def __init__(self, message: str, fix: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
@@ -50,7 +50,7 @@ class AuthError(ByocError):
 
     exit_code = EXIT_AUTH
 
-    def __init__(self, message: str, fix: str = "", action: str = "", resource: str = ""):
+    def __init__(self, message: str, fix: str = "", action: str = "", resource: str = "") -> None:
         super().__init__(message, fix)
         self.action = action
         self.resource = resource
@@ -59,7 +59,7 @@ class AuthError(ByocError):
 class AwsError(ByocError):
     """An AWS error that byoc does not translate further (carries the AWS code)."""
 
-    def __init__(self, code: str, message: str, operation: str = ""):
+    def __init__(self, code: str, message: str, operation: str = "") -> None:
         super().__init__(f"{operation}: {code}: {message}" if operation else f"{code}: {message}")
         self.code = code
         self.aws_message = message

@@ -26,7 +26,7 @@ def architecture(instance_type: Optional[str]) -> Optional[str]:
     """'arm64' or 'amd64' (OCI platform architecture names); None for what is not an ml.* type."""
     if len((instance_type or "").split(".")) < 3:
         return None
-    return "arm64" if is_graviton(instance_type) else "amd64"
+    return "arm64" if is_graviton(instance_type or "") else "amd64"
 
 
 def has_gpu(instance_type: Optional[str]) -> bool:

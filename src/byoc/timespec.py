@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 from byoc.errors import BadInput
 
@@ -28,7 +28,7 @@ _ISO_RE = re.compile(
 FORMS = "a duration such as 10m, 2h, 3d or 1h30m (units s, m, h, d, w), or an ISO-8601 time such as 2024-05-01T12:00:00Z"
 
 
-def seconds(text, option: str = "--timeout", minimum: float = 0.0) -> float:
+def seconds(text: Union[str, float], option: str = "--timeout", minimum: float = 0.0) -> float:
     """Seconds for a plain number (300, 2.5) or a duration (10m, 1h30m); BadInput naming `option` otherwise."""
     value = str(text).strip().lower()
     try:

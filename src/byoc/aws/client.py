@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from byoc import __version__
 from byoc.aws import partitions
@@ -84,7 +84,7 @@ _PASSROLE_CONDITION = {"StringEquals": {"iam:PassedToService": "sagemaker.amazon
 
 def policy_statement(action: str, resource: str = "*", condition: Optional[dict] = None) -> str:
     """The one-line IAM statement that grants `action` on `resource`."""
-    statement = {"Effect": "Allow", "Action": action, "Resource": resource or "*"}
+    statement: Dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": resource or "*"}
     if condition:
         statement["Condition"] = condition
     return json.dumps(statement)
@@ -163,13 +163,14 @@ def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> 
 class _Client:
     """A boto3 client whose methods go through `Aws._call`."""
 
-    def __init__(self, aws: Aws, service: str):
+    def __init__(self, aws: Aws, service: str) -> None:
         self._aws = aws
         self._service = service
-        self._raw = None
+        self._raw: Any = None
 
     @property
-    def raw(self):
+    def raw(self) -> Any:
+        """The botocore client itself (untyped: botocore ships no annotations)."""
         if self._raw is None:
             self._raw = self._aws._make_client(self._service)
         return self._raw
@@ -178,13 +179,13 @@ class _Client:
         if name.startswith("_"):
             raise AttributeError(name)
 
-        def method(**kwargs):
+        def method(**kwargs: Any) -> Any:
             return self._aws._call(self, name, kwargs)
 
         method.__name__ = name
         return method
 
-    def paginate(self, name: str, **kwargs) -> Iterator[dict]:
+    def paginate(self, name: str, **kwargs: Any) -> Iterator[dict]:
         """Yield every page of a paginated operation, each page through `_call`."""
         paginator = self.raw.get_paginator(name)
         config = paginator._pagination_cfg  # botocore's paginators-1.json entry
@@ -206,7 +207,7 @@ class Aws:
     """One boto3 session for one region; clients are created on first use and cached."""
 
     def __init__(self, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None,
-                 *, quick: bool = False):
+                 *, quick: bool = False) -> None:
         """`quick`: one attempt per call, 1 s to connect, 2 s to read, no backoff (shell completion)."""
         import warnings
 
@@ -220,11 +221,12 @@ class Aws:
         except bx.ProfileNotFound as exc:
             raise translate(exc, "sts", "Session", "sts") from exc
         # AWS_REGION is what CloudShell and the AWS CLI v2 set; older botocore reads only AWS_DEFAULT_REGION.
-        self.region = self._session.region_name or os.environ.get("AWS_REGION")
-        if self.region and not self._session.region_name:
-            self._session = boto3.session.Session(profile_name=profile, region_name=self.region)
-        if not self.region:
+        found: Optional[str] = self._session.region_name or os.environ.get("AWS_REGION")
+        if found and not self._session.region_name:
+            self._session = boto3.session.Session(profile_name=profile, region_name=found)
+        if not found:
             raise translate(bx.NoRegionError(), "sts", "Session", "sts")
+        self.region: str = found
         if not REGION_SHAPE.match(self.region):
             raise BadInput(f"'{self.region}' is not an AWS region name.",
                            "Use a region code such as us-east-1, eu-west-1 or cn-north-1 (`aws account list-regions`).")
@@ -239,7 +241,7 @@ class Aws:
         self._clients: dict = {}
         self._memo: dict = {}  # key -> [lock, value]; see `memo`
 
-    def _make_client(self, service: str):
+    def _make_client(self, service: str) -> Any:
         from botocore.config import Config
 
         if self.quick:

@@ -13,13 +13,13 @@ from typing import Any
 
 
 @cache
-def _input_shape(operation: str, service: str = "sagemaker"):
+def _input_shape(operation: str, service: str = "sagemaker") -> Any:
     import botocore.session
 
     return botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
 
 
-def _filter(shape, value: Any) -> Any:
+def _filter(shape: Any, value: Any) -> Any:
     t = shape.type_name
     if t == "structure" and isinstance(value, dict):
         return {k: _filter(shape.members[k], v) for k, v in value.items() if k in shape.members and v is not None}
@@ -39,7 +39,7 @@ def as_input(operation: str, described: dict, drop: tuple = (), service: str = "
 
 
 
-def member(operation: str, *path: str, service: str = "sagemaker"):
+def member(operation: str, *path: str, service: str = "sagemaker") -> Any:
     """The botocore shape at `path` inside an operation's input ("[]" steps into a list's member)."""
     shape = _input_shape(operation, service)
     for step in path:

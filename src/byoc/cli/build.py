@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
-from byoc.cli.common import Duration, aws_options, output_option
+from byoc.cli.common import Ctx, Duration, aws_options, output_option
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 BUILDER_CHOICE = click.Choice(["docker", "finch", "podman"])
 
 
-def _payload(path):
+def _payload(path: Any) -> Any:
     """The bytes of --payload FILE (None: check-contract's default prompt)."""
     if path is None:
         return None
@@ -23,16 +27,16 @@ def _payload(path):
     return p.read_bytes()
 
 
-def _aws_for(c):
+def _aws_for(c: Ctx) -> Any:
     """A factory of `Aws` sessions in other regions, with the same profile and endpoint."""
-    def make(region):
+    def make(region: Optional[str]) -> Any:
         from byoc.aws.client import Aws
 
         return Aws(region=region, profile=c.profile, endpoint_url=c.endpoint_url)
     return make
 
 
-def _print_report(console, report) -> None:
+def _print_report(console: Console, report: Any) -> None:
     console.print(f"check-contract {report.url}")
     for chk in report.checks:
         style = "green" if chk.ok else "bold red"
@@ -57,7 +61,7 @@ def _print_report(console, report) -> None:
 @click.option("--extensions-dir", metavar="PATH", help="Where extensions are cloned (default: the base's extensions folder).")
 @click.option("--force", is_flag=True, help="Overwrite an existing Dockerfile and .dockerignore.")
 @aws_options
-def init_cmd(c, dir, base, extensions, apt, pip, extensions_dir, force):
+def init_cmd(c: Ctx, dir: Any, base: Any, extensions: Any, apt: Any, pip: Any, extensions_dir: Any, force: bool) -> int:
     """Write a Dockerfile (and .dockerignore) for your image into DIR (default: current directory)."""
     from byoc.container import dockerfile
 
@@ -66,7 +70,7 @@ def init_cmd(c, dir, base, extensions, apt, pip, extensions_dir, force):
     resolved = dockerfile.resolve_base(base, c.region, lambda: c.aws)
     result = dockerfile.write(dir, resolved, exts, apt, pip, force=force, extensions_dir=extensions_dir)
 
-    def text(console):
+    def text(console: Console) -> None:
         console.print(f"Wrote {' and '.join(result.files)}")
         console.print(f"  base: {resolved.source}")
         console.print(f"  FROM {resolved.image}")
@@ -94,13 +98,13 @@ def init_cmd(c, dir, base, extensions, apt, pip, extensions_dir, force):
 @click.option("--builder", type=BUILDER_CHOICE, help="Builder to use (default: the first of docker, finch, podman found).")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the command lines; run nothing.")
 @aws_options
-def build_cmd(c, dir, repository, tag, push, platform, builder, dry_run):
+def build_cmd(c: Ctx, dir: Any, repository: Any, tag: Any, push: bool, platform: Any, builder: Any, dry_run: bool) -> int:
     """Build the image in DIR; with --push, push it to ECR and print its digest-pinned URI."""
     from byoc.container import build
 
     plan = build.plan_build(c.aws, dir, repository, tag, push, platform, builder)
     if dry_run:
-        def plan_text(console):
+        def plan_text(console: Console) -> None:
             console.print(f"Would build {plan.image} ({plan.platform}) with {plan.builder.name}:")
             if plan.push and not plan.repository_exists:
                 console.print(f"  create ECR repository {plan.repository} (scan on push)")
@@ -111,7 +115,7 @@ def build_cmd(c, dir, repository, tag, push, platform, builder, dry_run):
     result = build.apply_build(c.aws, plan, on_line=lambda line: click.echo(line, err=True),
                                progress=c.progress, aws_for_region=_aws_for(c))
 
-    def text(console):
+    def text(console: Console) -> None:
         if result.pinned:
             c.progress(f"Pushed {result.image}; pinned by digest (ready for `byoc update`):")
             console.print(result.pinned)
@@ -125,7 +129,7 @@ def build_cmd(c, dir, repository, tag, push, platform, builder, dry_run):
 
 # -- check-contract -------------------------------------------------------------------------
 
-def _contract_options(func):
+def _contract_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--payload", metavar="FILE", help="Request body for POST /invocations (default: a small prompt)."),
         click.option("--content-type", default="application/json", show_default=True,
@@ -145,7 +149,7 @@ def _contract_options(func):
 @click.option("--url", required=True, metavar="http://HOST:PORT", help="Where the container listens.")
 @_contract_options
 @output_option
-def check_contract_cmd(c, url, payload, content_type, accept, startup_timeout, invocation_timeout):
+def check_contract_cmd(c: Ctx, url: Any, payload: Any, content_type: Any, accept: Any, startup_timeout: Any, invocation_timeout: Any) -> int:
     """Check a running container against the SageMaker hosting contract (exit 1 on FAIL)."""
     from byoc.container import contract
 
@@ -169,8 +173,8 @@ def check_contract_cmd(c, url, payload, content_type, accept, startup_timeout, i
 @click.option("--port", type=int, default=8080, show_default=True, help="Host port mapped to the container's 8080.")
 @click.option("--builder", type=BUILDER_CHOICE, help="Container tool (default: the first of docker, finch, podman).")
 @aws_options
-def test_image_cmd(c, image, payload, content_type, accept, startup_timeout, invocation_timeout,
-                   env, gpus, model_dir, port, builder):
+def test_image_cmd(c: Ctx, image: str, payload: Any, content_type: Any, accept: Any, startup_timeout: Any, invocation_timeout: Any,
+                   env: Any, gpus: Any, model_dir: Any, port: Any, builder: Any) -> int:
     """Run IMAGE locally as SageMaker does, check the contract, diagnose failures, remove it."""
     from byoc.container import run_local
 
@@ -180,7 +184,7 @@ def test_image_cmd(c, image, payload, content_type, accept, startup_timeout, inv
                                  on_log=lambda line: click.echo(f"  | {line}", err=True), progress=c.progress,
                                  aws_for_region=_aws_for(c))
 
-    def text(console):
+    def text(console: Console) -> None:
         _print_report(console, result.report)
         if result.exit_code not in (None, ""):
             console.print(f"The container exited with code {result.exit_code}.")

@@ -32,7 +32,7 @@ class Ctx:
         return self.output == "json"
 
     @property
-    def aws(self):
+    def aws(self) -> Any:
         """The `byoc.aws.client.Aws` for this invocation, created on first use."""
         if self._aws is None:
             from byoc.aws.client import Aws
@@ -48,13 +48,13 @@ class Ctx:
         else:
             text(self.console())
 
-    def console(self):
+    def console(self) -> Any:
         from rich.console import Console
 
         # Piped output keeps whole lines (no 80-column wrapping) so scripts and logs stay readable.
         return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
-    def err_console(self):
+    def err_console(self) -> Any:
         from rich.console import Console
 
         return Console(stderr=True, highlight=False, soft_wrap=True)
@@ -69,10 +69,10 @@ class Duration(click.ParamType):
 
     name = "DURATION"
 
-    def __init__(self, minimum: float = 0.0):
+    def __init__(self, minimum: float = 0.0) -> None:
         self.minimum = minimum
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> Any:
         if isinstance(value, (int, float)):
             return value
         from byoc.timespec import seconds
@@ -85,7 +85,7 @@ class RevisionNumber(click.ParamType):
 
     name = "N"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> Any:
         if isinstance(value, int):
             return value
         text = str(value).strip().lower()
@@ -103,7 +103,7 @@ SANDBOX_MODULES = ("moto", "werkzeug", "flask", "flask_cors", "responses", "xmlt
 
 
 @contextmanager
-def sandbox_extra():
+def sandbox_extra() -> Any:
     """Turn a missing sandbox dependency (a plain `pip install byoc`) into BadInput with the install line."""
     try:
         yield
@@ -138,7 +138,7 @@ def complete_endpoint_list(ctx: click.Context, param: click.Parameter, incomplet
     return [head + name for name in complete_endpoint(ctx, param, last)]
 
 
-def _set_debug(ctx, param, value):
+def _set_debug(ctx: click.Context, param: Optional[click.Parameter], value: Any) -> Any:
     if value:
         DEBUG["on"] = True
     return value
@@ -160,7 +160,7 @@ def aws_options(func: Callable) -> Callable:
                   help="Show the values of secret-looking variables (TOKEN, SECRET, PASSWORD, API_KEY ...) in "
                        "log lines and container output instead of ****.")
     @functools.wraps(func)
-    def wrapper(region, profile, output, debug, endpoint_url, show_secrets, **kwargs):
+    def wrapper(region: Optional[str], profile: Optional[str], output: str, debug: bool, endpoint_url: Optional[str], show_secrets: Any, **kwargs: Any) -> Any:
         from byoc import redaction
 
         redaction.reveal(show_secrets)  # per run: an earlier in-process run must not leave it on
@@ -177,7 +177,7 @@ def output_option(func: Callable) -> Callable:
                   help="text for people, json for scripts.")
     @click.option("--debug", is_flag=True, callback=_set_debug, is_eager=True, help="Show tracebacks.")
     @functools.wraps(func)
-    def wrapper(output, debug, **kwargs):
+    def wrapper(output: str, debug: bool, **kwargs: Any) -> Any:
         return func(Ctx(output=output, debug=debug), **kwargs)
 
     return wrapper

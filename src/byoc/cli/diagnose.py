@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from byoc.cli.common import aws_options, complete_endpoint
+from byoc.cli.common import Ctx, aws_options, complete_endpoint
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 SEVERITY_STYLE = {"critical": "bold red", "error": "red", "warning": "yellow"}
 
 
-def render(console, d) -> None:
+def render(console: Console, d: Any) -> None:
     """Print a byoc.observe.diagnose.Diagnosis for people (also used by `byoc update` on failure)."""
     from rich.text import Text
 
@@ -61,7 +66,7 @@ def render(console, d) -> None:
 @click.option("--since", metavar="WHEN", help="Read logs from 10m, 2h, 3d ago or an ISO-8601 time "
               "(default: the latest deployment; at most the last 6 h of a live endpoint).")
 @aws_options
-def diagnose_cmd(c, endpoint, since):
+def diagnose_cmd(c: Ctx, endpoint: str, since: Any) -> int:
     """Explain what is wrong with ENDPOINT's container: ranked findings, each with its cause,
     the evidence (log line or API field) and the fix, then the CloudWatch console link.
 

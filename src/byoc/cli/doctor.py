@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from byoc.cli.common import aws_options, complete_endpoint
+from byoc.cli.common import Ctx, aws_options, complete_endpoint
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
 
@@ -16,7 +21,7 @@ _STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Check this identity policy document (e.g. the guide's) instead of simulating yours.")
 @aws_options
-def doctor_cmd(c, endpoint, features, policy_file):
+def doctor_cmd(c: Ctx, endpoint: str, features: Any, policy_file: Any) -> int:
     """A table of checks, each PASS, WARN or FAIL with its fix. Changes nothing.
 
     Exit 0 when nothing FAILs, 4 when credentials or permissions FAIL, 1 otherwise.
@@ -25,7 +30,7 @@ def doctor_cmd(c, endpoint, features, policy_file):
 
     report = doctor.run(lambda: c.aws, endpoint, features, document=_read_policy(policy_file) if policy_file else None)
 
-    def text(console):
+    def text(console: Console) -> None:
         from rich.table import Table
         from rich.text import Text
 

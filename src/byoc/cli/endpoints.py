@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import Ctx, aws_options
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.command("endpoints")
 @click.option("--name-contains", help="Only endpoints whose name contains this text.")
 @aws_options
-def endpoints_cmd(c, name_contains):
+def endpoints_cmd(c: Ctx, name_contains: Any) -> int:
     """List endpoints: status, async/real-time, solution generation, instances, image and short digest."""
     from byoc.observe.endpoints import list_endpoints
 
     listing = list_endpoints(c.aws, name_contains)
     rows = listing.items
 
-    def text(console):
+    def text(console: Console) -> None:
         from rich.table import Table
 
         table = Table(title=f"SageMaker endpoints in {c.aws.region}", title_justify="left")

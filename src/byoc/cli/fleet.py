@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from byoc.cli.common import Duration, RevisionNumber, aws_options, complete_endpoint_list
+from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete_endpoint_list
 from byoc.cli.options import STRATEGY_HELP, deployment_config, guard_options
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 FLEET_EXIT = """\b
 Exit codes: 0 all updated (or unchanged); 1 some failed and are back on their previous image;
@@ -18,7 +22,7 @@ COLOURS = {"updated": "green", "unchanged": "green", "failed": "red", "refused":
            "updating": "cyan", "verifying": "cyan", "skipped": "dim"}
 
 
-def _selection(func):
+def _selection(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--match", help="Endpoints whose name matches this glob, e.g. 'infer-endpoint-*'."),
         click.option("--endpoints", shell_complete=complete_endpoint_list, help="Comma-separated endpoint names."),
@@ -28,7 +32,7 @@ def _selection(func):
     return func
 
 
-def _table(fleet):
+def _table(fleet: Any) -> Any:
     from rich.table import Table
 
     table = Table(title=f"Fleet: {fleet.image}", title_justify="left")
@@ -41,7 +45,7 @@ def _table(fleet):
     return table
 
 
-def _execute(c, fleet, *, yes, dry_run, concurrency, continue_on_failure, timeout, keep, verify_canaries) -> int:
+def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, continue_on_failure: Any, timeout: Any, keep: Any, verify_canaries: Any) -> int:
     from byoc.deploy import fleet as fleet_ops
 
     err = c.err_console()
@@ -60,7 +64,7 @@ def _execute(c, fleet, *, yes, dry_run, concurrency, continue_on_failure, timeou
         live = Live(_table(fleet), console=err, refresh_per_second=4)
         live.start()
 
-    def on_change(item):
+    def on_change(item: Any) -> None:
         with lock:
             if live is not None:
                 live.update(_table(fleet))
@@ -74,7 +78,7 @@ def _execute(c, fleet, *, yes, dry_run, concurrency, continue_on_failure, timeou
         if live is not None:
             live.stop()
 
-    def text(console):
+    def text(console: Console) -> None:
         console.print(_table(fleet))
         console.print(f"summary: {fleet.summary()}")
 
@@ -83,7 +87,7 @@ def _execute(c, fleet, *, yes, dry_run, concurrency, continue_on_failure, timeou
 
 
 @click.group("fleet")
-def fleet_group():
+def fleet_group() -> None:
     """Update, roll back or inspect many endpoints at once."""
 
 
@@ -106,8 +110,8 @@ def fleet_group():
               help="Revisions (models and configs) to keep per endpoint for instant rollback.")
 @guard_options
 @aws_options
-def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, continue_on_failure, yes, dry_run,
-                     strategy, force, timeout, keep, traffic, rolling, alarms, max_time):
+def fleet_update_cmd(c: Ctx, image: str, match: Any, endpoints: Any, exclude: Any, concurrency: Any, canary: Any, continue_on_failure: Any, yes: bool, dry_run: bool,
+                     strategy: Any, force: bool, timeout: Any, keep: Any, traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
     """Update every selected endpoint to IMAGE: plan all, canaries first, then N at a time."""
     from byoc.deploy import fleet as fleet_ops
 
@@ -131,7 +135,7 @@ def fleet_update_cmd(c, image, match, endpoints, exclude, concurrency, canary, c
 @click.option("--timeout", default="1h", show_default=True, type=Duration(minimum=1),
               help="How long to watch each endpoint before giving up (SageMaker goes on): seconds or 10m, 1h.")
 @aws_options
-def fleet_rollback_cmd(c, match, endpoints, exclude, to, concurrency, continue_on_failure, yes, dry_run, timeout):
+def fleet_rollback_cmd(c: Ctx, match: Any, endpoints: Any, exclude: Any, to: Any, concurrency: Any, continue_on_failure: Any, yes: bool, dry_run: bool, timeout: Any) -> int:
     """Roll every selected endpoint back to its previous revision (or --to N)."""
     from byoc.deploy import fleet as fleet_ops
 
@@ -144,7 +148,7 @@ def fleet_rollback_cmd(c, match, endpoints, exclude, to, concurrency, continue_o
 @fleet_group.command("status")
 @_selection
 @aws_options
-def fleet_status_cmd(c, match, endpoints, exclude):
+def fleet_status_cmd(c: Ctx, match: Any, endpoints: Any, exclude: Any) -> int:
     """Status, image and last update of every selected endpoint."""
     from byoc.cli.endpoints import skipped_note
     from byoc.deploy import fleet as fleet_ops
@@ -155,7 +159,7 @@ def fleet_status_cmd(c, match, endpoints, exclude):
     readable = each_readable(c.aws, names, status)
     statuses = readable.items
 
-    def text(console):
+    def text(console: Console) -> None:
         from rich.table import Table
 
         table = Table(title=f"Fleet status ({len(statuses)} endpoints)", title_justify="left")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from byoc.cli.common import aws_options, complete_endpoint
+from byoc.cli.common import Ctx, aws_options, complete_endpoint
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta",
            "bright_green", "bright_yellow"]
@@ -15,7 +19,7 @@ PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_c
 class StreamColours:
     """One colour per stream, in order of first appearance."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._by_stream: dict = {}
 
     def __call__(self, stream: str) -> str:
@@ -24,7 +28,7 @@ class StreamColours:
         return self._by_stream[stream]
 
 
-def line_text(event: dict, colours: StreamColours):
+def line_text(event: dict, colours: StreamColours) -> Any:
     """`<UTC time> <variant>/<instance> | <message>` as rich Text (the message is never markup)."""
     from rich.text import Text
 
@@ -58,7 +62,7 @@ def event_dict(event: dict) -> dict:
 @click.option("--instance", metavar="ID", help="Only this instance (i-...).")
 @click.option("--last-update", is_flag=True, help="Only the instances started by the endpoint's latest update.")
 @aws_options
-def logs_cmd(c, endpoint, since, until, follow, grep, variant, instance, last_update):
+def logs_cmd(c: Ctx, endpoint: str, since: Any, until: Any, follow: bool, grep: Any, variant: Any, instance: Any, last_update: Any) -> int:
     """Print ENDPOINT's log lines from every instance, merged in time order.
 
     Each line is prefixed with its UTC time and stream (<variant>/<instance-id>). With
@@ -71,7 +75,7 @@ def logs_cmd(c, endpoint, since, until, follow, grep, variant, instance, last_up
         return _follow(c, endpoint, sel, grep, ops)
     read = ops.read_selection(c.aws, endpoint, sel, grep)
 
-    def text(console):
+    def text(console: Console) -> None:
         colours = StreamColours()
         for event in read.events:
             console.print(line_text(event, colours))
@@ -87,7 +91,7 @@ def logs_cmd(c, endpoint, since, until, follow, grep, variant, instance, last_up
     return 0
 
 
-def _follow(c, endpoint, sel, grep, ops) -> int:
+def _follow(c: Ctx, endpoint: str, sel: Any, grep: Any, ops: Any) -> int:
     import threading
 
     stop = threading.Event()

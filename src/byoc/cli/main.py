@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
+from typing import List, Optional
 
 import click
 
@@ -74,7 +75,7 @@ for _name in COMMAND_MODULES:
         cli.add_command(_cmd)
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[List[str]]=None) -> None:
     """Run the CLI; ByocError becomes one line on stderr and its exit code."""
     from byoc import redaction
     from byoc.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, ByocError

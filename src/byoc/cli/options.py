@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import click
 
 from byoc.cli.common import Duration
@@ -9,7 +11,7 @@ from byoc.cli.common import Duration
 STRATEGY_HELP = ("blue-green keeps serving; recreate deletes and recreates (Failed endpoints, no room for two "
                  "fleets): the endpoint stops serving meanwhile.")
 
-def apply_options(func):
+def apply_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--yes --dry-run --no-wait --timeout --keep --quiet of update, restore and rollback."""
     for option in reversed([
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
@@ -25,7 +27,7 @@ def apply_options(func):
     return func
 
 
-def guard_options(func):
+def guard_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The deployment guardrails: --traffic --rolling --alarm --max-time."""
     for option in reversed([
         click.option("--traffic", help="all-at-once | canary:PERCENT:BAKE_SECONDS | linear:STEP_PERCENT:BAKE_SECONDS."),
@@ -38,7 +40,7 @@ def guard_options(func):
     return func
 
 
-def deployment_config(traffic, rolling, alarms, max_time):
+def deployment_config(traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> Any:
     """The UpdateEndpoint DeploymentConfig of the guardrail options (None for the default)."""
     from byoc.deploy import guardrails
 

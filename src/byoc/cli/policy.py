@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import Ctx, aws_options
 
 GRANT_KEYS = ("features", "actions", "commands", "why", "by", "degrades")
 
@@ -28,8 +29,8 @@ GRANT_KEYS = ("features", "actions", "commands", "why", "by", "degrades")
 @click.option("--bucket-pattern", metavar="GLOB", help="S3 buckets of async inputs and outputs (default: any).")
 @click.option("--explain", is_flag=True, help="Comment each statement with the commands that need it.")
 @aws_options
-def policy_cmd(c, features, endpoint_pattern, generations, partition, account, role_pattern, repository,
-               bucket_pattern, explain):
+def policy_cmd(c: Ctx, features: Any, endpoint_pattern: Any, generations: Any, partition: Any, account: Any, role_pattern: Any, repository: Any,
+               bucket_pattern: Any, explain: bool) -> int:
     """Print the identity policy byoc needs, as one IAM policy document.
 
     Over IAM's 2,048-character limit for a user's inline policies (the default, all features,
@@ -80,7 +81,7 @@ def policy_cmd(c, features, endpoint_pattern, generations, partition, account, r
     return 0
 
 
-def render_explained(result) -> str:
+def render_explained(result: Any) -> str:
     """The policy with a `//` comment above each statement (for reading, not for IAM)."""
     lines = [f"// byoc policy for {', '.join(result.features)} in {result.scope.partition} "
              f"{result.scope.region} {result.scope.account}: {result.size} characters",
@@ -101,7 +102,7 @@ def render_explained(result) -> str:
     return "\n".join(lines)
 
 
-def _size_note(c, result) -> None:
+def _size_note(c: Ctx, result: Any) -> None:
     fits = result.fits()
     if "inline user policy" in fits:
         return

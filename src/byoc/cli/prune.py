@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from byoc.cli.common import aws_options
+from byoc.cli.common import Ctx, aws_options
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @click.command("prune")
@@ -15,14 +19,14 @@ from byoc.cli.common import aws_options
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @aws_options
-def prune_cmd(c, keep, dry_run, yes):
+def prune_cmd(c: Ctx, keep: Any, dry_run: bool, yes: bool) -> int:
     """Delete the models and endpoint configs byoc made whose endpoint is gone, or beyond --keep
     revisions of a live endpoint. Never revision 0, never what an endpoint uses."""
     from byoc.deploy.prune import age, apply_prune, plan_prune
 
     plan = plan_prune(c.aws, keep)
 
-    def show(console):
+    def show(console: Console) -> None:
         from rich.table import Table
 
         if not plan.deletions:
@@ -64,7 +68,7 @@ def prune_cmd(c, keep, dry_run, yes):
     return 0
 
 
-def _short(image) -> str:
+def _short(image: str) -> str:
     if not image:
         return "-"
     return image.split("/", 1)[1] if "/" in image else image

@@ -8,7 +8,7 @@ from byoc.cli.common import sandbox_extra
 
 
 @click.group("sandbox")
-def sandbox_group():
+def sandbox_group() -> None:
     """A local server speaking the AWS wire protocols (SageMaker emulated, the rest moto)."""
 
 
@@ -20,7 +20,7 @@ def sandbox_group():
               help="Multiply every simulated duration (0.1 = ten times faster).")
 @click.option("--enforce-iam", is_flag=True, help="Evaluate IAM users' identity policies on every request.")
 @click.option("--region", default="us-east-1", show_default=True, help="Region printed in the export lines.")
-def serve_cmd(host, port, time_scale, enforce_iam, region):
+def serve_cmd(host: str, port: int, time_scale: float, enforce_iam: bool, region: str) -> int:
     """Serve SageMaker, SageMaker Runtime, ECR, Logs, CloudWatch, STS, IAM, Application Auto Scaling,
     S3 and SNS on one port, for any credentials (account 123456789012), any region."""
     import signal

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
-from byoc.cli.common import Duration, RevisionNumber, aws_options, complete_endpoint
+from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete_endpoint
 from byoc.cli.options import (
     STRATEGY_HELP,
     apply_options,
@@ -16,13 +17,16 @@ from byoc.cli.options import (
     guard_options,
 )
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 UPDATE_EXIT = """\b
 Exit codes: 0 updated or unchanged; 1 deployment failed, the endpoint is back on its
 previous image; 2 bad input or pre-flight refusal (nothing changed); 3 timed out while
 SageMaker goes on; 4 credentials or permission problem."""
 
 
-def render_plan(c, plan) -> None:
+def render_plan(c: Ctx, plan: Any) -> None:
     if c.json:
         return
     out = c.progress
@@ -55,10 +59,10 @@ def render_plan(c, plan) -> None:
         click.secho(f"  warning: {w}", fg="yellow", err=True)
 
 
-def progress_printer(c, quiet: bool):
+def progress_printer(c: Ctx, quiet: bool) -> Any:
     start = time.monotonic()
 
-    def events(kind, **data):
+    def events(kind: Any, **data: Any) -> None:
         if c.json and quiet:
             return
         stamp = f"[{time.monotonic() - start:6.1f}s]"
@@ -71,7 +75,7 @@ def progress_printer(c, quiet: bool):
     return events
 
 
-def run_plan(c, plan, *, yes, dry_run, no_wait, timeout, keep, quiet) -> int:
+def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool) -> int:
     from byoc.deploy.apply import apply, result_of
     from byoc.deploy.results import UpdateResult
 
@@ -82,13 +86,13 @@ def run_plan(c, plan, *, yes, dry_run, no_wait, timeout, keep, quiet) -> int:
         return emit_result(c, result)
     if not yes and not plan.unchanged and sys.stdin.isatty() and sys.stderr.isatty():
         click.confirm(f"Update {plan.endpoint}?", abort=True, err=True)
-    result: UpdateResult = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
-                                 events=progress_printer(c, quiet))
-    return emit_result(c, result)
+    applied: UpdateResult = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
+                                  events=progress_printer(c, quiet))
+    return emit_result(c, applied)
 
 
-def emit_result(c, result) -> int:
-    def text(console):
+def emit_result(c: Ctx, result: Any) -> int:
+    def text(console: Console) -> None:
         from rich.markup import escape
 
         colour = {"updated": "green", "unchanged": "green", "failed": "red", "timeout": "yellow"}.get(result.result, "")
@@ -119,7 +123,7 @@ def emit_result(c, result) -> int:
     return result.exit_code
 
 
-def _evidence(e) -> str:
+def _evidence(e: Any) -> str:
     """One evidence item of a diagnosis finding, as `byoc diagnose` prints it."""
     if not isinstance(e, dict):
         return str(e)
@@ -142,8 +146,8 @@ def _evidence(e) -> str:
 @click.option("--force", is_flag=True, help="Redeploy even if the endpoint already runs this digest.")
 @guard_options
 @aws_options
-def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, strategy, force,
-               traffic, rolling, alarms, max_time):
+def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool, strategy: Any, force: bool,
+               traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
     """Replace ENDPOINT's container image with IMAGE (an ECR URI, or `default`), with zero downtime.
 
     The new model and endpoint config copy every setting of the current ones; only the image
@@ -165,8 +169,8 @@ def update_cmd(c, endpoint, image, yes, dry_run, no_wait, timeout, keep, quiet, 
               help=STRATEGY_HELP)
 @guard_options
 @aws_options
-def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep, quiet, strategy,
-                traffic, rolling, alarms, max_time):
+def restore_cmd(c: Ctx, endpoint: str, default_image: Any, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool, strategy: Any,
+                traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
     """Put ENDPOINT back on its default image (revision 0's when byoc knows it)."""
     from byoc.deploy.rollback import plan_restore
 
@@ -183,7 +187,7 @@ def restore_cmd(c, endpoint, default_image, yes, dry_run, no_wait, timeout, keep
 @apply_options
 @guard_options
 @aws_options
-def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet, traffic, rolling, alarms, max_time):
+def rollback_cmd(c: Ctx, endpoint: str, to: Any, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool, traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
     """Point ENDPOINT back at an earlier revision's retained config (no new resources)."""
     from byoc.deploy.rollback import plan_rollback
 
@@ -195,7 +199,7 @@ def rollback_cmd(c, endpoint, to, yes, dry_run, no_wait, timeout, keep, quiet, t
 @click.command("history")
 @click.argument("endpoint", shell_complete=complete_endpoint)
 @aws_options
-def history_cmd(c, endpoint):
+def history_cmd(c: Ctx, endpoint: str) -> int:
     """Revisions of ENDPOINT: number, image, digest, when, by whom, outcome, which is live."""
     from byoc.endpoint import revisions
     from byoc.endpoint import view as endpoint_view
@@ -204,7 +208,7 @@ def history_cmd(c, endpoint):
     view = endpoint_view.load(c.aws, endpoint)
     revs = revisions.history(c.aws, view)
 
-    def text(console):
+    def text(console: Console) -> None:
         from rich.table import Table
 
         table = Table(title=f"History of {endpoint}", title_justify="left")
@@ -219,7 +223,7 @@ def history_cmd(c, endpoint):
     return 0
 
 
-def _short_image(image):
+def _short_image(image: Optional[str]) -> str:
     """repository[:tag] of an image URI, without registry host or digest."""
     if not image:
         return "-"
@@ -232,7 +236,7 @@ def _short_image(image):
 @click.option("--interval", default="5s", show_default=True, type=Duration(minimum=0.1),
               help="Time between refreshes: seconds or a duration (5s, 1m).")
 @aws_options
-def status_cmd(c, endpoint, watch, interval):
+def status_cmd(c: Ctx, endpoint: str, watch: Any, interval: Any) -> int:
     """Status, live config, image and digest per variant, instances, autoscaling, last update."""
     from byoc.observe.status import status
 
@@ -247,8 +251,8 @@ def status_cmd(c, endpoint, watch, interval):
     return 0
 
 
-def _render_status(c, st) -> None:
-    def text(console):
+def _render_status(c: Ctx, st: Any) -> None:
+    def text(console: Console) -> None:
         from rich.table import Table
 
         console.print(f"[bold]{st.endpoint}[/] {st.status} ({st.kind}), config {st.config}, revision {st.revision}")

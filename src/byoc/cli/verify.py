@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
-from byoc.cli.common import Duration, aws_options, complete_endpoint
+from byoc.cli.common import Ctx, Duration, aws_options, complete_endpoint
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MARK = {True: ("PASS", "green"), False: ("FAIL", "bold red"), None: ("skip", "dim")}
 
 
-def render(console, v) -> None:
+def render(console: Console, v: Any) -> None:
     from rich.text import Text
 
     from byoc.cli.logs import StreamColours, line_text
@@ -49,7 +54,7 @@ def render(console, v) -> None:
 @click.option("--timeout", type=Duration(minimum=1), default="5m", show_default=True,
               help="How long to wait for an asynchronous result: seconds or 5m.")
 @aws_options
-def verify_cmd(c, endpoint, image, payload, content_type, timeout):
+def verify_cmd(c: Ctx, endpoint: str, image: str, payload: Any, content_type: Any, timeout: Any) -> int:
     """Check that ENDPOINT's container works: InService, the expected image (with --image), a
     real invocation (asynchronous endpoints: through S3), and no error signature in the logs
     since the latest deployment.

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from byoc.aws.client import policy_statement
+from byoc.aws.client import Aws, policy_statement
 from byoc.errors import EXIT_FAILED, AuthError, AwsError, BadInput, ByocError
 from byoc.images import ecr
 from byoc.images import ref as image_ref
@@ -165,7 +165,9 @@ def _logical_lines(text: str) -> list:
 
 def base_images(dockerfile_text: str) -> list:
     """Images named in FROM lines (ARG defaults substituted; stage names and scratch skipped)."""
-    args, stages, found = {}, set(), []
+    args: dict = {}
+    stages: set = set()
+    found: list = []
     for line in _logical_lines(dockerfile_text):
         word, _, rest = line.partition(" ")
         if word.upper() == "ARG" and not stages:
@@ -204,7 +206,7 @@ def default_tag() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
-def plan_build(aws, dir_: str, repository: str, tag: Optional[str] = None, push: bool = False,
+def plan_build(aws: Aws, dir_: str, repository: str, tag: Optional[str] = None, push: bool = False,
                platform: str = DEFAULT_PLATFORM, builder: Optional[str] = None) -> BuildPlan:
     """Validate the request and read what exists; changes nothing."""
     root = Path(dir_ or ".")
@@ -265,10 +267,10 @@ def run_streaming(argv: list, path: str, on_line: Callable[[str], None], stdin_t
                             bufsize=1, env=env)
     tail: list = []
     try:
-        if stdin_text is not None:
+        if stdin_text is not None and proc.stdin is not None:
             proc.stdin.write(stdin_text)
             proc.stdin.close()
-        for raw in proc.stdout:
+        for raw in proc.stdout or ():
             line = raw.rstrip("\n")
             on_line(line)
             tail = (tail + [line])[-40:]
@@ -279,7 +281,7 @@ def run_streaming(argv: list, path: str, on_line: Callable[[str], None], stdin_t
         raise
 
 
-def registry_password(aws) -> str:
+def registry_password(aws: Aws) -> str:
     """ECR GetAuthorizationToken: the token decodes to 'AWS:<password>', valid 12 hours."""
     data = aws.ecr.get_authorization_token()["authorizationData"][0]
     user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
@@ -312,7 +314,7 @@ def builder_error(builder: Builder, what: str, code: int, tail: list,
     return BuilderFailed(f"{what} failed ({builder.name} exited with {code}): {last.strip()}", fix)
 
 
-def login(aws_for_region: Callable[[str], object], builder: Builder, registries: list,
+def login(aws_for_region: Callable[[str], Aws], builder: Builder, registries: list,
           on_line: Callable[[str], None]) -> list:
     """Log the builder in to each (registry, region); returns the passwords, for redaction."""
     passwords: dict = {}
@@ -320,14 +322,18 @@ def login(aws_for_region: Callable[[str], object], builder: Builder, registries:
         if region not in passwords:
             passwords[region] = registry_password(aws_for_region(region))
         redact = redactor(list(passwords.values()))
-        code, tail = run_streaming(login_argv(builder.name, registry), builder.path,
-                                   lambda line, r=redact: on_line(r(line)), stdin_text=passwords[region] + "\n")
+
+        def forward(line: str, redact: Callable[[str], str] = redact) -> None:
+            on_line(redact(line))
+
+        code, tail = run_streaming(login_argv(builder.name, registry), builder.path, forward,
+                                   stdin_text=passwords[region] + "\n")
         if code != 0:
             raise builder_error(builder, f"Login to {registry}", code, [redact(t) for t in tail])
     return list(passwords.values())
 
 
-def ensure_repository(aws, name: str) -> bool:
+def ensure_repository(aws: Aws, name: str) -> bool:
     """Create the repository with scan on push; False when it already exists."""
     try:
         aws.ecr.create_repository(repositoryName=name, imageScanningConfiguration={"scanOnPush": True},
@@ -339,11 +345,14 @@ def ensure_repository(aws, name: str) -> bool:
         raise
 
 
-def apply_build(aws, plan: BuildPlan, on_line: Callable[[str], None], progress: Callable[[str], None],
-                aws_for_region: Optional[Callable[[str], object]] = None) -> BuildResult:
+def apply_build(aws: Aws, plan: BuildPlan, on_line: Callable[[str], None], progress: Callable[[str], None],
+                aws_for_region: Optional[Callable[[str], Aws]] = None) -> BuildResult:
     """Log in, build, and with plan.push create the repository, push, and pin the digest."""
-    def for_region(region: str):
-        return aws if region == aws.region else aws_for_region(region)
+    def for_region(region: str) -> Aws:
+        if region == aws.region:
+            return aws
+        assert aws_for_region is not None, f"a base image in {region} needs aws_for_region"
+        return aws_for_region(region)
 
     b = plan.builder
     passwords = login(for_region, b, plan.registries, on_line) if plan.registries else []

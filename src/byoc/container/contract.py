@@ -16,7 +16,7 @@ import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from byoc.errors import BadInput
@@ -77,7 +77,7 @@ class _Answer:
 class _NoAnswer(Exception):
     """No HTTP answer: `kind` is connect (no connection), timeout, closed or error."""
 
-    def __init__(self, kind: str, text: str, seconds: float):
+    def __init__(self, kind: str, text: str, seconds: float) -> None:
         super().__init__(text)
         self.kind = kind
         self.seconds = seconds
@@ -181,7 +181,7 @@ def wait_for_ping(host: str, port: int, startup_timeout: float, progress: Callab
                  fix, round(startup_timeout, 3)), True
 
 
-def _invocation_check(result, timeout: float) -> ContractCheck:
+def _invocation_check(result: Any, timeout: float) -> ContractCheck:
     if isinstance(result, _NoAnswer):
         if result.kind == "timeout":
             return ContractCheck("invocation", False, f"POST /invocations gave no answer within {timeout:g} s",
@@ -243,7 +243,7 @@ def run_invocation(host: str, port: int, payload: bytes, content_type: str, acce
     sent = threading.Event()
     box: dict = {}
 
-    def invoke():
+    def invoke() -> None:
         try:
             box["result"] = _request(host, port, "POST", "/invocations", timeout, body=payload,
                                      headers={"Content-Type": content_type, "Accept": accept}, sent=sent)

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import Callable, List, Optional, Sequence
 
+from byoc.aws.client import Aws
 from byoc.errors import AwsError, BadInput
 from byoc.images import ref as image_ref
 
@@ -111,7 +112,7 @@ def parse_extension(spec: str) -> Extension:
     return Extension(url=m["url"], branch=m["branch"], commit=m["commit"])
 
 
-def parse_extensions(specs) -> list:
+def parse_extensions(specs: Sequence[str]) -> List[Extension]:
     exts = [parse_extension(s) for s in specs or ()]
     if len(exts) > MAX_EXTENSIONS:
         raise BadInput(
@@ -125,7 +126,7 @@ def parse_extensions(specs) -> list:
     return exts
 
 
-def check_packages(apt, pip) -> None:
+def check_packages(apt: Sequence[str], pip: Sequence[str]) -> None:
     for pkg in apt or ():
         if not _APT_RE.match(pkg):
             raise BadInput(f"'{pkg}' is not an apt package name.",
@@ -157,7 +158,7 @@ def dlc_base(region: str) -> Base:
     return Base("dlc", ref, f"AWS PyTorch inference Deep Learning Container for {region} (registry {account})")
 
 
-def solution_base(aws) -> Base:
+def solution_base(aws: Aws) -> Base:
     """The solution's newest inference image in this account and region, pinned by digest."""
     for repo in SOLUTION_REPOSITORIES:
         try:
@@ -189,7 +190,7 @@ def image_base(ref: str) -> Base:
     return Base("image", text, f"{where}: {text}")
 
 
-def resolve_base(base: str, region: Optional[str], aws_factory) -> Base:
+def resolve_base(base: str, region: Optional[str], aws_factory: Callable[[], Aws]) -> Base:
     """`solution` and `dlc` need the region (and, for solution, ECR); anything else is an image."""
     if base == "dlc":
         return dlc_base(region or aws_factory().region)
@@ -200,11 +201,12 @@ def resolve_base(base: str, region: Optional[str], aws_factory) -> Base:
 
 # -- rendering ------------------------------------------------------------------------------
 
-def _q(items) -> str:
+def _q(items: Sequence[str]) -> str:
     return " ".join(shlex.quote(i) for i in items)
 
 
-def render_dockerfile(base: Base, extensions=(), apt=(), pip=(), extensions_dir: Optional[str] = None) -> str:
+def render_dockerfile(base: Base, extensions: Sequence[Extension] = (), apt: Sequence[str] = (), pip: Sequence[str] = (),
+                      extensions_dir: Optional[str] = None) -> str:
     """The Dockerfile text; deterministic for the same inputs."""
     ext_dir = extensions_dir or EXTENSIONS_DIR[base.kind]
     lines = [
@@ -268,7 +270,8 @@ DOCKERIGNORE = """\
 """
 
 
-def write(dir_: str, base: Base, extensions=(), apt=(), pip=(), force: bool = False,
+def write(dir_: str, base: Base, extensions: Sequence[Extension] = (), apt: Sequence[str] = (), pip: Sequence[str] = (),
+          force: bool = False,
           extensions_dir: Optional[str] = None) -> InitResult:
     """Write DIR/Dockerfile and DIR/.dockerignore; refuse to overwrite either without `force`."""
     root = Path(dir_ or ".")

@@ -20,8 +20,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
+from byoc.aws.client import Aws
 from byoc.container import build as buildops
 from byoc.container import contract
 from byoc.errors import BadInput, ByocError
@@ -97,7 +98,7 @@ def gpu_flags(builder: str, gpus: Optional[str]) -> list:
     raise BadInput(f"podman cannot take --gpus {gpus}.", "Use --gpus all or --gpus device=0[,1...] with podman.")
 
 
-def parse_env(pairs) -> dict:
+def parse_env(pairs: Sequence[str]) -> dict:
     env = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
@@ -107,7 +108,7 @@ def parse_env(pairs) -> dict:
     return env
 
 
-def plan_test(image: str, env_pairs=(), gpus: Optional[str] = None, model_dir: Optional[str] = None,
+def plan_test(image: str, env_pairs: Sequence[str] = (), gpus: Optional[str] = None, model_dir: Optional[str] = None,
               port: int = CONTAINER_PORT, builder: Optional[str] = None) -> TestPlan:
     """Validate everything before anything runs."""
     if not image or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$", image):
@@ -138,7 +139,7 @@ def _quiet(argv: list, path: str, env: Optional[dict] = None) -> subprocess.Comp
 class _Logs:
     """Follows `<builder> logs --follow` in a thread; ended() says the container stopped."""
 
-    def __init__(self, plan: TestPlan, on_line: Callable[[str], None]):
+    def __init__(self, plan: TestPlan, on_line: Callable[[str], None]) -> None:
         self.name = plan.name
         self.events: collections.deque = collections.deque(maxlen=LOG_LINES_KEPT)  # CloudWatch-shaped
         self.proc = subprocess.Popen([plan.builder.path] + plan.logs_argv()[1:], stdin=subprocess.DEVNULL,
@@ -147,9 +148,9 @@ class _Logs:
         self.thread = threading.Thread(target=self._pump, args=(on_line,), name="byoc-logs", daemon=True)
         self.thread.start()
 
-    def _pump(self, on_line) -> None:
+    def _pump(self, on_line: Callable[[str], None]) -> None:
         stream = f"local/{self.name}"
-        for raw in self.proc.stdout:
+        for raw in self.proc.stdout or ():
             line = raw.rstrip("\n")
             self.events.append({"timestamp": int(time.time() * 1000), "message": line, "logStreamName": stream})
             on_line(line)
@@ -174,13 +175,13 @@ def diagnose(events: list) -> list:
     return [f.to_dict() for f in match(events=events)]
 
 
-def _terminate_as_interrupt(signum, frame):
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
 def run_test(plan: TestPlan, payload: Optional[bytes], content_type: str, accept: str, startup_timeout: float,
              invocation_timeout: float, on_log: Callable[[str], None], progress: Callable[[str], None],
-             aws_for_region: Optional[Callable[[str], object]] = None) -> TestResult:
+             aws_for_region: Optional[Callable[[str], Aws]] = None) -> TestResult:
     """Run the container, check the contract, diagnose the log on failure, always remove it."""
     b = plan.builder
     ref = image_ref.try_parse(plan.image)

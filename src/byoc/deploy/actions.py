@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
+from byoc.aws.client import Aws
 from byoc.deploy import sweep
 from byoc.deploy.plan import UpdatePlan, now_iso
 from byoc.deploy.results import UpdateResult
@@ -17,13 +18,13 @@ from byoc.errors import AuthError, AwsError
 Events = Optional[Callable[..., None]]
 
 
-def emit(events: Events, kind: str, **data) -> None:
+def emit(events: Events, kind: str, **data: Any) -> None:
     """Report progress to the caller's `events(kind, **data)`, if any."""
     if events:
         events(kind, **data)
 
 
-def result_of(plan: UpdatePlan, result: str, started: float, **extra) -> UpdateResult:
+def result_of(plan: UpdatePlan, result: str, started: float, **extra: Any) -> UpdateResult:
     first_model = next(iter(plan.models.values()), None) if plan.models else None
     return UpdateResult(
         endpoint=plan.endpoint, result=result, image=plan.target, digest=plan.digest, revision=plan.revision,
@@ -32,7 +33,7 @@ def result_of(plan: UpdatePlan, result: str, started: float, **extra) -> UpdateR
         warnings=list(plan.warnings), **extra)
 
 
-def create_revision(aws, plan: UpdatePlan, events: Events = None) -> None:
+def create_revision(aws: Aws, plan: UpdatePlan, events: Events = None) -> None:
     """CreateModel(s) and CreateEndpointConfig; existing ones with the same content are reused."""
     for req in plan.create_models:
         _create(aws, plan.endpoint, "model", req, events)
@@ -40,7 +41,7 @@ def create_revision(aws, plan: UpdatePlan, events: Events = None) -> None:
         _create(aws, plan.endpoint, "endpoint-config", plan.create_config, events)
 
 
-def _create(aws, endpoint: str, kind: str, req: dict, events: Events) -> None:
+def _create(aws: Aws, endpoint: str, kind: str, req: dict, events: Events) -> None:
     name = req["ModelName"] if kind == "model" else req["EndpointConfigName"]
     call = aws.sagemaker.create_model if kind == "model" else aws.sagemaker.create_endpoint_config
 
@@ -84,11 +85,11 @@ def start_tags(plan: UpdatePlan) -> list:
     return tags
 
 
-def mark_original(aws, plan: UpdatePlan) -> None:
+def mark_original(aws: Aws, plan: UpdatePlan) -> None:
     """Tag the endpoint's original model and config as revision 0 on the first byoc update."""
     if not first_update(plan):
         return
-    view = plan.view
+    view = plan.current
     try:
         tags = [{"Key": revisions.T_ENDPOINT, "Value": plan.endpoint}, {"Key": revisions.T_REVISION, "Value": "0"}]
         if plan.previous_image:
@@ -117,7 +118,7 @@ def interrupted_before(plan: UpdatePlan) -> dict:
     return out
 
 
-def diagnose_failure(aws, endpoint: str, events: Events, since_ms: Optional[int] = None) -> list:
+def diagnose_failure(aws: Aws, endpoint: str, events: Events, since_ms: Optional[int] = None) -> list:
     """The diagnosis issue's findings for a failed deployment, from its own log lines on (`since_ms`);
     empty if diagnosis itself fails."""
     try:

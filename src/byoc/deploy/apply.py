@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from byoc.aws.client import Aws
 from byoc.deploy import capacity, sweep, watch
 from byoc.deploy.actions import (
     Events,
@@ -30,7 +31,7 @@ from byoc.endpoint.lock import EndpointLock
 from byoc.errors import AuthError, AwsError
 
 
-def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, keep: int = 5,
+def apply(aws: Aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, keep: int = 5,
           events: Events = None, follow_logs: bool = True) -> UpdateResult:
     """Run the plan and return its outcome (updated, unchanged, failed, timeout, in-progress)."""
     started = time.monotonic()
@@ -40,7 +41,7 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
         from byoc.deploy import recreate
 
         return recreate.apply(aws, plan, timeout=timeout, keep=keep, events=events, started=started)
-    arn = plan.view.endpoint["EndpointArn"]
+    arn = plan.current.endpoint["EndpointArn"]
     lock = EndpointLock(aws, plan.endpoint, arn)
     lock.acquire([] if plan.resume else start_tags(plan))
     since_ms = int(time.time() * 1000)
@@ -79,7 +80,7 @@ def apply(aws, plan: UpdatePlan, *, wait: bool = True, timeout: float = 3600.0, 
     return conclude(aws, plan, settled, started, keep, events, since_ms)
 
 
-def undo_start(aws, plan: UpdatePlan) -> None:
+def undo_start(aws: Aws, plan: UpdatePlan) -> None:
     """SageMaker refused the UpdateEndpoint: delete the revision this run created and the tags it
     wrote on the endpoint, so that nothing has changed (the lock is released by the caller)."""
     if not plan.reuse:
@@ -87,26 +88,26 @@ def undo_start(aws, plan: UpdatePlan) -> None:
     keys = [t["Key"] for t in start_tags(plan) if t["Key"] not in plan.tags]
     if keys:
         try:
-            aws.sagemaker.delete_tags(ResourceArn=plan.view.endpoint["EndpointArn"], TagKeys=keys)
+            aws.sagemaker.delete_tags(ResourceArn=plan.current.endpoint["EndpointArn"], TagKeys=keys)
         except AuthError:
             pass
 
 
-def finish_interrupted(aws, plan: UpdatePlan, keep: int) -> list:
+def finish_interrupted(aws: Aws, plan: UpdatePlan, keep: int) -> list:
     """A run killed while SageMaker deployed the live revision left it "in-progress": record it as
     deployed and sweep, as that run would have. Returns what was swept."""
     value = plan.tags.get(revisions.outcome_key(plan.revision), "")
-    if not value.startswith("in-progress ") or plan.view.config_name != plan.endpoint_config:
+    if not value.startswith("in-progress ") or plan.current.config_name != plan.endpoint_config:
         return []
-    revisions.record_outcome(aws, plan.view.endpoint["EndpointArn"], plan.revision,
+    revisions.record_outcome(aws, plan.current.endpoint["EndpointArn"], plan.revision,
                              "deployed" + value[len("in-progress"):], plan.tags)
     return sweep.sweep(aws, plan.endpoint, plan.endpoint_config, [revisions.base(m) for m in plan.models.values()],
                        keep, interrupted=interrupted_before(plan), listed=plan.retained)
 
 
-def conclude(aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep: int, events: Events,
+def conclude(aws: Aws, plan: UpdatePlan, settled: watch.Settled, started: float, keep: int, events: Events,
              since_ms: Optional[int] = None) -> UpdateResult:
-    arn = plan.view.endpoint["EndpointArn"]
+    arn = plan.current.endpoint["EndpointArn"]
     d = settled.endpoint
     if settled.timed_out:
         return result_of(plan, "timeout", started, resume_command=f"byoc update {plan.endpoint} {plan.target}")

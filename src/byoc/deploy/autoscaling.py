@@ -23,9 +23,10 @@ import os
 import socket
 import zlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from byoc.aws import shapes
+from byoc.aws.client import Aws
 from byoc.errors import AuthError, AwsError
 
 NAMESPACE = "sagemaker"
@@ -68,7 +69,7 @@ def resource_id(endpoint: str, variant: str) -> str:
     return f"endpoint/{endpoint}/variant/{variant}"
 
 
-def save(aws, endpoint: str, variants: list) -> list:
+def save(aws: Aws, endpoint: str, variants: list) -> list:
     """[Registration] of those of `variants` that are registered now."""
     if not variants:
         return []
@@ -100,7 +101,7 @@ def _plain(request: dict) -> dict:
     return json.loads(json.dumps(request, default=lambda t: t.isoformat()))
 
 
-def _target_tags(aas, arn: Optional[str]) -> dict:
+def _target_tags(aas: Any, arn: Optional[str]) -> dict:
     if not arn:
         return {}
     try:
@@ -109,7 +110,7 @@ def _target_tags(aas, arn: Optional[str]) -> dict:
         return {}  # older partitions and emulators without tagging: nothing to carry
 
 
-def deregister(aws, saved: list) -> None:
+def deregister(aws: Aws, saved: list) -> None:
     """DeregisterScalableTarget (which deletes the target's policies); one already gone is fine."""
     aas = aws.client(AAS)
     for reg in saved:
@@ -122,7 +123,7 @@ def deregister(aws, saved: list) -> None:
                 raise
 
 
-def register(aws, saved: list) -> None:
+def register(aws: Aws, saved: list) -> None:
     """Register each target and put each policy again exactly; re-point the alarms of step policies."""
     aas = aws.client(AAS)
     for reg in saved:
@@ -135,7 +136,7 @@ def register(aws, saved: list) -> None:
             aas.put_scheduled_action(**action)
 
 
-def _repoint_alarms(aws, old_arn: str, new_arn: str) -> None:
+def _repoint_alarms(aws: Aws, old_arn: str, new_arn: str) -> None:
     cloudwatch = aws.client("cloudwatch")
     for page in cloudwatch.paginate("describe_alarms", ActionPrefix=old_arn, AlarmTypes=["MetricAlarm"]):
         for alarm in page.get("MetricAlarms", []):

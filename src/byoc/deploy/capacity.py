@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from byoc.aws.client import Aws
 from byoc.errors import AuthError, AwsError, PreflightFailed
 
 QUOTA_SUFFIX = " for endpoint usage"
@@ -36,7 +37,7 @@ class Refusal:
     delta: int
 
 
-def quotas(aws) -> dict:
+def quotas(aws: Aws) -> dict:
     """instance type -> (quota value, quota code) for SageMaker endpoint usage, read once per run;
     {} when unreadable (servicequotas:ListServiceQuotas denied)."""
     def read() -> dict:
@@ -87,7 +88,7 @@ def refusal(exc: AwsError) -> Optional[Refusal]:
     return Refusal(m.group("type"), int(m.group("limit")), int(m.group("used")), int(m.group("delta")))
 
 
-def refused(aws, endpoint: str, found: Refusal, rolling: bool, message: str) -> PreflightFailed:
+def refused(aws: Aws, endpoint: str, found: Refusal, rolling: bool, message: str) -> PreflightFailed:
     """The exit-2 error for SageMaker's refusal: the numbers, and what to do instead."""
     if not found.instance_type:
         return PreflightFailed(f"SageMaker refused the update of {endpoint}: {message}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 from byoc.aws import shapes
 from byoc.errors import BadInput
@@ -56,7 +56,7 @@ def env_diff(before: dict, after: dict) -> dict:
             "removed": sorted(k for k in before if k not in after)}
 
 
-def _env_shapes():
+def _env_shapes() -> Any:
     env = shapes.member("CreateModel", "PrimaryContainer", "Environment")
     return env, env.key, env.value
 
@@ -131,7 +131,8 @@ def check_instance_type(itype: str) -> None:
                    "(`pip install -U botocore`): byoc reads the accepted types from its model.")
 
 
-def parse(env=(), unset_env=(), env_files=(), instance_type=()) -> Changes:
+def parse(env: Sequence[str] = (), unset_env: Sequence[str] = (), env_files: Sequence[str] = (),
+          instance_type: Sequence[str] = ()) -> Changes:
     """Changes from the options as given; env files first, then --env (later wins)."""
     pairs = [p for path in env_files for p in read_env_file(path)]
     pairs += [_pair(text, "--env") for text in env]

@@ -13,10 +13,11 @@ import fnmatch
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
+from byoc.aws.client import Aws
 from byoc.deploy import apply, capacity
-from byoc.deploy.plan import plan_update
+from byoc.deploy.plan import UpdatePlan, plan_update
 from byoc.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, ByocError
 
 PLAN_WORKERS = 8  # plans read a handful of resources each; SageMaker's Describe* rate limits are per account
@@ -29,7 +30,7 @@ class FleetItem:
     endpoint: str
     phase: str = "planned"
     canary: bool = False
-    plan: Optional[object] = field(default=None, repr=False)
+    plan: Optional[UpdatePlan] = field(default=None, repr=False)
     result: Optional[dict] = None
     error: Optional[str] = None
     detail: str = ""
@@ -62,7 +63,7 @@ class FleetRun:
                 "endpoints": [i.to_dict() for i in self.items]}
 
 
-def select(aws, match: Optional[str] = None, endpoints: Optional[str] = None, exclude: Optional[str] = None) -> list:
+def select(aws: Aws, match: Optional[str] = None, endpoints: Optional[str] = None, exclude: Optional[str] = None) -> list:
     """Endpoint names by --match GLOB or --endpoints A,B (exactly one), minus --exclude GLOB."""
     if bool(match) == bool(endpoints):
         raise BadInput("Select endpoints with exactly one of --match GLOB or --endpoints A,B,...",
@@ -72,7 +73,7 @@ def select(aws, match: Optional[str] = None, endpoints: Optional[str] = None, ex
     if match:
         names = sorted(n for n in existing if fnmatch.fnmatchcase(n, match))
     else:
-        names = [n.strip() for n in endpoints.split(",") if n.strip()]
+        names = [n.strip() for n in (endpoints or "").split(",") if n.strip()]
         missing = [n for n in names if n not in existing]
         if missing:
             raise BadInput(f"Endpoint(s) not found in {aws.region}: {', '.join(missing)}.",
@@ -84,7 +85,7 @@ def select(aws, match: Optional[str] = None, endpoints: Optional[str] = None, ex
     return names
 
 
-def plan(aws, image: str, names: list, *, concurrency: int, strategy: str = "blue-green",
+def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str = "blue-green",
          deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0) -> FleetRun:
     """Plan every endpoint in parallel; nothing changes. What every plan reads once (caller identity,
     quotas, the image's digest and architecture) is read once for the whole fleet (Aws.memo)."""
@@ -146,7 +147,7 @@ def _check_concurrent_capacity(run: FleetRun, limits: dict, concurrency: int) ->
             return
 
 
-def run(aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: bool = False, timeout: float = 3600.0,
+def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: bool = False, timeout: float = 3600.0,
         keep: int = 5, verify: Optional[Callable[[str, str], tuple]] = None,
         on_change: Optional[Callable[[FleetItem], None]] = None) -> FleetRun:
     """Apply the planned updates: canaries first (then verified), the rest at most `concurrency` at a time."""
@@ -163,10 +164,15 @@ def run(aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: bool = F
         if stop.is_set():
             return set_phase(item, "skipped", "stopped after a failure")
         set_phase(item, "updating")
+        planned = item.plan
+        assert planned is not None  # every item reaching apply was planned
+
+        def on_event(kind: str, **data: Any) -> None:
+            if kind == "phase":
+                set_phase(item, "updating", data["text"])
+
         try:
-            result = apply.apply(aws, item.plan, wait=True, timeout=timeout, keep=keep,
-                                        events=lambda kind, **d: kind == "phase" and set_phase(item, "updating", d["text"]),
-                                        follow_logs=False)
+            result = apply.apply(aws, planned, wait=True, timeout=timeout, keep=keep, events=on_event, follow_logs=False)
         except ByocError as exc:
             item.error = str(exc)
             set_phase(item, "failed", "refused at apply time")
@@ -177,7 +183,7 @@ def run(aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: bool = F
         if result.result in ("updated", "unchanged"):
             if item.canary and verify:
                 set_phase(item, "verifying")
-                ok, why = verify(item.endpoint, item.plan.target)
+                ok, why = verify(item.endpoint, planned.target)
                 if not ok:
                     item.error = why
                     set_phase(item, "failed", "canary verification failed")
@@ -208,7 +214,7 @@ def run(aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: bool = F
     return fleet
 
 
-def plan_rollback(aws, names: list, to: Optional[int] = None) -> FleetRun:
+def plan_rollback(aws: Aws, names: list, to: Optional[int] = None) -> FleetRun:
     """Plan a rollback of every selected endpoint to its previous (or `to`) revision."""
     from byoc.deploy.rollback import plan_rollback as plan_one
 
@@ -227,7 +233,7 @@ def plan_rollback(aws, names: list, to: Optional[int] = None) -> FleetRun:
                     refused=any(i.phase == "refused" for i in items))
 
 
-def verify_with(aws) -> Callable[[str, str], tuple]:
+def verify_with(aws: Aws) -> Callable[[str, str], tuple]:
     """The verify issue's checks, as the canary gate: (passed, reasons)."""
     from byoc.observe import verify
 

@@ -12,9 +12,13 @@ names; rolling is not for serverless or multi-variant endpoints; alarms must exi
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
+from byoc.aws.client import Aws
 from byoc.errors import AwsError, BadInput, PreflightFailed
+
+if TYPE_CHECKING:
+    from byoc.endpoint.view import EndpointView
 
 MAX_BAKE = 3600
 MAX_TIME = (600, 28800)
@@ -95,7 +99,7 @@ def batch_instances(config: Optional[dict], total: int) -> int:
     return min(total, size["Value"])
 
 
-def check_exclusions(aws, config: Optional[dict], view, new_variants: list) -> None:
+def check_exclusions(aws: Aws, config: Optional[dict], view: EndpointView, new_variants: list) -> None:
     """Refuse, before any change, what SageMaker's guardrails do not support."""
     if not config:
         return

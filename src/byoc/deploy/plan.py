@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from byoc.aws import partitions, shapes
+from byoc.aws.client import Aws
 from byoc.deploy import capacity, guardrails
 from byoc.endpoint import revisions, solution
 from byoc.endpoint import view as endpoint_view
@@ -50,6 +51,12 @@ class UpdatePlan:
     caller: str = ""
     view: Optional[endpoint_view.EndpointView] = field(default=None, repr=False)
 
+    @property
+    def current(self) -> endpoint_view.EndpointView:
+        """The endpoint as it was when planned (every planner sets `view`)."""
+        assert self.view is not None, "a plan is made from the endpoint's view"
+        return self.view
+
     def to_dict(self) -> dict:
         return {
             "endpoint": self.endpoint, "region": self.region, "strategy": self.strategy, "image": self.image,
@@ -69,7 +76,7 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def default_image(aws, view: endpoint_view.EndpointView, tags: dict) -> str:
+def default_image(aws: Aws, view: endpoint_view.EndpointView, tags: dict) -> str:
     """Revision 0's image when byoc knows it; else the default image of the endpoint's solution generation
     (the oldest generation's for endpoints the solution did not make)."""
     original = tags.get(revisions.T_ORIGINAL) or (
@@ -115,7 +122,7 @@ def check_architecture(resolved: ecr.ResolvedImage, view: endpoint_view.Endpoint
                 f"Rebuild it with `byoc build --platform {platform} --push` (or docker buildx --platform {platform}).")
 
 
-def check_model_access(aws, plan: UpdatePlan, ref: image_ref.ImageRef) -> None:
+def check_model_access(aws: Aws, plan: UpdatePlan, ref: image_ref.ImageRef) -> None:
     """What CreateModel checks with each new model's execution role, before anything changes: SageMaker
     can assume the role, and a repository in another account lets the role pull the image."""
     copied_from = {new: old for old, new in plan.models.items()}
@@ -156,7 +163,7 @@ def _merge_tags(original: dict, extra: list) -> list:
     return (list(extra) + theirs)[:50]
 
 
-def _existing_revision(aws, stem_configs: list, tags: dict, digest: str) -> Optional[dict]:
+def _existing_revision(aws: Aws, stem_configs: list, tags: dict, digest: str) -> Optional[dict]:
     """The DescribeEndpointConfig of a retained config of this endpoint whose models already run
     `digest` (newest first), or None. The endpoint's `byoc:r<N>` tags record each attempt's digest, so
     only a config they name for `digest` (or one they say nothing about) is described."""
@@ -174,7 +181,7 @@ def _existing_revision(aws, stem_configs: list, tags: dict, digest: str) -> Opti
     return None
 
 
-def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
+def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
                 deployment_config: Optional[dict] = None, default_override: Optional[str] = None) -> UpdatePlan:
     """Everything `update` will do, after every pre-flight check; changes nothing."""
     if strategy not in STRATEGIES:
@@ -205,8 +212,8 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
         endpoint_config=view.config_name, models={}, deployment_config=deployment_config, tags=tags,
         caller=caller, view=view, retained=retained)
     if resuming:
-        plan.resume, plan.reuse, plan.endpoint_config = True, True, pending
-        plan.revision = revisions.number(pending) or 0
+        plan.resume, plan.reuse, plan.endpoint_config = True, True, str(pending)
+        plan.revision = revisions.number(str(pending)) or 0
         return plan
     if live_digests == {resolved.digest} and not force and view.status == "InService":
         plan.unchanged = True
@@ -227,6 +234,7 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
     else:
         _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
         check_model_access(aws, plan, ref)
+        assert plan.create_config is not None  # set by _plan_new_revision
         new_config = plan.create_config
     guardrails.check_exclusions(aws, deployment_config, view,
                                 [v["VariantName"] for v in new_config["ProductionVariants"]])
@@ -247,7 +255,8 @@ def plan_update(aws, endpoint: str, image: str, *, strategy: str = "blue-green",
 
 
 
-def _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved) -> None:
+def _plan_new_revision(aws: Aws, plan: UpdatePlan, view: endpoint_view.EndpointView, tags: dict,
+                       stem_configs: Any, ref: image_ref.ImageRef, resolved: Any) -> None:
     numbers = [revisions.number(c) or 0 for c in stem_configs]
     # Failed attempts keep their numbers; one still "in-progress" without a config (counted above when it
     # exists) was interrupted before UpdateEndpoint, and its number is reused by this run.

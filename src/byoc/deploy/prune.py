@@ -21,6 +21,7 @@ import datetime
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
+from byoc.aws.client import Aws
 from byoc.deploy import sweep
 from byoc.endpoint import revisions
 from byoc.errors import AwsError
@@ -81,7 +82,7 @@ class PrunePlan:
                 "tagged": self.tagged, "in_use": self.in_use, "deletions": [d.to_dict() for d in self.deletions]}
 
 
-def tagged_resources(aws) -> list:
+def tagged_resources(aws: Aws) -> list:
     """Every model and endpoint config byoc tagged as a revision of some endpoint: one tag query."""
     out = []
     tagging = aws.client("resourcegroupstaggingapi")
@@ -102,25 +103,27 @@ def tagged_resources(aws) -> list:
     return out
 
 
-def live_endpoints(aws) -> set:
+def live_endpoints(aws: Aws) -> set:
     return {e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", MaxResults=100)
             for e in page.get("Endpoints", [])}
 
 
-def in_use(aws, candidates: list) -> tuple:
+def in_use(aws: Aws, candidates: list) -> tuple:
     """(configs, models) in lower case that some endpoint uses or is deploying. An endpoint can only use
     a config that existed when it was created or last updated (see deploy/sweep.py), so the endpoints
     modified since the oldest candidate was created (its byoc:created-at tag) are enough; when that
     cannot be told cheaply, every endpoint of the region is read."""
     times = [_when(t.created_at) for t in candidates]
-    used = sweep.used_elsewhere(aws, "", min(times)) if times and None not in times else None
+    known = [t for t in times if t is not None]
+    used = sweep.used_elsewhere(aws, "", min(known)) if known and len(known) == len(times) else None
     if used is None:
         used = _every_endpoints_use(aws)
     return {n.lower() for n in used[0]}, {n.lower() for n in used[1]}  # byoc's names here come from ARNs
 
 
-def _every_endpoints_use(aws) -> tuple:
-    configs, models = set(), set()
+def _every_endpoints_use(aws: Aws) -> tuple:
+    configs: set = set()
+    models: set = set()
     for name in live_endpoints(aws):
         try:
             d = aws.sagemaker.describe_endpoint(EndpointName=name)
@@ -153,7 +156,7 @@ def _when(created_at: Optional[str]) -> Optional[datetime.datetime]:
     return then if then.tzinfo else then.replace(tzinfo=datetime.timezone.utc)
 
 
-def plan_prune(aws, keep: int = 5) -> PrunePlan:
+def plan_prune(aws: Aws, keep: int = 5) -> PrunePlan:
     """What prune deletes; changes nothing."""
     tagged = tagged_resources(aws)
     live = {e.lower() for e in live_endpoints(aws)}
@@ -192,7 +195,7 @@ class PruneResult:
         return asdict(self)
 
 
-def apply_prune(aws, plan: PrunePlan, on_step: Optional[Callable[[Deletion], None]] = None) -> PruneResult:
+def apply_prune(aws: Aws, plan: PrunePlan, on_step: Optional[Callable[[Deletion], None]] = None) -> PruneResult:
     """Run the plan's deletions; what an endpoint uses by now is kept (the region is read again)."""
     result = PruneResult(plan.region)
     if not plan.deletions:

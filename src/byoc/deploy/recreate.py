@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import time
 
+from byoc.aws.client import Aws
 from byoc.deploy import autoscaling, sweep, watch
 from byoc.deploy.actions import (
+    Events,
     create_revision,
     diagnose_failure,
     emit,
@@ -23,9 +25,11 @@ from byoc.deploy.actions import (
     result_of,
     start_tags,
 )
+from byoc.deploy.plan import UpdatePlan
 from byoc.deploy.results import UpdateResult
 from byoc.endpoint import revisions
 from byoc.endpoint.lock import EndpointLock
+from byoc.endpoint.view import EndpointView
 from byoc.errors import AwsError
 
 
@@ -36,7 +40,7 @@ def pending_autoscaling(saved: list) -> list:
     return ["Autoscaling is not registered yet; once the endpoint is InService run:"] + autoscaling.commands(saved)
 
 
-def _delete_and_wait(aws, endpoint: str, timeout: float) -> None:
+def _delete_and_wait(aws: Aws, endpoint: str, timeout: float) -> None:
     try:
         aws.sagemaker.delete_endpoint(EndpointName=endpoint)
     except AwsError as exc:
@@ -46,16 +50,17 @@ def _delete_and_wait(aws, endpoint: str, timeout: float) -> None:
     watch.until_settled(aws, endpoint, timeout)
 
 
-def _create_and_wait(aws, endpoint: str, config: str, tags: list, timeout: float, events) -> watch.Settled:
-    params = {"EndpointName": endpoint, "EndpointConfigName": config}
+def _create_and_wait(aws: Aws, endpoint: str, config: str, tags: list, timeout: float,
+                     events: Events) -> watch.Settled:
+    params: dict = {"EndpointName": endpoint, "EndpointConfigName": config}
     if tags:
         params["Tags"] = tags
     aws.sagemaker.create_endpoint(**params)
     return watch.until_settled(aws, endpoint, timeout, lambda d: emit(events, "phase", text=watch.phase_text(d)))
 
 
-def apply(aws, plan, *, timeout: float, keep: int, events, started: float) -> UpdateResult:
-    view = plan.view
+def apply(aws: Aws, plan: UpdatePlan, *, timeout: float, keep: int, events: Events, started: float) -> UpdateResult:
+    view = plan.current
     arn = view.endpoint["EndpointArn"]
     lock = EndpointLock(aws, plan.endpoint, arn)
     extra = start_tags(plan)
@@ -66,7 +71,8 @@ def apply(aws, plan, *, timeout: float, keep: int, events, started: float) -> Up
         lock.release()
 
 
-def _apply(aws, plan, view, arn, timeout, keep, events, started, extra) -> UpdateResult:
+def _apply(aws: Aws, plan: UpdatePlan, view: EndpointView, arn: str, timeout: float, keep: int, events: Events,
+           started: float, extra: list) -> UpdateResult:
     was_serving = view.status == "InService"
     saved = autoscaling.save(aws, plan.endpoint, [v.name for v in view.variants])
     kept = {k: v for k, v in plan.tags.items() if not k.startswith(("aws:", revisions.T_LOCK))}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
+from byoc.aws.client import Aws
 from byoc.deploy import guardrails
 from byoc.deploy.plan import UpdatePlan, check_status, plan_update
 from byoc.endpoint import revisions
@@ -11,7 +12,7 @@ from byoc.endpoint import view as endpoint_view
 from byoc.errors import BadInput
 
 
-def plan_rollback(aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None) -> UpdatePlan:
+def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None) -> UpdatePlan:
     """UpdateEndpoint back to revision `to` (default: the newest retained one that is not live)."""
     view = endpoint_view.load(aws, endpoint)
     tags = revisions.list_tags(aws, view.endpoint["EndpointArn"])
@@ -37,7 +38,7 @@ def plan_rollback(aws, endpoint: str, to: Optional[int] = None, deployment_confi
         endpoint=endpoint, region=aws.region, strategy="blue-green", image=target.image or "",
         target=target.image or "", digest=target.digest or "", revision=target.number,
         previous_image=previous.image if previous else None, previous_digest=previous.digest if previous else None,
-        previous_config=view.config_name, endpoint_config=target.config, models={m: m for m in target.models or []},
+        previous_config=view.config_name, endpoint_config=target.config or "", models={m: m for m in target.models or []},
         reuse=True, unchanged=target.live, tags=tags, caller=aws.caller_arn, view=view,
         deployment_config=deployment_config)
     cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=target.config)
@@ -45,6 +46,6 @@ def plan_rollback(aws, endpoint: str, to: Optional[int] = None, deployment_confi
     return plan
 
 
-def plan_restore(aws, endpoint: str, default_image: Optional[str] = None, **kwargs) -> UpdatePlan:
+def plan_restore(aws: Aws, endpoint: str, default_image: Optional[str] = None, **kwargs: Any) -> UpdatePlan:
     """Back to the default image: revision 0's when known, else the solution's default."""
     return plan_update(aws, endpoint, "default", default_override=default_image, **kwargs)

@@ -17,8 +17,9 @@ again): the sweep never deletes what it could not check. See docs/update.md, "Ho
 from __future__ import annotations
 
 import datetime
-from typing import Optional
+from typing import Any, Callable, Optional
 
+from byoc.aws.client import Aws
 from byoc.endpoint import revisions
 from byoc.errors import AuthError, AwsError
 
@@ -26,7 +27,7 @@ MAX_RECENT = 20  # other endpoints changed since the oldest candidate that a swe
 CLOCK_MARGIN = datetime.timedelta(seconds=30)  # CreationTime and LastModifiedTime: SageMaker's clocks
 
 
-def used_elsewhere(aws, endpoint: str, since) -> Optional[tuple]:
+def used_elsewhere(aws: Aws, endpoint: str, since: Any) -> Optional[tuple]:
     """(configs, models) that endpoints other than `endpoint` modified after `since` use (live or
     being deployed); None when that cannot be told cheaply (too many, or one is unreadable)."""
     names = []
@@ -35,7 +36,8 @@ def used_elsewhere(aws, endpoint: str, since) -> Optional[tuple]:
         names += [e["EndpointName"] for e in page.get("Endpoints", []) if e["EndpointName"] != endpoint]
         if len(names) > MAX_RECENT:
             return None
-    configs, models = set(), set()
+    configs: set = set()
+    models: set = set()
     try:
         for name in names:
             try:
@@ -62,7 +64,7 @@ def used_elsewhere(aws, endpoint: str, since) -> Optional[tuple]:
     return configs, models
 
 
-def delete_unused(aws, endpoint: str, config: str, models: list) -> list:
+def delete_unused(aws: Aws, endpoint: str, config: str, models: list) -> list:
     """Delete one revision of `endpoint` that it does not use (a failed or refused attempt) unless
     another endpoint uses it; returns what was deleted."""
     created = []
@@ -79,7 +81,7 @@ def delete_unused(aws, endpoint: str, config: str, models: list) -> list:
     return [] if used is None else delete_revision(aws, config, models, used)
 
 
-def delete_revision(aws, config: str, models: list, used: tuple) -> list:
+def delete_revision(aws: Aws, config: str, models: list, used: tuple) -> list:
     """Delete a byoc-made (-r<N>) config and models unless in `used` (configs, models); returns what was
     deleted (what was already gone is skipped)."""
     used_configs, used_models = used
@@ -94,7 +96,7 @@ def delete_revision(aws, config: str, models: list, used: tuple) -> list:
     return deleted
 
 
-def _delete(call, **params) -> bool:
+def _delete(call: Callable[..., Any], **params: Any) -> bool:
     """Delete one resource; False when it was already gone."""
     try:
         call(**params)
@@ -105,7 +107,7 @@ def _delete(call, **params) -> bool:
         return False
 
 
-def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, interrupted: Optional[dict] = None,
+def sweep(aws: Aws, endpoint: str, live_config: str, model_stems: list, keep: int, interrupted: Optional[dict] = None,
           listed: Optional[list] = None) -> list:
     """Keep the newest `keep` revisions (the live one included); delete older byoc-made ones and the
     models of `interrupted` attempts (revision -> when it began) whose config does not exist.
@@ -126,13 +128,14 @@ def sweep(aws, endpoint: str, live_config: str, model_stems: list, keep: int, in
         if name in keep_names or not _ours(aws, c["EndpointConfigArn"], endpoint):
             continue
         n = revisions.number(name)
-        models = [m for m in revisions.model_names(stems, n) if _ours(aws, _model_arn(c["EndpointConfigArn"], m),
-                                                                         endpoint)]
+        models = [m for m in (revisions.model_names(stems, n) if n is not None else [])
+                  if _ours(aws, _model_arn(c["EndpointConfigArn"], m), endpoint)]
         doomed.append((name, models, c["CreationTime"]))
     if interrupted:
-        numbers = {revisions.number(c["EndpointConfigName"]) for c in listed}
+        config_numbers = {revisions.number(c["EndpointConfigName"]) for c in listed}
         # An attempt's start precedes its model's creation: a window from it is wider, so still sound.
-        doomed += [("", [name], began) for name, began in _orphan_models(aws, endpoint, stems, interrupted, numbers)]
+        doomed += [("", [name], began)
+                   for name, began in _orphan_models(aws, endpoint, stems, interrupted, config_numbers)]
     if not doomed:
         return []
     used = used_elsewhere(aws, endpoint, min(created for _, _, created in doomed))
@@ -149,7 +152,7 @@ def _model_arn(config_arn: str, model: str) -> str:
     return config_arn.split(":endpoint-config/", 1)[0] + ":model/" + model.lower()
 
 
-def _ours(aws, arn: str, endpoint: str) -> bool:
+def _ours(aws: Aws, arn: str, endpoint: str) -> bool:
     """Tagged by byoc as a revision after 0 of `endpoint`. A name ending in -r<N> proves nothing: the
     endpoint's own original config may be called so, and byoc never deletes revision 0."""
     try:
@@ -159,7 +162,7 @@ def _ours(aws, arn: str, endpoint: str) -> bool:
     return tags.get(revisions.T_ENDPOINT) == endpoint and tags.get(revisions.T_REVISION) not in (None, "0")
 
 
-def _orphan_models(aws, endpoint: str, stems: list, interrupted: dict, config_numbers: set) -> list:
+def _orphan_models(aws: Aws, endpoint: str, stems: list, interrupted: dict, config_numbers: set) -> list:
     """(model, when its attempt began) of attempts an earlier run left in progress (`interrupted`:
     revision -> start) whose config does not exist (the run stopped between CreateModel and
     CreateEndpointConfig), tagged as this endpoint's. Their names follow from the revision number."""

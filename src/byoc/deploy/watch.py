@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from byoc.aws.client import Aws
 from byoc.endpoint.view import BUSY
 from byoc.errors import AwsError
 
@@ -33,7 +34,7 @@ def poll_interval(since_change: float) -> float:
     return min(POLL_MAX, POLL_FIRST + POLL_GROWTH * since_change) * random.uniform(0.8, 1.2)
 
 
-def until_settled(aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None) -> Settled:
+def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None) -> Settled:
     start = changed = time.monotonic()
     last = None
     while True:
@@ -83,16 +84,16 @@ class LogFollower:
     in a background thread (no-op when `on_event` is None); on close, one last read delivers the lines
     written since the last poll (often the most telling)."""
 
-    def __init__(self, aws, endpoint: str, since_ms: int, on_event):
+    def __init__(self, aws: Aws, endpoint: str, since_ms: int, on_event: Optional[Callable[..., None]]) -> None:
         self.stop = threading.Event()
-        self.thread = None
+        self.thread: Optional[threading.Thread] = None
         self.aws, self.endpoint, self.since_ms, self.on_event = aws, endpoint, since_ms, on_event
         self.seen: set = set()
         self.newest = since_ms
         if on_event is None:
             return
 
-        def run():
+        def run() -> None:
             from byoc.observe import logs
 
             if self.stop.wait(LOG_POLL_SECONDS):
@@ -113,7 +114,8 @@ class LogFollower:
             return
         self.seen.add(key)
         self.newest = max(self.newest, int(event.get("timestamp") or 0))
-        self.on_event(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
     def close(self) -> None:
         self.stop.set()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from itertools import accumulate
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 try:  # Python 3.11+
-    from re import _parser as _sre_parse
+    from re import _parser as _sre_parse  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # Python 3.9, 3.10
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef,unused-ignore]
 
 MIN_NEEDLE = 3
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
@@ -33,7 +33,7 @@ def _score(req: List[str]) -> Tuple[int, int]:
     return min(len(s) for s in req), -len(req)
 
 
-def _requirement(seq) -> Optional[List[str]]:
+def _requirement(seq: Any) -> Optional[List[str]]:
     """The most selective set of alternatives one of which any match of `seq` contains."""
     best: Optional[List[str]] = None
     run: List[str] = []
@@ -59,7 +59,7 @@ def _requirement(seq) -> Optional[List[str]]:
         elif name == "BRANCH":
             alternatives = [_requirement(list(b)) for b in av[1]]
             if all(alternatives):
-                consider([s for alt in alternatives for s in alt])
+                consider([s for alt in alternatives for s in alt or ()])
     consider(["".join(run)] if run else None)
     return best
 
@@ -70,7 +70,7 @@ class LogText:
     Events are dicts as CloudWatch Logs returns them: timestamp (ms), message, logStreamName.
     """
 
-    def __init__(self, events: Sequence[dict]):
+    def __init__(self, events: Sequence[dict]) -> None:
         self.events: List[dict] = sorted(events, key=_timestamp)
         self.messages = [str(e.get("message", "")).rstrip("\n") for e in self.events]
         self._lower: Optional[str] = None

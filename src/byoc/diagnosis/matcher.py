@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from byoc import instances
 from byoc.diagnosis.catalogue import Catalogue, Rule, Signature, load
@@ -67,12 +67,12 @@ class Finding:
 class _Fill(string.Formatter):
     """str.format that leaves text alone and uses defaults for unknown {names}."""
 
-    def __init__(self, values: Mapping[str, str], defaults: Mapping[str, str]):
+    def __init__(self, values: Mapping[str, str], defaults: Mapping[str, str]) -> None:
         super().__init__()
         self.values = values
         self.defaults = defaults
 
-    def get_value(self, key, args, kwargs):
+    def get_value(self, key: Union[int, str], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         if isinstance(key, str):
             return self.values.get(key) or self.defaults.get(key) or key.replace("_", " ")
         return super().get_value(key, args, kwargs)
@@ -95,7 +95,7 @@ class _Sources:
     """What the rules look at, with the log text built once and shared."""
 
     def __init__(self, events: Union[LogText, Iterable[dict]], failure_reason: Optional[str],
-                 context: Mapping[str, object]):
+                 context: Mapping[str, object]) -> None:
         self.log = events if isinstance(events, LogText) else LogText(list(events))
         self.failure_reason = failure_reason or ""
         self.context = {k: str(v) for k, v in context.items() if v is not None and str(v) != ""}
@@ -113,7 +113,7 @@ class _Sources:
 
     def _log_hits(self, rule: Rule, limit: int) -> Tuple[List[_Hit], int]:
         hits: List[_Hit] = []
-        streams = set()
+        streams: set = set()
         count = 0
         for index, m in self.log.find(rule.regex, rule.needles):
             count += 1

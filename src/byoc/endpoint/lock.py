@@ -11,6 +11,7 @@ import socket
 import time
 from typing import Optional
 
+from byoc.aws.client import Aws
 from byoc.endpoint import revisions
 from byoc.errors import AuthError, PreflightFailed
 
@@ -46,7 +47,7 @@ def holder(value: Optional[str]) -> Optional[str]:
 
 
 class EndpointLock:
-    def __init__(self, aws, endpoint: str, arn: str):
+    def __init__(self, aws: Aws, endpoint: str, arn: str) -> None:
         self.aws, self.endpoint, self.arn = aws, endpoint, arn
         self.held = False
 

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, List, Optional
 
+from byoc.aws.client import Aws
 from byoc.endpoint import solution
 from byoc.errors import AuthError, AwsError
+
+if TYPE_CHECKING:
+    from byoc.endpoint.view import EndpointView
 
 MAX_NAME = 63  # ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (CreateModel/CreateEndpointConfig, EndpointConfigName)
 REV_SUFFIX = re.compile(r"-r(\d+)$")
@@ -88,10 +92,10 @@ def tags_dict(tags: list) -> dict:
     return {t["Key"]: t["Value"] for t in tags or []}
 
 
-def list_tags(aws, arn: str) -> dict:
+def list_tags(aws: Aws, arn: str) -> dict:
     out: dict = {}
     for page in aws.sagemaker.paginate("list_tags", ResourceArn=arn):
-        out.update(tags_dict(page.get("Tags")))
+        out.update(tags_dict(page.get("Tags") or []))
     return out
 
 
@@ -116,7 +120,7 @@ def parse_outcome(value: str) -> dict:
     return out
 
 
-def record_outcome(aws, endpoint_arn: str, n: int, value: str, existing: dict) -> None:
+def record_outcome(aws: Aws, endpoint_arn: str, n: int, value: str, existing: dict) -> None:
     """Tag the endpoint with this attempt's outcome and keep only the newest outcome tags."""
     try:
         aws.sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": outcome_key(n), "Value": value}])
@@ -128,7 +132,7 @@ def record_outcome(aws, endpoint_arn: str, n: int, value: str, existing: dict) -
         pass  # history falls back to the -r<N> names of retained configs
 
 
-def listed_configs(aws, endpoint: str, config: str) -> list:
+def listed_configs(aws: Aws, endpoint: str, config: str) -> list:
     """ListEndpointConfigs entries (name, ARN, CreationTime) of this endpoint's byoc configs
     (<stem>-r<N>) that still exist."""
     stem = config_stem(endpoint, config)
@@ -143,12 +147,12 @@ def listed_configs(aws, endpoint: str, config: str) -> list:
     return found
 
 
-def retained_configs(aws, endpoint: str, config: str) -> list:
+def retained_configs(aws: Aws, endpoint: str, config: str) -> list:
     """Names of this endpoint's byoc configs (<stem>-r<N>) that still exist."""
     return [c["EndpointConfigName"] for c in listed_configs(aws, endpoint, config)]
 
 
-def history(aws, view, endpoint_tags: Optional[dict] = None) -> list:
+def history(aws: Aws, view: EndpointView, endpoint_tags: Optional[dict] = None) -> List[Revision]:
     """Every known revision of the endpoint, newest first, with which one is live."""
     tags = endpoint_tags if endpoint_tags is not None else list_tags(aws, view.endpoint["EndpointArn"])
     revs: dict = {}
@@ -164,6 +168,8 @@ def history(aws, view, endpoint_tags: Optional[dict] = None) -> list:
     original = tags.get(T_ORIGINAL) or (None if number(view.config_name) is not None else view.config_name)
     for name in configs + ([original] if original else []):
         n = number(name) if name != original else 0
+        if n is None:  # retained_configs lists revision names only
+            continue
         try:
             cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
         except AwsError:
@@ -190,14 +196,14 @@ def history(aws, view, endpoint_tags: Optional[dict] = None) -> list:
     return sorted(revs.values(), key=lambda r: r.number, reverse=True)
 
 
-def _safe_tags(aws, arn: str) -> dict:
+def _safe_tags(aws: Aws, arn: str) -> dict:
     try:
         return list_tags(aws, arn)
     except (AwsError, AuthError):
         return {}
 
 
-def _model_image(aws, models: list) -> Optional[str]:
+def _model_image(aws: Aws, models: list) -> Optional[str]:
     from byoc.endpoint.view import model_image
 
     for name in models:

@@ -13,7 +13,10 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from byoc.endpoint.view import EndpointView
 
 from byoc.endpoint.view import model_containers
 
@@ -99,7 +102,7 @@ def model_environment(models: dict) -> dict:
     return env
 
 
-def of_view(view) -> Optional[Solution]:
+def of_view(view: EndpointView) -> Optional[Solution]:
     """The endpoint's generation; its type from the endpoint config when the name does not say."""
     sol = recognise(view.name, model_environment(view.models))
     if sol and not sol.type:

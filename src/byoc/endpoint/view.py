@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from byoc import redaction
+from byoc.aws.client import Aws
 from byoc.errors import AuthError, AwsError, BadInput
 
 # EndpointStatus values while SageMaker is still changing the endpoint (API_DescribeEndpoint):
@@ -99,7 +100,7 @@ def require_endpoint_name(endpoint: str) -> str:
     return endpoint
 
 
-def describe_endpoint(aws, name: str) -> dict:
+def describe_endpoint(aws: Aws, name: str) -> dict:
     """DescribeEndpoint; a malformed or missing name is bad input (exit 2)."""
     require_endpoint_name(name)
     try:
@@ -110,7 +111,7 @@ def describe_endpoint(aws, name: str) -> dict:
         raise
 
 
-def not_found(aws, name: str) -> BadInput:
+def not_found(aws: Aws, name: str) -> BadInput:
     """The refusal for a missing endpoint: close names in this region, or the regions that have it."""
     missing = f"Endpoint '{name}' does not exist in {aws.region}"
     try:
@@ -145,7 +146,7 @@ def edits(a: str, b: str) -> int:
     return row[-1]
 
 
-def regions_with(aws, name: str, wait_seconds: float = 20.0) -> list:
+def regions_with(aws: Aws, name: str, wait_seconds: float = 20.0) -> list:
     """The other regions of the partition where endpoint `name` exists (regions that cannot be
     asked, e.g. not opted in, are skipped; the search gives up after `wait_seconds`)."""
     from concurrent.futures import ThreadPoolExecutor, wait
@@ -168,7 +169,7 @@ def regions_with(aws, name: str, wait_seconds: float = 20.0) -> list:
     return sorted(futures[f] for f in done if f.result())
 
 
-def load(aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
+def load(aws: Aws, name: str, endpoint: Optional[dict] = None) -> EndpointView:
     """DescribeEndpoint, DescribeEndpointConfig and DescribeModel of every variant's model."""
     endpoint = endpoint or describe_endpoint(aws, name)
     config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])

@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Callable, Optional
 
 from byoc.aws import partitions
+from byoc.aws.client import Aws
 from byoc.endpoint import solution
 from byoc.errors import EXIT_AUTH, EXIT_FAILED, EXIT_OK, AuthError, AwsError, BadInput, ByocError
 from byoc.iam import policy
@@ -112,7 +113,7 @@ def simulation_source(caller_arn: str) -> Optional[str]:
     return None
 
 
-def endpoint_scope(aws, name: str, base: policy.Scope) -> tuple:
+def endpoint_scope(aws: Aws, name: str, base: policy.Scope) -> tuple:
     """The scope of one real endpoint (its config, models, role, repository, bucket) and a check."""
     from byoc.endpoint import view as endpoint_view
 
@@ -173,7 +174,7 @@ def _needs(selected: list, scope: policy.Scope, username: str = "") -> list:
     return out
 
 
-def simulate(aws, source: str, needs: list) -> dict:
+def simulate(aws: Aws, source: str, needs: list) -> dict:
     """action -> allowed? for every needed action, one SimulatePrincipalPolicy call per need."""
     allowed: dict = {}
     for need in needs:
@@ -190,7 +191,7 @@ def simulate(aws, source: str, needs: list) -> dict:
     return allowed
 
 
-def probes(aws, endpoint: Optional[str], scope: policy.Scope) -> list:
+def probes(aws: Aws, endpoint: Optional[str], scope: policy.Scope) -> list:
     """(action, call) read-only probes of actions byoc needs: an AuthError means the action is denied."""
     out = [
         ("sagemaker:ListEndpoints", lambda: aws.sagemaker.list_endpoints(MaxResults=1)),
@@ -210,7 +211,7 @@ def probes(aws, endpoint: Optional[str], scope: policy.Scope) -> list:
     return out
 
 
-def run_probes(aws, endpoint: Optional[str], scope: policy.Scope) -> dict:
+def run_probes(aws: Aws, endpoint: Optional[str], scope: policy.Scope) -> dict:
     allowed = {}
     for action, call in probes(aws, endpoint, scope):
         try:
@@ -256,7 +257,7 @@ def from_document(document: dict, needs: list) -> dict:
     return allowed
 
 
-def run(aws_factory: Callable[[], object], endpoint: Optional[str] = None, features: Optional[str] = None,
+def run(aws_factory: Callable[[], Aws], endpoint: Optional[str] = None, features: Optional[str] = None,
         builder_which: Callable[[str], Optional[str]] = shutil.which, document: Optional[dict] = None) -> Report:
     """Every check; AWS errors become FAIL rows, never exceptions. With `document`, permissions
     are read from that identity policy instead of being simulated."""

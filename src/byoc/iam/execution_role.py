@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from typing import Any
 
+from byoc.aws.client import Aws
 from byoc.errors import AuthError, AwsError, PreflightFailed
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 TRUST = {"Effect": "Allow", "Principal": {"Service": SAGEMAKER}, "Action": "sts:AssumeRole"}
 
 
-def _as_list(value) -> list:
+def _as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -38,7 +40,7 @@ def trusts_sagemaker(trust: dict) -> bool:
     return allowed
 
 
-def check(aws, role_arn: str, model: str) -> None:
+def check(aws: Aws, role_arn: str, model: str) -> None:
     """Raise PreflightFailed when the role is missing or SageMaker may not assume it; nothing when the
     caller may not read the role (iam:GetRole denied)."""
     if not role_arn:

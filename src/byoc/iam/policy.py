@@ -13,9 +13,10 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Optional
+from typing import Any, List, Match, Optional, Pattern, Sequence, Union
 
 from byoc.aws import partitions
+from byoc.aws.client import Aws
 from byoc.aws.permissions import grant_of, iam_actions, table
 from byoc.endpoint import solution
 from byoc.errors import BadInput, ByocError
@@ -82,11 +83,19 @@ class Scope:
         out = []
         for combo in itertools.product(*(values[k] for k in keys)):
             chosen = dict(zip(keys, combo))
-            out.append(_PLACEHOLDER_RE.sub(lambda m, chosen=chosen: chosen[m.group(1)], template))
+
+            def fill(m: Match[str], chosen: dict = chosen) -> str:
+                return chosen[m.group(1)]
+
+            out.append(_PLACEHOLDER_RE.sub(fill, template))
         return out
 
 
-def split_patterns(values) -> list:
+# A pattern option as given: one string (maybe comma-separated), a list of them, or nothing.
+Patterns = Union[str, Sequence[str], None]
+
+
+def split_patterns(values: Patterns) -> list:
     """Repeated options and comma-separated lists as one list, in order, without repeats."""
     if values is None:
         return []
@@ -116,8 +125,8 @@ def derive(endpoint: str) -> tuple:
     return star(model), star(config), found
 
 
-def make_scope(partition: Optional[str], region: str, account: str, endpoint=None, role=None,
-               repository: Optional[str] = None, bucket: Optional[str] = None, generations=None) -> Scope:
+def make_scope(partition: Optional[str], region: str, account: str, endpoint: Patterns = None, role: Patterns = None,
+               repository: Optional[str] = None, bucket: Optional[str] = None, generations: Patterns = None) -> Scope:
     """Check every part of the scope (BadInput names the first problem) and derive the rest.
 
     `endpoint` and `role` are patterns (a string, a list, comma-separated lists). Without `endpoint`
@@ -179,7 +188,7 @@ class Found:
     note: str
 
 
-def generations_in_region(aws) -> Found:
+def generations_in_region(aws: Aws) -> Found:
     """ListEndpoints (names say the generation); every generation when the region cannot be listed
     (no credentials, offline, denied) or has none of the solution's endpoints."""
     everything = ", ".join(p["endpoint"] for g in solution.generations() for p in g["patterns"])
@@ -249,11 +258,11 @@ class Policy:
         return [name for name, limit in SIZE_LIMITS if self.size <= limit]
 
 
-def _as_list(value) -> list:
+def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _resources(row: dict, scope: Optional[Scope]):
+def _resources(row: dict, scope: Optional[Scope]) -> Union[str, List[str]]:
     templates = table()["resources"]
     arns = sorted({arn for r in row["resources"] for arn in (scope.fill(templates[r]) if scope else [templates[r]])})
     return arns[0] if len(arns) == 1 else arns
@@ -360,7 +369,7 @@ def _known(action: str) -> bool:
 
 # -- reading a policy you already have -----------------------------------------------------------
 
-def _glob(pattern: str, ignore_case: bool = False):
+def _glob(pattern: str, ignore_case: bool = False) -> Pattern[str]:
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(f"^{body}$", re.IGNORECASE if ignore_case else 0)
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
+from byoc.aws.client import Aws
 from byoc.errors import AuthError, AwsError, PreflightFailed
 from byoc.images.ref import ImageRef
 
@@ -32,7 +33,7 @@ class ResolvedImage:
         return self.ref.pinned(self.digest).uri
 
 
-def resolve(aws, ref: ImageRef, read_architecture: bool = True) -> ResolvedImage:
+def resolve(aws: Aws, ref: ImageRef, read_architecture: bool = True) -> ResolvedImage:
     """DescribeImages for the tag or digest; a missing repository or image is a pre-flight failure.
     Once per image and run (a fleet of updates to one image resolves it once); a session kept
     longer resolves a tag again after RESOLVE_MAX_AGE seconds, as a tag may be pushed again."""
@@ -40,7 +41,7 @@ def resolve(aws, ref: ImageRef, read_architecture: bool = True) -> ResolvedImage
                     max_age=RESOLVE_MAX_AGE)
 
 
-def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
+def _resolve(aws: Aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
     try:
         return _lookup(aws, ref, read_architecture)
     except AuthError as exc:
@@ -57,7 +58,7 @@ def _resolve(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
             exc.action, exc.resource) from exc
 
 
-def _lookup(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
+def _lookup(aws: Aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
     image_id = {"imageDigest": ref.digest} if ref.digest else {"imageTag": ref.tag or "latest"}
     if read_architecture:
         found = _manifest(aws, ref, image_id)  # one BatchGetImage says both the digest and the platform
@@ -81,7 +82,7 @@ def _lookup(aws, ref: ImageRef, read_architecture: bool) -> ResolvedImage:
                          pushed_at=str(detail.get("imagePushedAt") or ""))
 
 
-def _known_tags(aws, ref: ImageRef) -> str:
+def _known_tags(aws: Aws, ref: ImageRef) -> str:
     try:
         out = aws.ecr.list_images(registryId=ref.account, repositoryName=ref.repository, maxResults=20,
                                   filter={"tagStatus": "TAGGED"})
@@ -91,7 +92,7 @@ def _known_tags(aws, ref: ImageRef) -> str:
     return f" Tags in that repository: {', '.join(tags[:10])}." if tags else ""
 
 
-def _manifest(aws, ref: ImageRef, image_id: dict) -> Optional[tuple]:
+def _manifest(aws: Aws, ref: ImageRef, image_id: dict) -> Optional[tuple]:
     """(digest, manifest) of one image by tag or digest, or None when it cannot be read (the caller
     then asks DescribeImages, whose errors say what is wrong)."""
     try:
@@ -105,7 +106,7 @@ def _manifest(aws, ref: ImageRef, image_id: dict) -> Optional[tuple]:
         return None
 
 
-def _architectures(aws, ref: ImageRef, manifest: dict) -> list:
+def _architectures(aws: Aws, ref: ImageRef, manifest: dict) -> list:
     """['amd64'], ['arm64'], both for a multi-platform index, or [] when unreadable."""
     if manifest.get("manifests"):
         return sorted({(m.get("platform") or {}).get("architecture", "") for m in manifest["manifests"]} - {"", "unknown"})

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from typing import Optional
+from typing import Any, Optional
 
+from byoc.aws.client import Aws
 from byoc.errors import AuthError, AwsError, PreflightFailed
 from byoc.images.ref import ImageRef
 
@@ -24,7 +25,7 @@ def statement(role_arn: str) -> dict:
             "Action": list(PULL_ACTIONS)}
 
 
-def _as_list(value) -> list:
+def _as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -52,7 +53,7 @@ def grants(policy: Optional[dict], role_arn: str, action: str = "ecr:BatchGetIma
     return allowed
 
 
-def repository_policy(aws, ref: ImageRef) -> Optional[dict]:
+def repository_policy(aws: Aws, ref: ImageRef) -> Optional[dict]:
     """The repository's policy ({} when it has none); None when the caller may not read it."""
     try:
         out = aws.ecr.get_repository_policy(registryId=ref.account, repositoryName=ref.repository)
@@ -68,7 +69,7 @@ def repository_policy(aws, ref: ImageRef) -> Optional[dict]:
         return None
 
 
-def check(aws, ref: ImageRef, role_arn: str) -> Optional[str]:
+def check(aws: Aws, ref: ImageRef, role_arn: str) -> Optional[str]:
     """Raise PreflightFailed when CreateModel would refuse an image in another account for this role
     (its repository policy does not grant the role); a warning (str) when that policy could not be read;
     None otherwise. Within one account the role's own policies may grant the pull, which byoc does not

@@ -8,9 +8,10 @@ ECR record and the endpoint's recent CloudWatch logs, and matches them against t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from byoc import timespec
+from byoc.aws.client import Aws
 from byoc.aws.partitions import logs_console_url
 from byoc.diagnosis import Finding, KeyLine, key_lines, load, match
 from byoc.diagnosis.logtext import LogText
@@ -80,7 +81,7 @@ class Diagnosis:
         }
 
 
-def load_view(aws, endpoint: str) -> endpoint_view.EndpointView:
+def load_view(aws: Aws, endpoint: str) -> endpoint_view.EndpointView:
     """The endpoint with its config and models; tolerates a config deleted under a live endpoint."""
     described = endpoint_view.describe_endpoint(aws, endpoint)
     try:
@@ -97,7 +98,7 @@ def facts(view: endpoint_view.EndpointView) -> Dict[str, str]:
     cfg_variants = view.config.get("ProductionVariants") or []
     variant = cfg_variants[0] if cfg_variants else {}
     model = view.models.get(variant.get("ModelName", ""), {})
-    container = next(iter(endpoint_view.model_containers(model)), {})
+    container: dict = next(iter(endpoint_view.model_containers(model)), {})
     values = {
         "variant": variant.get("VariantName"),
         "instance_type": variant.get("InstanceType"),
@@ -116,11 +117,11 @@ def facts(view: endpoint_view.EndpointView) -> Dict[str, str]:
     return out
 
 
-def _unit(value, unit: str) -> Optional[str]:
+def _unit(value: Any, unit: str) -> Optional[str]:
     return None if value in (None, "") else f"{value} {unit}"
 
 
-def ecr_fact(aws, image: Optional[str]) -> Optional[str]:
+def ecr_fact(aws: Aws, image: Optional[str]) -> Optional[str]:
     """The ECR lookup's error code and message when the image is missing; None when found or unknown."""
     ref = image_ref.try_parse(image or "")
     if ref is None:
@@ -166,7 +167,7 @@ def default_start(view: endpoint_view.EndpointView, now: int) -> Optional[int]:
     return floor if anchor is None else max(anchor, floor)
 
 
-def diagnose(aws, endpoint: str, since: Union[int, str, None] = None,
+def diagnose(aws: Aws, endpoint: str, since: Union[int, str, None] = None,
              view: Optional[endpoint_view.EndpointView] = None, until: Union[int, str, None] = None,
              max_events: int = MAX_EVENTS) -> Diagnosis:
     """Findings for `endpoint`, most likely cause first. `since`/`until`: epoch ms or --since text."""

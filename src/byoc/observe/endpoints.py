@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
+from byoc.aws.client import Aws
 from byoc.endpoint import solution
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError, BadInput
@@ -72,13 +73,13 @@ class Readable:
     skipped: list = field(default_factory=list)
 
 
-def each_readable(aws, names: list, read: Callable) -> Readable:
+def each_readable(aws: Aws, names: list, read: Callable) -> Readable:
     """`read(aws, name)` for every endpoint, a few at a time. An endpoint the caller's policy may not
     read (a `byoc policy` scoped to other names) is skipped, not fatal, unless it may read none of them
     (then its first denial is raised: the policy lacks the action); one deleted meanwhile is left out."""
     denied: list = []
 
-    def one(name: str):
+    def one(name: str) -> Tuple[Any, Optional[str]]:
         try:
             return read(aws, name), None
         except AuthError as exc:
@@ -99,7 +100,7 @@ def each_readable(aws, names: list, read: Callable) -> Readable:
     return Readable([r for r, _ in results if r is not None], [s for _, s in results if s])
 
 
-def names_starting(aws, prefix: str) -> list:
+def names_starting(aws: Aws, prefix: str) -> list:
     """Names of the region's endpoints that start with `prefix`, from one ListEndpoints call (shell
     completion: the first 100 by name, never more calls)."""
     params = {"MaxResults": 100, "SortBy": "Name", "SortOrder": "Ascending"}
@@ -109,7 +110,7 @@ def names_starting(aws, prefix: str) -> list:
     return [e["EndpointName"] for e in page.get("Endpoints", []) if e["EndpointName"].startswith(prefix)]
 
 
-def list_endpoints(aws, name_contains: Optional[str] = None) -> Readable:
+def list_endpoints(aws: Aws, name_contains: Optional[str] = None) -> Readable:
     """Every endpoint of the region (or those whose name contains the text) that the caller may read."""
     params = {"SortBy": "Name", "SortOrder": "Ascending"}
     if name_contains:

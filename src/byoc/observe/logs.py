@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from byoc import redaction, timespec
+from byoc.aws.client import Aws
 from byoc.endpoint import view as endpoint_view
 from byoc.endpoint.view import require_endpoint_name
 from byoc.errors import AwsError, BadInput
@@ -66,7 +67,7 @@ class LogGroupMissing(BadInput):
     """The endpoint has no log group: none of its containers has written a line yet."""
 
 
-def list_streams(aws, endpoint: str, since: Optional[int] = None,
+def list_streams(aws: Aws, endpoint: str, since: Optional[int] = None,
                  variant: Optional[str] = None, instance: Optional[str] = None,
                  created_after: Optional[int] = None) -> List[Stream]:
     """The endpoint's streams that may hold events from `since` on, newest activity first."""
@@ -98,7 +99,7 @@ def list_streams(aws, endpoint: str, since: Optional[int] = None,
     return out
 
 
-def missing_group_error(aws, endpoint: str) -> LogGroupMissing:
+def missing_group_error(aws: Aws, endpoint: str) -> LogGroupMissing:
     """Why an endpoint may have no log group, from its status."""
     group = log_group(endpoint)
     head = f"No logs for '{endpoint}': log group {group} does not exist, so none of its containers has started"
@@ -137,7 +138,7 @@ def _redacted(events: Sequence[dict]) -> List[dict]:
     return list(events)
 
 
-def _read_stream(aws, group: str, stream: str, start: Optional[int], end: Optional[int],
+def _read_stream(aws: Aws, group: str, stream: str, start: Optional[int], end: Optional[int],
                  budget: _Budget) -> List[dict]:
     """All events of one stream in [start, end], oldest first (GetLogEvents, forward tokens)."""
     params = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
@@ -159,7 +160,7 @@ def _read_stream(aws, group: str, stream: str, start: Optional[int], end: Option
     return out
 
 
-def _filter(aws, group: str, streams: Optional[List[str]], prefix: Optional[str], start: Optional[int],
+def _filter(aws: Aws, group: str, streams: Optional[List[str]], prefix: Optional[str], start: Optional[int],
             end: Optional[int], pattern: Optional[str], budget: _Budget) -> List[dict]:
     """FilterLogEvents over some streams (or a name prefix, or the whole group), every page."""
     params: dict = {"logGroupName": group}
@@ -194,7 +195,7 @@ def _filter(aws, group: str, streams: Optional[List[str]], prefix: Optional[str]
 class _Budget:
     """A shared cap on events read by all workers (None: no cap)."""
 
-    def __init__(self, limit: Optional[int]):
+    def __init__(self, limit: Optional[int]) -> None:
         self.limit = limit
         self.count = 0
         self._lock = threading.Lock()
@@ -220,7 +221,7 @@ def _groups(names: List[str], workers: int) -> List[List[str]]:
     return [g for g in (names[i::n] for i in range(n)) if g]
 
 
-def read(aws, endpoint: str, start: Optional[int] = None, end: Optional[int] = None,
+def read(aws: Aws, endpoint: str, start: Optional[int] = None, end: Optional[int] = None,
          pattern: Optional[str] = None, streams: Optional[List[Stream]] = None,
          variant: Optional[str] = None, instance: Optional[str] = None,
          created_after: Optional[int] = None, max_events: Optional[int] = None,
@@ -256,15 +257,15 @@ def last_update_ms(endpoint: dict, config: Optional[dict] = None) -> Optional[in
     and its current config's creation (a rollback reuses an old config, so that is only a fallback)."""
     resolved = [epoch_ms(i.get("ResolutionTime")) for v in endpoint.get("ProductionVariants") or []
                 for i in v.get("DeployedImages") or []]
-    resolved = [t for t in resolved if t is not None]
-    if resolved:
-        return max(resolved)
+    known_resolved = [t for t in resolved if t is not None]
+    if known_resolved:
+        return max(known_resolved)
     times = [epoch_ms(endpoint.get("CreationTime")), epoch_ms((config or {}).get("CreationTime"))]
     known = [t for t in times if t is not None]
     return max(known) if known else None
 
 
-def epoch_ms(value) -> Optional[int]:
+def epoch_ms(value: Union[int, float, str, None]) -> Optional[int]:
     """Milliseconds since the epoch of a boto3 datetime (or epoch seconds)."""
     if value is None:
         return None
@@ -273,7 +274,7 @@ def epoch_ms(value) -> Optional[int]:
     return int(float(value) * 1000)
 
 
-def tail(aws, endpoint: str, since_ms: int, stop_event: threading.Event,
+def tail(aws: Aws, endpoint: str, since_ms: int, stop_event: threading.Event,
          stream_prefixes: Optional[Sequence[str]] = None, pattern: Optional[str] = None,
          poll_seconds: float = 2.0, lag_ms: int = FOLLOW_LAG_MS,
          on_wait: Optional[Callable[[str], None]] = None) -> Iterator[dict]:
@@ -284,7 +285,7 @@ def tail(aws, endpoint: str, since_ms: int, stop_event: threading.Event,
     (stream, eventId) (no duplicates). A missing log group is waited for (`on_wait` is told once).
     """
     group = log_group(endpoint)
-    prefixes = list(stream_prefixes or [None])
+    prefixes: List[Optional[str]] = [*stream_prefixes] if stream_prefixes else [None]
     seen: Dict[Tuple[str, str], int] = {}
     newest = since_ms
     told = False
@@ -334,7 +335,7 @@ class Selection:
     created_after: Optional[int] = None  # --last-update: streams of instances started since then
 
 
-def select(aws, endpoint: str, since: Optional[str] = None, until: Optional[str] = None,
+def select(aws: Aws, endpoint: str, since: Optional[str] = None, until: Optional[str] = None,
            variant: Optional[str] = None, instance: Optional[str] = None, last_update: bool = False,
            follow: bool = False, now: Optional[int] = None) -> Selection:
     """Check the options and resolve them to a Selection (--last-update reads the endpoint)."""
@@ -354,12 +355,12 @@ def select(aws, endpoint: str, since: Optional[str] = None, until: Optional[str]
     return Selection(start, end, variant, instance, created_after)
 
 
-def read_selection(aws, endpoint: str, sel: Selection, pattern: Optional[str] = None) -> LogRead:
+def read_selection(aws: Aws, endpoint: str, sel: Selection, pattern: Optional[str] = None) -> LogRead:
     return read(aws, endpoint, start=sel.start, end=sel.end, pattern=pattern, variant=sel.variant,
                 instance=sel.instance, created_after=sel.created_after)
 
 
-def follow(aws, endpoint: str, sel: Selection, stop_event: threading.Event, pattern: Optional[str] = None,
+def follow(aws: Aws, endpoint: str, sel: Selection, stop_event: threading.Event, pattern: Optional[str] = None,
            poll_seconds: float = 2.0, on_wait: Optional[Callable[[str], None]] = None) -> Iterator[dict]:
     """`tail` restricted to the selection's variant, instance and deployment."""
     created: Dict[str, int] = {}

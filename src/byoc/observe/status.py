@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from byoc.aws.client import Aws
 from byoc.endpoint import lock, revisions, solution
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError
@@ -29,7 +30,7 @@ class Status:
         return asdict(self)
 
 
-def status(aws, endpoint: str) -> Status:
+def status(aws: Aws, endpoint: str) -> Status:
     view = endpoint_view.load(aws, endpoint)
     d = view.endpoint
     try:
@@ -60,7 +61,7 @@ def status(aws, endpoint: str) -> Status:
     return out
 
 
-def _autoscaling(aws, endpoint: str, variants: list) -> list:
+def _autoscaling(aws: Aws, endpoint: str, variants: list) -> list:
     ids = [f"endpoint/{endpoint}/variant/{v}" for v in variants]
     try:
         aas = aws.client("application-autoscaling")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from byoc import redaction
+from byoc.aws.client import Aws
 from byoc.diagnosis import Finding, KeyLine, key_lines, match
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError
@@ -80,7 +81,7 @@ def check_status(view: endpoint_view.EndpointView) -> VerifyCheck:
     return VerifyCheck("status", False, detail)
 
 
-def check_image(aws, view: endpoint_view.EndpointView, expected: image_ref.ImageRef) -> Tuple[VerifyCheck, List[str]]:
+def check_image(aws: Aws, view: endpoint_view.EndpointView, expected: image_ref.ImageRef) -> Tuple[VerifyCheck, List[str]]:
     """Compare each variant's deployed image with `expected`, by digest when both are known."""
     notes: List[str] = []
     want = expected.digest
@@ -119,7 +120,7 @@ def container_status(message: str) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-def invoke_realtime(aws, endpoint: str, payload: Optional[bytes], content_type: str) -> VerifyCheck:
+def invoke_realtime(aws: Aws, endpoint: str, payload: Optional[bytes], content_type: str) -> VerifyCheck:
     body = DEFAULT_PAYLOAD if payload is None else payload
     started = time.monotonic()
     try:
@@ -145,7 +146,7 @@ def _split_s3(uri: str) -> Tuple[str, str]:
     return bucket, key
 
 
-def _s3_text(aws, uri: str) -> Optional[str]:
+def _s3_text(aws: Aws, uri: str) -> Optional[str]:
     """The object's text, or None while it does not exist."""
     bucket, key = _split_s3(uri)
     try:
@@ -156,7 +157,7 @@ def _s3_text(aws, uri: str) -> Optional[str]:
         raise
 
 
-def invoke_async(aws, view: endpoint_view.EndpointView, payload: Optional[bytes], content_type: str,
+def invoke_async(aws: Aws, view: endpoint_view.EndpointView, payload: Optional[bytes], content_type: str,
                  timeout: float, poll_seconds: float) -> Tuple[VerifyCheck, List[str]]:
     """Put the payload beside the config's S3OutputPath, invoke, and wait for output or failure."""
     notes: List[str] = []
@@ -199,7 +200,7 @@ def invoke_async(aws, view: endpoint_view.EndpointView, payload: Optional[bytes]
         time.sleep(poll_seconds)
 
 
-def _invocation_error_line(aws, endpoint: str, since_ms: int) -> Optional[str]:
+def _invocation_error_line(aws: Aws, endpoint: str, since_ms: int) -> Optional[str]:
     """A 5xx answer to POST /invocations logged since `since_ms` (SageMaker writes no failure
     object when the async config has no S3FailurePath)."""
     try:
@@ -225,7 +226,7 @@ def live_fleet_events(view: endpoint_view.EndpointView, events: List[dict]) -> L
     return [e for e in events if e.get("logStreamName") in alive]
 
 
-def invocation_error_lines(aws, endpoint: str, since_ms: int, limit: int = 12) -> List[KeyLine]:
+def invocation_error_lines(aws: Aws, endpoint: str, since_ms: int, limit: int = 12) -> List[KeyLine]:
     """Tracebacks and error lines the containers logged since the test invocation."""
     try:
         read = logs.read(aws, endpoint, start=since_ms)
@@ -234,7 +235,7 @@ def invocation_error_lines(aws, endpoint: str, since_ms: int, limit: int = 12) -
     return [k for k in key_lines(read.events, head=0, tail=0) if k.why in ("traceback", "error")][-limit:]
 
 
-def check_logs(aws, view: endpoint_view.EndpointView, invocation_error: Optional[str] = None,
+def check_logs(aws: Aws, view: endpoint_view.EndpointView, invocation_error: Optional[str] = None,
                ) -> Tuple[VerifyCheck, List[Finding], List[str]]:
     """No error signature in the logs since the deployment that made the current fleet."""
     since = logs.last_update_ms(view.endpoint, view.config)
@@ -262,7 +263,7 @@ def check_logs(aws, view: endpoint_view.EndpointView, invocation_error: Optional
     return VerifyCheck("logs", True, f"No error signature in the {what}."), findings, notes
 
 
-def verify(aws, endpoint: str, image: Optional[str] = None, payload: Optional[bytes] = None,
+def verify(aws: Aws, endpoint: str, image: Optional[str] = None, payload: Optional[bytes] = None,
            content_type: str = DEFAULT_CONTENT_TYPE, timeout: float = DEFAULT_TIMEOUT,
            view: Optional[endpoint_view.EndpointView] = None, poll_seconds: float = 2.0) -> Verification:
     """PASS when every check that ran passed and a real invocation succeeded."""

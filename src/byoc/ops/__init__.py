@@ -9,6 +9,9 @@ import importlib.abc
 import importlib.util
 import sys
 import warnings
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Optional, Sequence
 
 MOVED = {
     "update_plan": "byoc.deploy.plan", "update_apply": "byoc.deploy.apply", "recreate": "byoc.deploy.recreate",
@@ -23,13 +26,13 @@ MOVED = {
 }
 
 
-def _moved(name: str):
+def _moved(name: str) -> ModuleType:
     target = MOVED[name]
     warnings.warn(f"byoc.ops.{name} is deprecated; use {target}", DeprecationWarning, stacklevel=3)
     return importlib.import_module(target)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     if name in MOVED:
         return _moved(name)
     raise AttributeError(f"module 'byoc.ops' has no attribute '{name}'")
@@ -38,18 +41,19 @@ def __getattr__(name: str):
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Makes `import byoc.ops.<old name>` (and `from byoc.ops.<old name> import x`) load the new module."""
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]] = None,
+                  target: Optional[ModuleType] = None) -> Optional[ModuleSpec]:
         prefix, _, name = fullname.rpartition(".")
         if prefix == __name__ and name in MOVED:
             return importlib.util.spec_from_loader(fullname, self)
         return None
 
-    def create_module(self, spec):
+    def create_module(self, spec: ModuleSpec) -> None:
         return None
 
-    def exec_module(self, module):
+    def exec_module(self, module: ModuleType) -> None:
         target = _moved(module.__name__.rpartition(".")[2])
-        module.__getattr__ = lambda attr: getattr(target, attr)
+        module.__getattr__ = lambda attr: getattr(target, attr)  # type: ignore[method-assign]
 
 
 sys.meta_path.append(_AliasFinder())

@@ -16,7 +16,7 @@ SECONDS_PER_SIMULATED = 0.01
 
 
 class Clock:
-    def __init__(self, lock: threading.RLock, time_scale: float = 1.0):
+    def __init__(self, lock: threading.RLock, time_scale: float = 1.0) -> None:
         self.lock = lock
         self.time_scale = time_scale
         self._queue: list = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Fault:
 
 
 class Faults:
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list = []
         self.throttled = 0
@@ -56,7 +56,7 @@ class Faults:
             self.throttled = 0
             self.injected = 0
 
-    def check(self, service: str, operation: str):
+    def check(self, service: str, operation: str) -> Any:
         """Return (latency_seconds, error-or-None) for one incoming call."""
         latency = 0.0
         with self._lock:

@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import unquote
 
 # Signing name (SigV4 credential scope) -> IAM service prefix, where they differ.
@@ -164,14 +164,14 @@ def evaluate(documents: list, action: str, resource: str, context: Optional[dict
     return ALLOW if allowed else IMPLICIT_DENY
 
 
-def _statements(doc) -> list:
+def _statements(doc: Any) -> list:
     if isinstance(doc, str):
         doc = json.loads(doc)
     st = doc.get("Statement", []) if isinstance(doc, dict) else []
     return [st] if isinstance(st, dict) else list(st)
 
 
-def _as_list(value) -> list:
+def _as_list(value: Any) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
@@ -202,7 +202,7 @@ _LITERAL = {"\0": re.escape("*"), "\1": re.escape("?")}
 
 
 @lru_cache(maxsize=4096)
-def _glob(pattern: str, ignore_case: bool):
+def _glob(pattern: str, ignore_case: bool) -> Any:
     """`*` any run of characters, `?` one character; everything else literal."""
     body = "".join(".*" if c == "*" else "." if c == "?" else _LITERAL.get(c) or re.escape(c) for c in pattern)
     return re.compile(f"^{body}$", (re.IGNORECASE | re.DOTALL) if ignore_case else re.DOTALL)
@@ -220,7 +220,7 @@ def _substitute(text: str, ctx: dict) -> Optional[str]:
     """Resolve ${aws:username}-style policy variables; None when one cannot be resolved."""
     missing = False
 
-    def repl(m):
+    def repl(m: Any) -> Any:
         nonlocal missing
         inner = m.group(1)
         if inner in ("*", "?", "$"):
@@ -245,9 +245,10 @@ def _resource_match(pattern: str, resource: str, ctx: dict, variables: bool) -> 
     """Wildcards match within one ARN field; the resource part (after the 5th colon) as a whole."""
     pattern = str(pattern)
     if variables and "${" in pattern:
-        pattern = _substitute(pattern.replace("${*}", "\0").replace("${?}", "\1"), ctx)
-        if pattern is None:
+        substituted = _substitute(pattern.replace("${*}", "\0").replace("${?}", "\1"), ctx)
+        if substituted is None:
             return False
+        pattern = substituted
     if pattern == "*":
         return True
     p_parts = pattern.split(":", 5)
@@ -259,26 +260,26 @@ def _resource_match(pattern: str, resource: str, ctx: dict, variables: bool) -> 
 
 # -- conditions -------------------------------------------------------------------------------
 
-def _str_eq(a, b):
+def _str_eq(a: Any, b: Any) -> Any:
     return a == b
 
 
-def _str_eq_ci(a, b):
+def _str_eq_ci(a: Any, b: Any) -> Any:
     return a.lower() == b.lower()
 
 
-def _str_like(a, b):
+def _str_like(a: Any, b: Any) -> Any:
     return bool(_glob(b, False).match(a))
 
 
-def _arn_like(a, b):
+def _arn_like(a: Any, b: Any) -> Any:
     # ARN operators compare the six ARN fields separately ("Amazon Resource Name (ARN) condition operators").
     pa, pb = a.split(":", 5), b.split(":", 5)
     return len(pa) == len(pb) == 6 and all(_glob(y, False).match(x) for x, y in zip(pa, pb))
 
 
-def _num(op):
-    def test(a, b):
+def _num(op: Any) -> Any:
+    def test(a: Any, b: Any) -> Any:
         try:
             x, y = float(a), float(b)
         except ValueError:
@@ -384,7 +385,7 @@ def _fill(template: str, params: dict, prefix: str, region: str, account: str) -
         return [arn for item in params[lists[0]] or [""]
                 for arn in _fill(template, {**params, lists[0]: item}, prefix, region, account)]
 
-    def repl(m):
+    def repl(m: Any) -> Any:
         name, _, fn = m.group(1).partition("|")
         if name in ("partition", "region", "account"):
             return {"partition": partition, "region": region, "account": account}[name]
@@ -421,12 +422,12 @@ def requested(service: str, operation: str, params: dict, region: str, account: 
 
 # -- principals ----------------------------------------------------------------------------------
 
-def identity_documents(entity) -> list:
+def identity_documents(entity: Any) -> list:
     """The identity-based policy documents (inline and attached) of a moto user, group or role."""
     return _documents(entity)
 
 
-def load_document(text) -> dict:
+def load_document(text: Any) -> dict:
     """A policy document as stored by moto (JSON, possibly URL-encoded) as a dict ({} if unreadable)."""
     return _load(text)
 
@@ -471,7 +472,7 @@ def resource_policy_allows(policy: Optional[dict], principal_arn: str, action: s
     return evaluate([{"Version": "2012-10-17", "Statement": matching}], action, resource)
 
 
-def _documents(entity) -> list:
+def _documents(entity: Any) -> list:
     docs = []
     for text in getattr(entity, "policies", {}).values():
         docs.append(_load(text))
@@ -482,7 +483,7 @@ def _documents(entity) -> list:
     return docs
 
 
-def _load(text):
+def _load(text: Any) -> Any:
     if isinstance(text, dict):
         return text
     try:
@@ -615,10 +616,10 @@ def simulate_principal_policy(params: dict, region: str, account: str) -> dict:
     iam = iam_backends[account][partition_of(region)]
     kind, _, name = source.split(":", 5)[-1].partition("/")
     name = name.rsplit("/", 1)[-1]
-    entity = None
+    entity: Any = None
     if kind == "user":
         entity = iam.users.get(name)
-        docs = _documents(entity) if entity else []
+        docs: list = _documents(entity) if entity else []
         if entity:
             for group in iam.get_groups_for_user(name):
                 docs.extend(_documents(group))

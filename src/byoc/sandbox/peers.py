@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from byoc.sandbox import iam
 
@@ -31,10 +31,10 @@ def patch_moto() -> None:
     differ only in annotations get different digests."""
     from moto.ecr import models as ecr_models
 
-    def _create_digest(self) -> None:
+    def _create_digest(self: Any) -> None:
         self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode()).hexdigest()
 
-    ecr_models.Image._create_digest = _create_digest
+    ecr_models.Image._create_digest = _create_digest  # type: ignore[method-assign]
     _patch_deregister()
 
 
@@ -46,7 +46,7 @@ def _patch_deregister() -> None:
     from moto.applicationautoscaling import models as aas_models
     from moto.core.exceptions import JsonRESTError
 
-    def deregister_scalable_target(self, namespace: str, r_id: str, dimension: str) -> None:
+    def deregister_scalable_target(self: Any, namespace: str, r_id: str, dimension: str) -> None:
         if not self._scalable_target_exists(r_id, dimension):
             raise JsonRESTError("ObjectNotFoundException", "No scalable target found for service namespace: "
                                 f"{namespace}, resource ID: {r_id}, scalable dimension: {dimension}")
@@ -59,10 +59,11 @@ def _patch_deregister() -> None:
                                   if (a.service_namespace, a.resource_id, a.scalable_dimension)
                                   != (namespace, r_id, dimension)]
 
-    aas_models.ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
+    aas_models.ApplicationAutoscalingBackend.deregister_scalable_target = (  # type: ignore[method-assign]
+        deregister_scalable_target)
 
 
-def moto_app():
+def moto_app() -> Any:
     from moto.server import DomainDispatcherApplication, create_backend_app
 
     return DomainDispatcherApplication(create_backend_app)
@@ -175,7 +176,7 @@ def put_logs(account: str, region: str, group: str, stream: str, lines: list) ->
 
 # -- S3 and SNS ---------------------------------------------------------------------------------
 
-def _s3(account: str, region: str):
+def _s3(account: str, region: str) -> Any:
     from moto.s3.models import s3_backends
 
     return s3_backends[account][partition(region)]
@@ -243,7 +244,7 @@ def sns_publish(account: str, region: str, topic_arn: str, message: dict) -> boo
 
 # -- Application Auto Scaling and CloudWatch alarms ---------------------------------------------
 
-def _aas(account: str, region: str):
+def _aas(account: str, region: str) -> Any:
     from moto.applicationautoscaling.models import applicationautoscaling_backends
 
     return applicationautoscaling_backends[account][region]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Callable, Optional
 
 _SCOPE_RE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
@@ -29,7 +29,7 @@ def caller(environ: dict) -> Optional[Caller]:
 class ServiceError(Exception):
     """An error answered in the service's protocol: code, message, HTTP status."""
 
-    def __init__(self, code: str, message: str, status: int = 400):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -40,8 +40,8 @@ def validation(message: str) -> ServiceError:
     return ServiceError("ValidationException", message)
 
 
-def json_response(start_response, body: dict, status: int = 200, content_type: str = "application/x-amz-json-1.1",
-                  headers: Optional[list] = None):
+def json_response(start_response: Callable[..., Any], body: dict, status: int = 200, content_type: str = "application/x-amz-json-1.1",
+                  headers: Optional[list] = None) -> Any:
     data = json.dumps(body, default=_default).encode()
     hdrs = [("Content-Type", content_type), ("Content-Length", str(len(data))),
             ("x-amzn-RequestId", _request_id())]
@@ -50,7 +50,7 @@ def json_response(start_response, body: dict, status: int = 200, content_type: s
     return [data]
 
 
-def error_response(start_response, err: ServiceError, content_type: str = "application/x-amz-json-1.1"):
+def error_response(start_response: Callable[..., Any], err: ServiceError, content_type: str = "application/x-amz-json-1.1") -> Any:
     # AWS JSON protocols carry the code in "__type" and in the x-amzn-ErrorType header
     # (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html#operation-error-serialization).
     body = {"__type": err.code, "message": err.message, "Message": err.message}
@@ -58,7 +58,7 @@ def error_response(start_response, err: ServiceError, content_type: str = "appli
                          headers=[("x-amzn-ErrorType", err.code)])
 
 
-def error_for(environ: dict, start_response, err: ServiceError):
+def error_for(environ: dict, start_response: Callable[..., Any], err: ServiceError) -> Any:
     """An error in the wire protocol of the request: JSON for AWS JSON / REST-JSON calls, the
     S3 `<Error>` document for S3, and the Query `<ErrorResponse>` document for Query services
     (STS, IAM, SNS), so that boto3 and the AWS CLI read the code
@@ -86,8 +86,8 @@ def _xml_escape(text: str) -> str:
     return escape(text)
 
 
-def raw_response(start_response, data: bytes, status: int = 200, content_type: str = "application/json",
-                 headers: Optional[list] = None):
+def raw_response(start_response: Callable[..., Any], data: bytes, status: int = 200, content_type: str = "application/json",
+                 headers: Optional[list] = None) -> Any:
     hdrs = [("Content-Type", content_type), ("Content-Length", str(len(data))), ("x-amzn-RequestId", _request_id())]
     hdrs.extend(headers or [])
     start_response(f"{status} {_REASONS.get(status, 'Error')}", hdrs)
@@ -105,7 +105,7 @@ def _request_id() -> str:
     return str(uuid.uuid4())
 
 
-def _default(value):
+def _default(value: Any) -> Any:
     import datetime
 
     if isinstance(value, datetime.datetime):

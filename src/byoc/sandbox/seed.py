@@ -10,7 +10,7 @@ import hashlib
 import json
 import threading
 import time
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from byoc.sandbox.sagemaker.containers import ARCH_KEY, BEHAVIOR_KEY
 from byoc.sandbox.server import ACCOUNT
@@ -24,7 +24,7 @@ _SESSIONS: dict = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def session(url: str, region: str = "us-east-1", access_key: str = "testing", secret_key: str = "testing"):
+def session(url: str, region: str = "us-east-1", access_key: str = "testing", secret_key: str = "testing") -> Any:
     """Something with `.client(service)` that makes boto3 clients for the sandbox at `url`.
 
     One boto3 session per (region, credentials) is kept, so each service model is parsed once per
@@ -35,7 +35,7 @@ def session(url: str, region: str = "us-east-1", access_key: str = "testing", se
     key = (region, access_key, secret_key)
 
     class _Session:
-        def client(self, service):
+        def client(self, service: Any) -> Any:
             with _SESSIONS_LOCK:
                 if key not in _SESSIONS:
                     _SESSIONS[key] = boto3.session.Session(aws_access_key_id=access_key,
@@ -56,7 +56,7 @@ EXECUTION_POLICY = {"Version": "2012-10-17", "Statement": [
                 "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData"]}]}
 
 
-def execution_role(iam, name: str = ROLE_NAME, policy: Optional[dict] = None) -> str:
+def execution_role(iam: Any, name: str = ROLE_NAME, policy: Optional[dict] = None) -> str:
     """Create (or find) a role SageMaker can assume with `policy` (default: EXECUTION_POLICY); returns its ARN."""
     try:
         arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST))["Role"]["Arn"]
@@ -83,7 +83,7 @@ def manifest(behavior: str = "healthy", architecture: Optional[str] = None, seed
     }
 
 
-def push_image(ecr, repository: str, tag: str = "latest", behavior: str = "healthy",
+def push_image(ecr: Any, repository: str, tag: str = "latest", behavior: str = "healthy",
                architecture: Optional[str] = None, region: str = "us-east-1") -> tuple:
     """Create the repository if needed and PutImage; returns (uri with tag, digest)."""
     try:
@@ -101,7 +101,7 @@ def push_image(ecr, repository: str, tag: str = "latest", behavior: str = "healt
     return uri, out["image"]["imageId"]["imageDigest"]
 
 
-def wait_status(sm, endpoint: str, statuses=("InService", "Failed"), timeout: float = 60.0) -> dict:
+def wait_status(sm: Any, endpoint: str, statuses: Any = ("InService", "Failed"), timeout: float = 60.0) -> dict:
     deadline = time.time() + timeout
     while True:
         d = sm.describe_endpoint(EndpointName=endpoint)
@@ -195,7 +195,7 @@ def _invocations(instance_type: str, service: str) -> int:
     return {"ml.g5.12xlarge": 4, "ml.p4d.24xlarge": 8}.get(instance_type, 1)
 
 
-def solution(clients, region: str = "us-east-1", endpoint_id: str = "a1b2c3d", realtime_id: Optional[str] = "f9e8d7c",
+def solution(clients: Any, region: str = "us-east-1", endpoint_id: str = "a1b2c3d", realtime_id: Optional[str] = "f9e8d7c",
              instance_type: str = "ml.g5.2xlarge", wait: bool = True, generation: str = "infer",
              version: Optional[str] = None, service: str = "sd") -> dict:
     """Create what one release of the solution creates: an async endpoint (S3 output, SNS topics, autoscaling
@@ -248,7 +248,7 @@ def solution(clients, region: str = "us-east-1", endpoint_id: str = "a1b2c3d", r
         windows = STARTUP.get(_minor(version))
         if windows:
             variant["ContainerStartupHealthCheckTimeoutInSeconds"], variant["ModelDataDownloadTimeoutInSeconds"] = windows
-        cfg = {"EndpointConfigName": config, "ProductionVariants": [variant], "Tags": tags}
+        cfg: Dict[str, Any] = {"EndpointConfigName": config, "ProductionVariants": [variant], "Tags": tags}
         if is_async:
             cfg["AsyncInferenceConfig"] = {
                 "ClientConfig": {"MaxConcurrentInvocationsPerInstance": _invocations(itype, service)},
@@ -270,7 +270,7 @@ def solution(clients, region: str = "us-east-1", endpoint_id: str = "a1b2c3d", r
     return out
 
 
-def solution_autoscaling(clients, endpoint: str, is_async: bool, max_capacity: int = 1) -> None:
+def solution_autoscaling(clients: Any, endpoint: str, is_async: bool, max_capacity: int = 1) -> None:
     """v1.4+ endpoint_event.py enable_autoscaling: minimum 0 (async) or 1 (real-time); target tracking
     `<endpoint>-Invocations-ScalingPolicy` (backlog per instance 3, or invocations per instance 5); for async a
     step policy `<endpoint>-HasBacklogWithoutCapacity-ScalingPolicy` invoked by the alarm
@@ -279,7 +279,7 @@ def solution_autoscaling(clients, endpoint: str, is_async: bool, max_capacity: i
     rid, dim = f"endpoint/{endpoint}/variant/prod", "sagemaker:variant:DesiredInstanceCount"
     aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim,
                                  MinCapacity=0 if is_async else 1, MaxCapacity=max(max_capacity, 1))
-    tracking = {"TargetValue": 3.0 if is_async else 5.0, "ScaleInCooldown": 180, "ScaleOutCooldown": 60}
+    tracking: Dict[str, Any] = {"TargetValue": 3.0 if is_async else 5.0, "ScaleInCooldown": 180, "ScaleOutCooldown": 60}
     if is_async:
         tracking["CustomizedMetricSpecification"] = {
             "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
@@ -304,7 +304,7 @@ def solution_autoscaling(clients, endpoint: str, is_async: bool, max_capacity: i
                         AlarmActions=[step["PolicyARN"]])
 
 
-def register_autoscaling(aas, endpoint: str, min_capacity: int = 0, max_capacity: int = 1, is_async: bool = True,
+def register_autoscaling(aas: Any, endpoint: str, min_capacity: int = 0, max_capacity: int = 1, is_async: bool = True,
                          variant: str = "prod") -> str:
     """The solution's scaling: target tracking on backlog (async) or invocations, plus, for async
     endpoints at 0 instances, a step policy on HasBacklogWithoutCapacity."""
@@ -314,7 +314,7 @@ def register_autoscaling(aas, endpoint: str, min_capacity: int = 0, max_capacity
                                  MinCapacity=min_capacity, MaxCapacity=max_capacity)
     metric = {"MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
               "Dimensions": [{"Name": "EndpointName", "Value": endpoint}], "Statistic": "Average"} if is_async else None
-    tracking = {"TargetValue": 3.0 if is_async else 5.0, "ScaleInCooldown": 180, "ScaleOutCooldown": 60}
+    tracking: Dict[str, Any] = {"TargetValue": 3.0 if is_async else 5.0, "ScaleInCooldown": 180, "ScaleOutCooldown": 60}
     if metric:
         tracking["CustomizedMetricSpecification"] = metric
     else:

@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from functools import cache
-from typing import Optional
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, unquote
 
 from byoc.sandbox import peers, protocol, validation
@@ -33,7 +33,7 @@ DEFAULT_REGION = "us-east-1"
 
 
 @cache
-def _service_model(name: str):
+def _service_model(name: str) -> Any:
     import botocore.session
 
     return botocore.session.get_session().get_service_model(name)
@@ -42,7 +42,7 @@ def _service_model(name: str):
 class SandboxApp:
     """The WSGI application; all state lives here."""
 
-    def __init__(self, time_scale: float = 1.0, enforce_iam: bool = False):
+    def __init__(self, time_scale: float = 1.0, enforce_iam: bool = False) -> None:
         from byoc.sandbox.sagemaker.control import SageMaker
         from byoc.sandbox.sagemaker.runtime import Runtime
 
@@ -57,7 +57,7 @@ class SandboxApp:
         self.requests = 0
 
     # -- entry -----------------------------------------------------------------------------------
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Any:
         self.requests += 1
         path = environ.get("PATH_INFO", "")
         try:
@@ -92,7 +92,7 @@ class SandboxApp:
             return protocol.error_for(environ, start_response, ServiceError(
                 "InternalFailure", "The sandbox failed to process the request.", 500))
 
-    def _gate(self, service: str, operation: str, params: dict, who) -> None:
+    def _gate(self, service: str, operation: str, params: dict, who: Any) -> None:
         """Fault injection, then (with --enforce-iam) the caller's identity policies."""
         latency, err = self.faults.check(service, operation)
         if latency:
@@ -107,7 +107,7 @@ class SandboxApp:
                 raise ServiceError(denied["code"], denied["message"], denied.get("status", 400))
 
     # -- SageMaker ---------------------------------------------------------------------------------
-    def sagemaker_api(self, environ, start_response, who, operation: str):
+    def sagemaker_api(self, environ: dict, start_response: Callable[..., Any], who: Any, operation: str) -> Any:
         if environ.get("REQUEST_METHOD") != "POST":
             raise ServiceError("UnknownOperationException", "SageMaker API calls must use POST.")
         ctype = environ.get("CONTENT_TYPE", "")
@@ -134,7 +134,7 @@ class SandboxApp:
         result = self.sagemaker.handle(operation, params, ACCOUNT, region)
         return protocol.json_response(start_response, result)
 
-    def runtime_api(self, environ, start_response, who):
+    def runtime_api(self, environ: dict, start_response: Callable[..., Any], who: Any) -> Any:
         parts = environ.get("PATH_INFO", "").strip("/").split("/")
         if len(parts) != 3 or parts[2] not in ("invocations", "async-invocations"):
             raise ServiceError("UnknownOperationException", "Unknown SageMaker Runtime path.")
@@ -149,7 +149,7 @@ class SandboxApp:
         status, data, hdrs = self.runtime.invoke_async(ACCOUNT, who.region, name, headers)
         return protocol.raw_response(start_response, data, status, "application/json", hdrs)
 
-    def sagemaker_quotas(self, environ, start_response, who, operation: str):
+    def sagemaker_quotas(self, environ: dict, start_response: Callable[..., Any], who: Any, operation: str) -> Any:
         """SageMaker's quotas are ours; any other service's go on to moto (None)."""
         from byoc.sandbox import servicequotas
 
@@ -166,7 +166,7 @@ class SandboxApp:
         return protocol.json_response(start_response, servicequotas.handle(self.sagemaker, operation, params,
                                                                            ACCOUNT, region))
 
-    def tagging_resources(self, environ, start_response, who):
+    def tagging_resources(self, environ: dict, start_response: Callable[..., Any], who: Any) -> Any:
         """GetResources over SageMaker types is answered from our SageMaker's tags; others go to moto (None)."""
         from byoc.sandbox import tagging
 
@@ -184,7 +184,7 @@ class SandboxApp:
             result = tagging.get_resources(self.sagemaker.region(ACCOUNT, region), params)
         return protocol.json_response(start_response, result)
 
-    def ecr_layer_url(self, environ, start_response, who):
+    def ecr_layer_url(self, environ: dict, start_response: Callable[..., Any], who: Any) -> Any:
         from byoc.sandbox import ecr_layers
 
         try:
@@ -196,7 +196,7 @@ class SandboxApp:
         return protocol.json_response(start_response, ecr_layers.download_url(base, ACCOUNT, who.region, params))
 
     # -- moto's services ---------------------------------------------------------------------------------
-    def other(self, environ, start_response, who):
+    def other(self, environ: dict, start_response: Callable[..., Any], who: Any) -> Any:
         service = who.service if who else "*"
         operation, params = self._describe_call(environ, service)
         self._gate(service, operation, params, who)
@@ -223,7 +223,7 @@ class SandboxApp:
                                f"The sandbox does not implement {service}:{operation}.") from None
 
     @staticmethod
-    def _describe_call(environ, service: str) -> tuple:
+    def _describe_call(environ: dict, service: str) -> tuple:
         """(operation, params) of a call to one of moto's services, for faults and IAM."""
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         path = environ.get("PATH_INFO", "")
@@ -255,7 +255,7 @@ class SandboxApp:
         return "*", {}
 
     # -- control -----------------------------------------------------------------------------------
-    def control(self, environ, start_response):
+    def control(self, environ: dict, start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         body = protocol.read_body(environ)
@@ -307,20 +307,20 @@ class SandboxApp:
 class Sandbox:
     """Start, use and stop the sandbox in-process: `with Sandbox(time_scale=0.05) as sb: ...`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, time_scale: float = 1.0, enforce_iam: bool = False):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, time_scale: float = 1.0, enforce_iam: bool = False) -> None:
         self.host = host
         self.port = port
         self.time_scale = time_scale
         self.enforce_iam = enforce_iam
         self.app: Optional[SandboxApp] = None
-        self._server = None
+        self._server: Any = None  # werkzeug's server once started
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> Sandbox:
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class QuietHandler(WSGIRequestHandler):
-            def log_request(self, *args, **kwargs):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
                 pass
 
         self.app = SandboxApp(self.time_scale, self.enforce_iam)
@@ -370,5 +370,5 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self.start() if self._server is None else self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.stop()

@@ -9,8 +9,12 @@ other services' quotas stay moto's.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING, Any, Dict
 
 from byoc.sandbox.protocol import ServiceError
+
+if TYPE_CHECKING:
+    from byoc.sandbox.sagemaker.control import Region
 
 COMMON_TYPES = ("ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g5.xlarge", "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.12xlarge",
                 "ml.g6.xlarge", "ml.g6.2xlarge", "ml.g6e.xlarge", "ml.p4d.24xlarge", "ml.m5.large", "ml.m5.xlarge",
@@ -21,7 +25,7 @@ def quota_code(instance_type: str) -> str:
     return "L-" + hashlib.sha1(f"{instance_type} for endpoint usage".encode()).hexdigest()[:8].upper()
 
 
-def _quota(sagemaker, reg, itype: str) -> dict:
+def _quota(sagemaker: Any, reg: Region, itype: str) -> dict:
     from byoc.sandbox.peers import partition
 
     code = quota_code(itype)
@@ -31,13 +35,13 @@ def _quota(sagemaker, reg, itype: str) -> dict:
             "Value": float(sagemaker.quota(reg, itype)), "Unit": "None", "Adjustable": True, "GlobalQuota": False}
 
 
-def _types(reg) -> list:
+def _types(reg: Region) -> list:
     used = {v.instance_type for e in reg.endpoints.values() for f in (e.live, e.pending) if f
             for v in f.variants.values() if v.instance_type}
     return sorted(set(COMMON_TYPES) | set(reg.quotas) | used)
 
 
-def handle(sagemaker, operation: str, params: dict, account: str, region: str) -> dict:
+def handle(sagemaker: Any, operation: str, params: dict, account: str, region: str) -> dict:
     with sagemaker.lock:
         reg = sagemaker.region(account, region)
         if operation == "GetServiceQuota":
@@ -50,7 +54,7 @@ def handle(sagemaker, operation: str, params: dict, account: str, region: str) -
             quotas = [q for q in quotas if q["QuotaCode"] == params["QuotaCode"]]
         start = int(params.get("NextToken") or 0)
         size = int(params.get("MaxResults") or 100)
-        out = {"Quotas": quotas[start:start + size]}
+        out: Dict[str, Any] = {"Quotas": quotas[start:start + size]}
         if start + size < len(quotas):
             out["NextToken"] = str(start + size)
         return out

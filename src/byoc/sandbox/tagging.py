@@ -12,7 +12,7 @@ with that key and, when Values are given, one of them; ResourcesPerPage 1-100, d
 from __future__ import annotations
 
 import base64
-from typing import Optional
+from typing import Any, Optional
 
 from byoc.sandbox.protocol import ServiceError, validation
 
@@ -44,7 +44,7 @@ def _matches(tags: list, tag_filters: list) -> bool:
     return True
 
 
-def get_resources(region_state, params: dict) -> dict:
+def get_resources(region_state: Any, params: dict) -> dict:
     per_page = int(params.get("ResourcesPerPage") or 50)
     if not 1 <= per_page <= 100:
         raise validation("ResourcesPerPage must be between 1 and 100.")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import Any, Dict, Tuple
 
 
 @cache
-def _pattern(text: str):
+def _pattern(text: str) -> Any:
     try:
         return re.compile(text)
     except re.error:
@@ -30,7 +30,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def validate(shape, params: Any) -> list:
+def validate(shape: Any, params: Any) -> list:
     """Every constraint violation of `params` against the botocore input `shape`."""
     errors: list = []
     _check(shape, params, "", errors)
@@ -38,19 +38,19 @@ def validate(shape, params: Any) -> list:
 
 
 # botocore type -> (accepted Python types, the word AWS uses in "Member must be a ...").
-_TYPES = {
+_TYPES: Dict[str, Tuple[Any, str]] = {
     "structure": (dict, "structure"), "list": (list, "list"), "map": (dict, "map"), "string": (str, "string"),
     "integer": (int, "number"), "long": (int, "number"), "float": ((int, float), "number"),
     "double": ((int, float), "number"), "boolean": (bool, "boolean"),
 }
 
 
-def _fail(errors: list, value, where: str, constraint: str, quote: bool = True) -> None:
+def _fail(errors: list, value: Any, where: str, constraint: str, quote: bool = True) -> None:
     shown = f"'{_show(value)}'" if quote else "null"
     errors.append(f"Value {shown} at '{where}' failed to satisfy constraint: {constraint}")
 
 
-def _check(shape, value, path, errors):
+def _check(shape: Any, value: Any, path: Any, errors: Any) -> Any:
     t = shape.type_name
     meta = shape.metadata
     where = path or "input"
@@ -89,7 +89,7 @@ def _check(shape, value, path, errors):
             _fail(errors, value, where, f"Member must have value less than or equal to {meta['max']}")
 
 
-def _length(meta, n, value, where, errors):
+def _length(meta: Any, n: Any, value: Any, where: Any, errors: Any) -> None:
     if "min" in meta and n < meta["min"]:
         _fail(errors, value, where, f"Member must have length greater than or equal to {meta['min']}")
     if "max" in meta and n > meta["max"]:

@@ -62,7 +62,7 @@ def model_data_problem(account: str, region: str, role_arn: Optional[str], url: 
     if role_arn:
         role = peers.role(role_arn)
         readable = role is not None and iam.trusts_service(role["trust"], SAGEMAKER)
-        if readable:
+        if readable and role is not None:
             identity = iam.evaluate(role["policies"], "s3:GetObject", obj_arn)
             resource = iam.resource_policy_allows(peers.s3_bucket_policy(account, region, bucket), role_arn,
                                                   "s3:GetObject", obj_arn)

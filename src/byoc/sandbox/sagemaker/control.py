@@ -12,6 +12,7 @@ import base64
 import copy
 import time
 from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
 
 from byoc.sandbox import peers
 from byoc.sandbox.protocol import ServiceError, validation
@@ -33,7 +34,7 @@ class Region:
 
 
 class SageMaker:
-    def __init__(self, clock, lock):
+    def __init__(self, clock: Any, lock: Any) -> None:
         self.clock = clock
         self.lock = lock
         self.regions: dict = {}
@@ -63,23 +64,23 @@ class SageMaker:
     def _arn(reg: Region, kind: str, name: str) -> str:
         return arn(reg.region, reg.account, kind, name)
 
-    def _model(self, reg, name):
+    def _model(self, reg: Region, name: str) -> Any:
         if name not in reg.models:
             raise validation(f'Could not find model "{self._arn(reg, "model", name)}".')
         return reg.models[name]
 
-    def _config(self, reg, name):
+    def _config(self, reg: Region, name: str) -> Any:
         if name not in reg.configs:
             raise validation(f'Could not find endpoint configuration "{self._arn(reg, "endpoint-config", name)}".')
         return reg.configs[name]
 
-    def _endpoint(self, reg, name) -> Endpoint:
+    def _endpoint(self, reg: Region, name: str) -> Endpoint:
         if name not in reg.endpoints:
             raise validation(f'Could not find endpoint "{self._arn(reg, "endpoint", name)}".')
         return reg.endpoints[name]
 
     # -- models --------------------------------------------------------------------------------
-    def op_CreateModel(self, reg, p):
+    def op_CreateModel(self, reg: Region, p: dict) -> Any:
         name = p["ModelName"]
         if name in reg.models:
             # Wording of the duplicates: public stubs of create_endpoint_config and callers matching
@@ -95,7 +96,7 @@ class SageMaker:
         reg.models[name] = model
         return {"ModelArn": model.arn}
 
-    def _check_image(self, reg, container: dict) -> None:
+    def _check_image(self, reg: Region, container: dict) -> None:
         image = container.get("Image")
         if not image:
             if container.get("ModelPackageName") or container.get("InferenceSpecificationName"):
@@ -127,7 +128,7 @@ class SageMaker:
             raise validation(f"Requested image {image} not found.")
 
     @staticmethod
-    def _check_execution_role(reg, role_arn, containers: list) -> None:
+    def _check_execution_role(reg: Region, role_arn: Any, containers: list) -> None:
         """CreateModel checks synchronously that SageMaker can assume the execution role, read each
         container's ModelDataUrl and pull each ECR image with it (API_CreateModel, ExecutionRoleArn: "the
         IAM role that SageMaker can assume to access model artifacts and docker image for deployment";
@@ -148,21 +149,21 @@ class SageMaker:
                 if problem:
                     raise validation(problem)
 
-    def op_DescribeModel(self, reg, p):
+    def op_DescribeModel(self, reg: Region, p: dict) -> Any:
         return self._model(reg, p["ModelName"]).describe()
 
-    def op_DeleteModel(self, reg, p):
+    def op_DeleteModel(self, reg: Region, p: dict) -> Any:
         self._model(reg, p["ModelName"])
         del reg.models[p["ModelName"]]
         return {}
 
-    def op_ListModels(self, reg, p):
+    def op_ListModels(self, reg: Region, p: dict) -> Any:
         items = [{"ModelName": m.name, "ModelArn": m.arn, "CreationTime": m.created} for m in reg.models.values()]
         return self._list(items, p, "Models", "ModelName", {"Name": "ModelName", "CreationTime": "CreationTime"},
                           default_sort="CreationTime")
 
     # -- endpoint configs -----------------------------------------------------------------------
-    def op_CreateEndpointConfig(self, reg, p):
+    def op_CreateEndpointConfig(self, reg: Region, p: dict) -> Any:
         name = p["EndpointConfigName"]
         if name in reg.configs:
             raise validation(
@@ -181,22 +182,22 @@ class SageMaker:
         reg.configs[name] = cfg
         return {"EndpointConfigArn": cfg.arn}
 
-    def op_DescribeEndpointConfig(self, reg, p):
+    def op_DescribeEndpointConfig(self, reg: Region, p: dict) -> Any:
         return self._config(reg, p["EndpointConfigName"]).describe()
 
-    def op_DeleteEndpointConfig(self, reg, p):
+    def op_DeleteEndpointConfig(self, reg: Region, p: dict) -> Any:
         self._config(reg, p["EndpointConfigName"])
         del reg.configs[p["EndpointConfigName"]]
         return {}
 
-    def op_ListEndpointConfigs(self, reg, p):
+    def op_ListEndpointConfigs(self, reg: Region, p: dict) -> Any:
         items = [{"EndpointConfigName": c.name, "EndpointConfigArn": c.arn, "CreationTime": c.created}
                  for c in reg.configs.values()]
         return self._list(items, p, "EndpointConfigs", "EndpointConfigName",
                           {"Name": "EndpointConfigName", "CreationTime": "CreationTime"}, default_sort="CreationTime")
 
     # -- endpoints ------------------------------------------------------------------------------
-    def op_CreateEndpoint(self, reg, p):
+    def op_CreateEndpoint(self, reg: Region, p: dict) -> Any:
         name = p["EndpointName"]
         if name in reg.endpoints:
             raise validation(f'Cannot create already existing endpoint "{self._arn(reg, "endpoint", name)}".')
@@ -213,16 +214,16 @@ class SageMaker:
         notifications.send_test(reg.account, reg.region, cfg.spec.get("AsyncInferenceConfig"))
         return {"EndpointArn": ep.arn}
 
-    def _start(self, reg, ep, fleet):
+    def _start(self, reg: Region, ep: Endpoint, fleet: Any) -> None:
         ep.generation += 1
         generation = ep.generation
         self.clock.after(deploy.PROVISION, lambda: self.deployer.launch(reg, ep, fleet, generation))
 
-    def op_DescribeEndpoint(self, reg, p):
+    def op_DescribeEndpoint(self, reg: Region, p: dict) -> Any:
         return self.describe_endpoint(reg, self._endpoint(reg, p["EndpointName"]))
 
-    def describe_endpoint(self, reg, ep: Endpoint) -> dict:
-        out = {"EndpointName": ep.name, "EndpointArn": ep.arn, "EndpointConfigName": ep.config}
+    def describe_endpoint(self, reg: Region, ep: Endpoint) -> dict:
+        out: Dict[str, Any] = {"EndpointName": ep.name, "EndpointArn": ep.arn, "EndpointConfigName": ep.config}
         live_cfg = reg.configs.get(ep.live.config) if ep.live else None
         if ep.live is not None:
             out["ProductionVariants"] = [self._variant_summary(vf, ep.traffic_to_pending if ep.pending else 0.0)
@@ -254,7 +255,7 @@ class SageMaker:
         return out
 
     @staticmethod
-    def _variant_status(ep) -> dict:
+    def _variant_status(ep: Endpoint) -> dict:
         if ep.status == "RollingBack":
             return {"Status": "Deleting", "StatusMessage": "Rolling back: all traffic is on the previous fleet",
                     "StartTime": ep.pending_started}
@@ -264,7 +265,7 @@ class SageMaker:
         return {"Status": "Creating", "StatusMessage": "Provisioning the new fleet", "StartTime": ep.pending_started}
 
     @staticmethod
-    def _variant_summary(vf, share: float) -> dict:
+    def _variant_summary(vf: Any, share: float) -> dict:
         out = {
             "VariantName": vf.name,
             "DeployedImages": [{"SpecifiedImage": vf.image, "ResolvedImage": vf.resolved,
@@ -279,7 +280,7 @@ class SageMaker:
             out.pop("DesiredInstanceCount")
         return out
 
-    def op_UpdateEndpoint(self, reg, p):
+    def op_UpdateEndpoint(self, reg: Region, p: dict) -> Any:
         ep = self._endpoint(reg, p["EndpointName"])
         if ep.status in BUSY:
             raise validation(f'Cannot update in-progress endpoint "{ep.arn}".')
@@ -315,7 +316,7 @@ class SageMaker:
         notifications.send_test(reg.account, reg.region, cfg.spec.get("AsyncInferenceConfig"))
         return {"EndpointArn": ep.arn}
 
-    def _check_autoscaling(self, reg, ep, cfg) -> None:
+    def _check_autoscaling(self, reg: Region, ep: Endpoint, cfg: Any) -> None:
         """"Update or delete endpoints that use auto scaling" (endpoint-scaling.html; also
         endpoint-scaling-update.html), SageMaker Developer Guide: an update that changes the instance
         type of, or removes, a variant registered as a scalable target fails; changing only the model
@@ -335,7 +336,7 @@ class SageMaker:
                 "targets with Application Auto Scaling and this update would remove them or change their instance "
                 "type. Deregister them (DeregisterScalableTarget) before updating, then register them again.")
 
-    def _check_deployment_config(self, reg, ep, cfg, policy: dict) -> None:
+    def _check_deployment_config(self, reg: Region, ep: Endpoint, cfg: Any, policy: dict) -> None:
         """Deployment guardrails' exclusions (deployment-guardrails-exclusions.html): blue/green and
         rolling need the same variant names; rolling is not for serverless or multi-variant endpoints;
         auto-rollback alarms must exist."""
@@ -355,7 +356,8 @@ class SageMaker:
             if peers.alarm_state(reg.account, reg.region, alarm.get("AlarmName", "")) is None:
                 raise validation(f"CloudWatch alarm {alarm.get('AlarmName')} does not exist.")
 
-    def _check_quota(self, reg, cfg, ep, counts=None, rolling=None) -> None:
+    def _check_quota(self, reg: Region, cfg: EndpointConfig, ep: Optional[Endpoint], counts: Optional[dict] = None,
+                     rolling: Any = None) -> None:
         """ResourceLimitExceeded when instances of a type would exceed the account's
         "<type> for endpoint usage" quota (Service Quotas; "SageMaker AI endpoints and quotas").
         SageMaker answers it synchronously, from CreateEndpoint and UpdateEndpoint (both list
@@ -384,11 +386,11 @@ class SageMaker:
                     "Quotas to request an increase for this quota.")
 
     @staticmethod
-    def quota(reg, itype: str) -> int:
+    def quota(reg: Region, itype: str) -> int:
         return reg.quotas.get(itype, DEFAULT_ENDPOINT_QUOTA)
 
     @staticmethod
-    def instances_in_use(reg, itype: str) -> int:
+    def instances_in_use(reg: Region, itype: str) -> int:
         total = 0
         for e in reg.endpoints.values():
             for fleet in (e.live, e.pending):
@@ -397,7 +399,7 @@ class SageMaker:
                 total += sum(v.desired for v in fleet.variants.values() if v.instance_type == itype)
         return total
 
-    def op_DeleteEndpoint(self, reg, p):
+    def op_DeleteEndpoint(self, reg: Region, p: dict) -> Any:
         ep = self._endpoint(reg, p["EndpointName"])
         if ep.status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"):
             # AWS answers a delete of a busy endpoint with the update wording: aws/amazon-sagemaker-operator-for-k8s,
@@ -410,7 +412,7 @@ class SageMaker:
         # ("Delete endpoints configured for auto scaling", endpoint-scaling.html).
         peers.deregister_endpoint(reg.account, reg.region, ep.name)
 
-        def gone():
+        def gone() -> None:
             for fleet in (ep.live, ep.pending):
                 if fleet is not None:
                     self.deployer.terminate(reg, ep, fleet)
@@ -420,7 +422,7 @@ class SageMaker:
         self.clock.after(deploy.DELETE, gone)
         return {}
 
-    def op_ListEndpoints(self, reg, p):
+    def op_ListEndpoints(self, reg: Region, p: dict) -> Any:
         items = [{"EndpointName": e.name, "EndpointArn": e.arn, "CreationTime": e.created,
                   "LastModifiedTime": e.modified, "EndpointStatus": e.status} for e in reg.endpoints.values()]
         if p.get("StatusEquals"):
@@ -433,7 +435,7 @@ class SageMaker:
                           {"Name": "EndpointName", "CreationTime": "CreationTime", "Status": "EndpointStatus"},
                           default_sort="CreationTime")
 
-    def op_UpdateEndpointWeightsAndCapacities(self, reg, p):
+    def op_UpdateEndpointWeightsAndCapacities(self, reg: Region, p: dict) -> Any:
         ep = self._endpoint(reg, p["EndpointName"])
         if ep.status == "Failed":
             raise validation(f'Cannot update failed endpoint "{ep.arn}". Delete it and create it again.')
@@ -447,7 +449,7 @@ class SageMaker:
         generation = ep.generation
         pending = {"n": 0}
 
-        def one_done():
+        def one_done() -> None:
             pending["n"] -= 1
             if pending["n"] <= 0 and ep.generation == generation and ep.status == "Updating":
                 ep.status, ep.modified = "InService", time.time()
@@ -466,14 +468,14 @@ class SageMaker:
         return {"EndpointArn": ep.arn}
 
     # -- tags -------------------------------------------------------------------------------------
-    def _tagged(self, reg, resource_arn: str):
+    def _tagged(self, reg: Region, resource_arn: str) -> Any:
         for coll in (reg.models, reg.configs, reg.endpoints):
             for item in coll.values():
                 if item.arn == resource_arn:
                     return item
         raise validation(f"Could not find resource {resource_arn}.")
 
-    def op_AddTags(self, reg, p):
+    def op_AddTags(self, reg: Region, p: dict) -> Any:
         item = self._tagged(reg, p["ResourceArn"])
         keep = {t["Key"]: t for t in item.tags}
         for t in p["Tags"]:
@@ -483,18 +485,18 @@ class SageMaker:
         item.tags = list(keep.values())
         return {"Tags": p["Tags"]}
 
-    def op_ListTags(self, reg, p):
+    def op_ListTags(self, reg: Region, p: dict) -> Any:
         item = self._tagged(reg, p["ResourceArn"])
         return self._page(list(item.tags), p, "Tags", default_max=50)
 
-    def op_DeleteTags(self, reg, p):
+    def op_DeleteTags(self, reg: Region, p: dict) -> Any:
         item = self._tagged(reg, p["ResourceArn"])
         drop = set(p["TagKeys"])
         item.tags = [t for t in item.tags if t["Key"] not in drop]
         return {}
 
     # -- listing ----------------------------------------------------------------------------------
-    def _list(self, items, p, key, name_field, sort_fields, default_sort):
+    def _list(self, items: Any, p: dict, key: Any, name_field: Any, sort_fields: Any, default_sort: Any) -> Any:
         if p.get("NameContains"):
             needle = p["NameContains"].lower()
             items = [i for i in items if needle in i[name_field].lower()]
@@ -506,7 +508,7 @@ class SageMaker:
         return self._page(items, p, key)
 
     @staticmethod
-    def _page(items, p, key, default_max=10):
+    def _page(items: Any, p: dict, key: Any, default_max: int=10) -> Any:
         start = 0
         if p.get("NextToken"):
             try:
@@ -530,7 +532,7 @@ def _data_capture_summary(dc: dict) -> dict:
             "DestinationS3Uri": dc.get("DestinationS3Uri"), "KmsKeyId": dc.get("KmsKeyId") or ""}
 
 
-def _ts(value) -> float:
+def _ts(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     import datetime

@@ -17,11 +17,14 @@ Rules emulated, from the SageMaker Developer Guide and API Reference:
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from byoc.sandbox import peers
 from byoc.sandbox.sagemaker import access, containers
 from byoc.sandbox.sagemaker.resources import Endpoint, Fleet, Instance, VariantFleet, instance_id
+
+if TYPE_CHECKING:
+    from byoc.sandbox.sagemaker.control import Region
 
 # Simulated seconds (see clock.py).
 PROVISION = 180
@@ -38,12 +41,12 @@ def log_group(endpoint: str) -> str:
 
 
 class Deployer:
-    def __init__(self, clock, account_of):
+    def __init__(self, clock: Any, account_of: Any) -> None:
         self.clock = clock
         self.account_of = account_of  # region store -> (account, region)
 
     # -- fleets ------------------------------------------------------------------------------
-    def build_fleet(self, reg, ep: Endpoint, cfg, counts: Optional[dict] = None, weights: Optional[dict] = None) -> Fleet:
+    def build_fleet(self, reg: Region, ep: Endpoint, cfg: Any, counts: Optional[dict] = None, weights: Optional[dict] = None) -> Fleet:
         variants = {}
         for v in cfg.variants:
             model = reg.models.get(v["ModelName"])
@@ -64,11 +67,11 @@ class Deployer:
                 serverless=serverless)
         return Fleet(config=cfg.name, variants=variants)
 
-    def _write(self, reg, ep: Endpoint, inst: Instance, lines: list) -> None:
+    def _write(self, reg: Region, ep: Endpoint, inst: Instance, lines: list) -> None:
         account, region = self.account_of(reg)
         peers.put_logs(account, region, log_group(ep.name), inst.stream, lines)
 
-    def launch(self, reg, ep: Endpoint, fleet: Fleet, generation: int) -> None:
+    def launch(self, reg: Region, ep: Endpoint, fleet: Fleet, generation: int) -> None:
         """Provision every variant's instances; each container then boots per its image's behaviour."""
         if ep.generation != generation or fleet.state != "Provisioning":
             return
@@ -91,27 +94,27 @@ class Deployer:
             found = resolve(account, region, vf.resolved) or {"digest": None, "manifest": {}}
             behavior = containers.behavior_of(found["manifest"])
             env = dict((model.containers[0] if model.containers else {}).get("Environment") or {})
-            variant_spec = next((v for v in reg.configs[fleet.config].variants if v["VariantName"] == vf.name), {}) \
+            variant_spec: dict = next((v for v in reg.configs[fleet.config].variants if v["VariantName"] == vf.name), {}) \
                 if fleet.config in reg.configs else {}
             timeout = variant_spec.get("ContainerStartupHealthCheckTimeoutInSeconds")
             for _ in range(vf.desired):
                 self.start_instance(reg, ep, fleet, vf, behavior, env, timeout, generation)
         self.check_ready(reg, ep, fleet, generation)
 
-    def start_instance(self, reg, ep, fleet, vf, behavior, env, timeout, generation) -> Instance:
+    def start_instance(self, reg: Region, ep: Endpoint, fleet: Any, vf: Any, behavior: Any, env: Any, timeout: Any, generation: Any) -> Instance:
         script = containers.boot(behavior, ep.name, vf.name, vf.instance_type or "ml.serverless", env, timeout)
         inst = Instance(id=instance_id(), variant=vf.name, invoke_error=script.invoke_error)
         vf.instances.append(inst)
         self._write(reg, ep, inst, script.start_lines)
 
-        def ready():
+        def ready() -> None:
             if inst.state != "Pending" or fleet.state == "Terminated":
                 return
             inst.state = "InService"
             self._write(reg, ep, inst, ['INFO:     169.254.178.2:50412 - "GET /ping HTTP/1.1" 200 OK'])
             self.check_ready(reg, ep, fleet, generation)
 
-        def failed():
+        def failed() -> None:
             if inst.state != "Pending" or fleet.state == "Terminated":
                 return
             inst.state = "Failed"
@@ -125,7 +128,7 @@ class Deployer:
             self.clock.after(script.fail_after or containers.CRASH_DETECT, failed)
         return inst
 
-    def check_ready(self, reg, ep: Endpoint, fleet: Fleet, generation: int) -> None:
+    def check_ready(self, reg: Region, ep: Endpoint, fleet: Fleet, generation: int) -> None:
         if ep.generation != generation or fleet.state != "Provisioning":
             return
         if all(len(v.serving()) >= v.desired for v in fleet.variants.values()):
@@ -133,7 +136,7 @@ class Deployer:
             self.promote(reg, ep, fleet, generation)
 
     # -- outcomes ------------------------------------------------------------------------------
-    def promote(self, reg, ep: Endpoint, fleet: Fleet, generation: int) -> None:
+    def promote(self, reg: Region, ep: Endpoint, fleet: Fleet, generation: int) -> None:
         if ep.status == "Creating":
             ep.live, ep.pending = fleet, None
             self._finish(ep, "InService", None)
@@ -148,7 +151,7 @@ class Deployer:
                                   sum(v.desired for v in fleet.variants.values()))
         self._shift(reg, ep, fleet, generation, steps, policy)
 
-    def _shift(self, reg, ep, fleet, generation, steps, policy) -> None:
+    def _shift(self, reg: Region, ep: Endpoint, fleet: Any, generation: Any, steps: Any, policy: Any) -> None:
         """Move traffic to the new fleet step by step, baking (and watching alarms) after each step;
         the old fleet serves until the last bake is over (an all-at-once shift bakes
         WaitIntervalInSeconds with all traffic on the new fleet before the old one goes)."""
@@ -160,7 +163,7 @@ class Deployer:
             return self._bake(reg, ep, fleet, generation, steps, policy, bake)
         self._next(reg, ep, fleet, generation, steps, policy)
 
-    def _next(self, reg, ep, fleet, generation, steps, policy) -> None:
+    def _next(self, reg: Region, ep: Endpoint, fleet: Any, generation: Any, steps: Any, policy: Any) -> None:
         if steps[0][0] < 1.0:
             return self._shift(reg, ep, fleet, generation, steps[1:], policy)
         old = ep.live
@@ -171,7 +174,7 @@ class Deployer:
         if old is not None:
             self.clock.after(wait + TERMINATE, lambda: self.terminate(reg, ep, old))
 
-    def _bake(self, reg, ep, fleet, generation, steps, policy, remaining) -> None:
+    def _bake(self, reg: Region, ep: Endpoint, fleet: Any, generation: Any, steps: Any, policy: Any, remaining: Any) -> None:
         if ep.generation != generation:
             return
         alarm = self.alarm_in_alarm(reg, ep)
@@ -188,7 +191,7 @@ class Deployer:
         step = min(ALARM_POLL, remaining)
         self.clock.after(step, lambda: self._bake(reg, ep, fleet, generation, steps, policy, remaining - step))
 
-    def alarm_in_alarm(self, reg, ep) -> Optional[str]:
+    def alarm_in_alarm(self, reg: Region, ep: Endpoint) -> Optional[str]:
         account, region = self.account_of(reg)
         auto = (ep.deployment_config or {}).get("AutoRollbackConfiguration") or {}
         for alarm in auto.get("Alarms") or []:
@@ -196,7 +199,7 @@ class Deployer:
                 return alarm["AlarmName"]
         return None
 
-    def fail(self, reg, ep: Endpoint, fleet: Fleet, generation: int, reason: str) -> None:
+    def fail(self, reg: Region, ep: Endpoint, fleet: Fleet, generation: int, reason: str) -> None:
         if ep.generation != generation or fleet.state in ("Failed", "Terminated"):
             return
         fleet.state = "Failed"
@@ -216,7 +219,7 @@ class Deployer:
         ep.pending_started = None
         ep.modified = time.time()
 
-    def terminate(self, reg, ep: Endpoint, fleet: Fleet) -> None:
+    def terminate(self, reg: Region, ep: Endpoint, fleet: Fleet) -> None:
         if fleet.state == "Terminated":
             return
         for inst in fleet.instances():
@@ -226,7 +229,8 @@ class Deployer:
         fleet.state = "Terminated"
 
     # -- capacity changes ----------------------------------------------------------------------
-    def resize(self, reg, ep: Endpoint, variant: str, count: int, generation: int, done=None) -> None:
+    def resize(self, reg: Region, ep: Endpoint, variant: str, count: int, generation: int,
+               done: Optional[Callable[..., Any]] = None) -> None:
         """Set a live variant's instance count: new instances boot the live image; extra ones stop."""
         fleet = ep.live
         if fleet is None or variant not in fleet.variants:
@@ -248,7 +252,16 @@ class Deployer:
         env = dict((model.containers[0] if model and model.containers else {}).get("Environment") or {})
         behavior = containers.behavior_of(found["manifest"])
 
-        def boot_more():
+        def _ready(inst: Any) -> None:
+            if inst.state == "Pending":
+                inst.state = "InService"
+                self._write(reg, ep, inst, ['INFO:     169.254.178.2:50412 - "GET /ping HTTP/1.1" 200 OK'])
+
+        def _failed(inst: Any) -> None:
+            if inst.state == "Pending":
+                inst.state = "Failed"
+
+        def boot_more() -> None:
             for _ in range(missing):
                 script = containers.boot(behavior, ep.name, vf.name, vf.instance_type or "ml.serverless", env, None)
                 inst = Instance(id=instance_id(), variant=vf.name, invoke_error=script.invoke_error)
@@ -260,15 +273,6 @@ class Deployer:
                     self.clock.after(script.fail_after or containers.CRASH_DETECT, lambda i=inst: _failed(i))
             if done:
                 self.clock.after(containers.BOOT_HEALTHY, done)
-
-        def _ready(inst):
-            if inst.state == "Pending":
-                inst.state = "InService"
-                self._write(reg, ep, inst, ['INFO:     169.254.178.2:50412 - "GET /ping HTTP/1.1" 200 OK'])
-
-        def _failed(inst):
-            if inst.state == "Pending":
-                inst.state = "Failed"
 
         self.clock.after(PROVISION, boot_more)
 

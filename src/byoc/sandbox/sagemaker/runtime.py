@@ -19,11 +19,15 @@ import datetime
 import json
 import random
 import uuid
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from byoc.sandbox import peers
 from byoc.sandbox.protocol import ServiceError
 from byoc.sandbox.sagemaker import containers, deploy, notifications
+
+if TYPE_CHECKING:
+    from byoc.sandbox.sagemaker.control import Region
+    from byoc.sandbox.sagemaker.resources import Endpoint
 
 ASYNC_PROCESS = 20  # simulated seconds per queued request
 ASYNC_RETRY = 30
@@ -35,14 +39,14 @@ RESPONSE_IN_NOTIFICATION_MAX = 128 * 1024  # IncludeInferenceResponseIn: only re
 
 
 class Runtime:
-    def __init__(self, sagemaker):
+    def __init__(self, sagemaker: Any) -> None:
         self.sm = sagemaker
 
-    def _not_found(self, reg, name) -> ServiceError:
+    def _not_found(self, reg: Region, name: str) -> ServiceError:
         # aws/amazon-sagemaker-examples issues #293 and #559 (ValidationError "Endpoint ... of account ... not found.").
         return ServiceError("ValidationError", f"Endpoint {name} of account {reg.account} not found.", 400)
 
-    def _pick(self, reg, name: str, target_variant: Optional[str]):
+    def _pick(self, reg: Region, name: str, target_variant: Optional[str]) -> Any:
         ep = reg.endpoints.get(name)
         if ep is None or ep.live is None or ep.status in ("Deleting", "Failed"):
             raise self._not_found(reg, name)
@@ -113,7 +117,7 @@ class Runtime:
             hdrs.append(("X-Amzn-SageMaker-FailureLocation", failure))
         return 202, json.dumps({"InferenceId": inference_id}).encode(), hdrs
 
-    def _process(self, reg, ep, request: dict, out_cfg: dict) -> None:
+    def _process(self, reg: Region, ep: Endpoint, request: dict, out_cfg: dict) -> None:
         if reg.endpoints.get(ep.name) is not ep or ep.live is None:
             return
         variant = next(iter(ep.live.variants.values()))
@@ -152,7 +156,7 @@ class Runtime:
             peers.sns_publish(reg.account, reg.region, notify["SuccessTopic"],
                               _event(reg, ep, request, "Completed", response=body))
 
-    def _fail(self, reg, ep, request: dict, out_cfg: dict, reason: str) -> None:
+    def _fail(self, reg: Region, ep: Endpoint, request: dict, out_cfg: dict, reason: str) -> None:
         """Write the error to the request's failure object and publish `Failed` to the ErrorTopic."""
         if request["failure"]:
             peers.s3_put(reg.account, reg.region, request["failure"], reason.encode())
@@ -180,7 +184,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _event(reg, ep, request, status: str, failure_reason: Optional[str] = None,
+def _event(reg: Region, ep: Endpoint, request: dict, status: str, failure_reason: Optional[str] = None,
            response: Optional[bytes] = None) -> dict:
     event = {
         "awsRegion": reg.region, "eventTime": _now(), "receivedTime": request["received"],
