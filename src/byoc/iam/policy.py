@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, List, Match, Optional, Pattern, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 from byoc.aws import partitions
 from byoc.aws.client import Aws
@@ -84,7 +84,7 @@ class Scope:
         for combo in itertools.product(*(values[k] for k in keys)):
             chosen = dict(zip(keys, combo))
 
-            def fill(m: Match[str], chosen: dict = chosen) -> str:
+            def fill(m: re.Match[str], chosen: dict = chosen) -> str:
                 return chosen[m.group(1)]
 
             out.append(_PLACEHOLDER_RE.sub(fill, template))
@@ -369,7 +369,7 @@ def _known(action: str) -> bool:
 
 # -- reading a policy you already have -----------------------------------------------------------
 
-def _glob(pattern: str, ignore_case: bool = False) -> Pattern[str]:
+def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(f"^{body}$", re.IGNORECASE if ignore_case else 0)
 
