@@ -46,14 +46,21 @@ def update(endpoint: str, image: str, *, aws: Optional[Aws] = None, region: Opti
            profile: Optional[str] = None, strategy: str = "blue-green", force: bool = False, dry_run: bool = False,
            wait: bool = True, timeout: float = 3600.0, keep: int = 5, traffic: Optional[str] = None,
            rolling: Optional[str] = None, alarms: tuple = (), max_time: Optional[int] = None,
-           events: Optional[Callable] = None) -> UpdateResult:
-    """Replace `endpoint`'s image (an ECR URI or "default"); returns an `UpdateResult`."""
+           events: Optional[Callable] = None, env: Optional[dict] = None, unset_env: tuple = (),
+           env_files: tuple = (), instance_type: Any = ()) -> UpdateResult:
+    """Replace `endpoint`'s image (an ECR URI or "default"), and optionally set/unset container
+    environment variables and change instance types ("TYPE" or "VARIANT=TYPE", one or a tuple);
+    returns an `UpdateResult`."""
+    from byoc.deploy.changes import parse
     from byoc.deploy.guardrails import deployment_config
     from byoc.deploy.plan import plan_update
 
+    types = (instance_type,) if isinstance(instance_type, str) else tuple(instance_type)
+    changes = parse(env=tuple(f"{k}={v}" for k, v in (env or {}).items()), unset_env=tuple(unset_env),
+                    env_files=tuple(env_files), instance_type=types)
     aws = aws or session(region, profile)
     plan = plan_update(aws, endpoint, image, strategy=strategy, force=force,
-                       deployment_config=deployment_config(traffic, rolling, tuple(alarms), max_time))
+                       deployment_config=deployment_config(traffic, rolling, tuple(alarms), max_time), changes=changes)
     return _run(aws, plan, dry_run, wait, timeout, keep, events)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from byoc.deploy import changes
+from byoc.endpoint import revisions
 from byoc.errors import BadInput
 
 
@@ -81,5 +82,34 @@ def test_environment_limits_come_from_botocores_model():
 
 
 def test_env_diff_masks_secret_values():
-    d = changes.env_diff({"A": "1", "B": "2", "HF_TOKEN": "old"}, {"A": "1", "B": "3", "HF_TOKEN": "new", "C": "4"})
+    d = revisions.env_diff({"A": "1", "B": "2", "HF_TOKEN": "old"}, {"A": "1", "B": "3", "HF_TOKEN": "new", "C": "4"})
     assert d == {"added": {"C": "4"}, "changed": {"B": ["2", "3"], "HF_TOKEN": ["****", "****"]}, "removed": []}
+
+
+def _view(*variants):
+    from byoc.endpoint.view import EndpointView
+
+    return EndpointView(name="ep", endpoint={"ProductionVariants": []},
+                        config={"ProductionVariants": [dict(v, ModelName="m") for v in variants]})
+
+
+def test_new_types_name_the_variant_on_multi_variant_endpoints():
+    from byoc.deploy.instance_checks import new_types
+
+    two = _view({"VariantName": "a", "InstanceType": "ml.g5.xlarge"}, {"VariantName": "b", "InstanceType": "ml.g5.xlarge"})
+    with pytest.raises(BadInput, match="has 2 variants"):
+        new_types(two, changes.parse(instance_type=("ml.g6.xlarge",)))
+    assert new_types(two, changes.parse(instance_type=("b=ml.g6.xlarge",))) == {"b": ("ml.g5.xlarge", "ml.g6.xlarge")}
+    assert new_types(two, changes.parse(instance_type=("b=ml.g5.xlarge",))) == {}  # the same type is no change
+    serverless = _view({"VariantName": "s", "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}})
+    with pytest.raises(BadInput, match="Variant s of ep is serverless"):
+        new_types(serverless, changes.parse(instance_type=("ml.g6.xlarge",)))
+
+
+def test_gpu_and_architecture_facts():
+    from byoc import instances
+
+    assert instances.has_gpu("ml.g6.2xlarge") and instances.has_gpu("ml.p4d.24xlarge")
+    assert not instances.has_gpu("ml.c7g.xlarge") and not instances.has_gpu("ml.inf2.xlarge")
+    assert instances.architecture("ml.p6e-gb200.36xlarge") == "arm64"  # Grace CPUs
+    assert instances.has_gpu("ml.p6e-gb200.36xlarge")

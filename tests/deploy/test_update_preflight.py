@@ -14,9 +14,10 @@ from support.update import (
     error_lines,
     hold_deployments,
     live,
-    resources,
+    refused,
     run,
     run_json,
+    snapshot,
     tags_of,
 )
 
@@ -27,27 +28,6 @@ REGISTRY = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
 @pytest.fixture
 def dep(sandbox, clients):
     return deployment(clients)
-
-
-def snapshot(sm) -> tuple:
-    """Everything a refused update must leave untouched."""
-    models, configs = resources(sm)
-    endpoints = {e["EndpointName"]: e["EndpointConfigName"] for e in
-                 (sm.describe_endpoint(EndpointName=x["EndpointName"]) for x in sm.list_endpoints()["Endpoints"])}
-    tags = {name: tags_of(sm, sm.describe_endpoint(EndpointName=name)["EndpointArn"]) for name in endpoints}
-    return models, configs, endpoints, tags
-
-
-def refused(capsys, sm, *argv: str) -> tuple:
-    """Run a command that must be refused; returns its (error line, fix line)."""
-    before = snapshot(sm)
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (out, err)
-    assert "Traceback" not in err
-    lines = error_lines(err)
-    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("  fix: "), err
-    assert snapshot(sm) == before
-    return lines[0][len("error: "):], lines[1][len("  fix: "):]
 
 
 @pytest.mark.parametrize("image,says", [

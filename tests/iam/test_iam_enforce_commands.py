@@ -68,6 +68,22 @@ def create_alarm(world: World) -> None:
         Dimensions=[{"Name": "EndpointName", "Value": ASYNC}, {"Name": "VariantName", "Value": "prod"}])
 
 
+def scaling_extras(world: World) -> None:
+    """A scheduled action and the alarm that invokes the async endpoint's step policy (both are put
+    again after an instance-type change)."""
+    aas = world.clients.client("application-autoscaling")
+    rid = f"endpoint/{ASYNC}/variant/prod"
+    aas.put_scheduled_action(ServiceNamespace="sagemaker", ScheduledActionName="night", ResourceId=rid,
+                             ScalableDimension="sagemaker:variant:DesiredInstanceCount", Schedule="cron(0 22 * * ? *)",
+                             ScalableTargetAction={"MinCapacity": 0})
+    step = [p["PolicyARN"] for p in aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=rid)[
+        "ScalingPolicies"] if p["PolicyType"] == "StepScaling"][0]
+    world.clients.client("cloudwatch").put_metric_alarm(
+        AlarmName="backlog", Namespace="AWS/SageMaker", MetricName="HasBacklogWithoutCapacity", Statistic="Average",
+        Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "EndpointName", "Value": ASYNC}], AlarmActions=[step])
+
+
 SCENARIOS = [
     Scenario("endpoints", ["endpoints"], "core"),
     Scenario("status", ["status", ASYNC], "core"),
@@ -78,6 +94,8 @@ SCENARIOS = [
              setup=[["update", REALTIME, "{image}"], ["update", REALTIME, "{default_image}"]]),
     Scenario("update recreate", ["update", ASYNC, "{image}", "--strategy", "recreate"], "update"),
     Scenario("update alarm", ["update", ASYNC, "{image}", "--alarm", "sd-5xx"], "update", prepare=create_alarm),
+    Scenario("update instance type", ["update", ASYNC, "{image}", "--instance-type", "ml.g6.2xlarge", "--env", "A=1"],
+             "update", prepare=scaling_extras),
     Scenario("rollback", ["rollback", ASYNC], "update", setup=[["update", ASYNC, "{image}"]]),
     Scenario("restore", ["restore", ASYNC], "update", setup=[["update", ASYNC, "{image}"]]),
     Scenario("logs", ["logs", ASYNC, "--since", "1h"], "logs"),

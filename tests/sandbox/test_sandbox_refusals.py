@@ -203,3 +203,18 @@ def test_instance_quota_refuses_create_and_a_blue_green_update_that_needs_two_fl
     other_type, _ = revision(sm, ecr, "ep", "g6", instance_type="ml.g6.xlarge")
     sm.update_endpoint(EndpointName="ep", EndpointConfigName=other_type)
     assert settle(sm, "ep")["EndpointConfigName"] == other_type
+
+
+def test_service_quotas_list_every_hosting_type_the_region_offers(sandbox, clients):
+    sq = clients.client("service-quotas")
+
+    def names():
+        return {q["QuotaName"] for page in sq.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker")
+                for q in page["Quotas"]}
+
+    assert {"ml.p5.48xlarge for endpoint usage", "ml.c7g.2xlarge for endpoint usage"} <= names()
+    status, _ = control(sandbox, "POST", "/_sandbox/quotas", {"instance_type": "ml.p5.48xlarge", "offered": False})
+    assert status == 200
+    assert "ml.p5.48xlarge for endpoint usage" not in names()
+    control(sandbox, "POST", "/_sandbox/quotas", {"instance_type": "ml.p5.48xlarge", "value": 2})
+    assert "ml.p5.48xlarge for endpoint usage" in names()

@@ -46,6 +46,27 @@ def error_lines(err: str) -> list:
     return [line for line in err.splitlines() if line.startswith(("error:", "  fix:"))]
 
 
+def snapshot(sm) -> tuple:
+    """Everything a refused update must leave untouched."""
+    models, configs = resources(sm)
+    endpoints = {e["EndpointName"]: e["EndpointConfigName"] for e in
+                 (sm.describe_endpoint(EndpointName=x["EndpointName"]) for x in sm.list_endpoints()["Endpoints"])}
+    tags = {name: tags_of(sm, sm.describe_endpoint(EndpointName=name)["EndpointArn"]) for name in endpoints}
+    return models, configs, endpoints, tags
+
+
+def refused(capsys, sm, *argv: str) -> tuple:
+    """Run a command that must be refused; returns its (error line, fix line)."""
+    before = snapshot(sm)
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    lines = error_lines(err)
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("  fix: "), err
+    assert snapshot(sm) == before
+    return lines[0][len("error: "):], lines[1][len("  fix: "):]
+
+
 def deployment(clients, **kwargs) -> dict:
     """The solution's async endpoint (autoscaling 0..1) and real-time endpoint, plus custom images."""
     dep = seed.solution(clients, **kwargs)

@@ -93,8 +93,9 @@ class RevisionNumber(click.ParamType):
         if not digits.isdigit():
             from byoc.errors import BadInput
 
-            raise BadInput(f"--to '{value}' is not a revision number.",
-                           "Give a number from `byoc history`, e.g. --to 2 or --to r2.")
+            flag = param.opts[0] if param is not None and param.opts else "--to"
+            raise BadInput(f"{flag} '{value}' is not a revision number.",
+                           f"Give a number from `byoc history`, e.g. {flag} 2 or {flag} r2.")
         return int(digits)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete_endpoint_list
-from byoc.cli.options import STRATEGY_HELP, deployment_config, guard_options
+from byoc.cli.options import STRATEGY_HELP, change_options, changes, deployment_config, guard_options
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -108,17 +108,20 @@ def fleet_group() -> None:
               help="How long to watch each endpoint before giving up (SageMaker goes on): seconds or 10m, 1h.")
 @click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
               help="Revisions (models and configs) to keep per endpoint for instant rollback.")
+@change_options
 @guard_options
 @aws_options
 def fleet_update_cmd(c: Ctx, image: str, match: Any, endpoints: Any, exclude: Any, concurrency: Any, canary: Any, continue_on_failure: Any, yes: bool, dry_run: bool,
-                     strategy: Any, force: bool, timeout: Any, keep: Any, traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
+                     strategy: Any, force: bool, timeout: Any, keep: Any, env: Any, unset_env: Any, env_files: Any,
+                     instance_type: Any, traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
     """Update every selected endpoint to IMAGE: plan all, canaries first, then N at a time."""
     from byoc.deploy import fleet as fleet_ops
 
     config = deployment_config(traffic, rolling, alarms, max_time)
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
     fleet = fleet_ops.plan(c.aws, image, names, concurrency=concurrency, strategy=strategy,
-                           deployment_config=config, force=force, canary=canary)
+                           deployment_config=config, force=force, canary=canary,
+                           changes=changes(env, unset_env, env_files, instance_type))
     return _execute(c, fleet, yes=yes, dry_run=dry_run, concurrency=concurrency,
                     continue_on_failure=continue_on_failure, timeout=timeout, keep=keep, verify_canaries=canary > 0)
 

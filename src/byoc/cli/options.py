@@ -40,6 +40,30 @@ def guard_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def change_options(func: Any) -> Any:
+    """What an update changes besides the image: --env --unset-env --env-file --instance-type."""
+    for option in reversed([
+        click.option("--env", "env", multiple=True, metavar="KEY=VALUE",
+                     help="Set a container environment variable (repeatable; secret-looking values print as ****)."),
+        click.option("--unset-env", "unset_env", multiple=True, metavar="KEY",
+                     help="Remove a container environment variable (repeatable)."),
+        click.option("--env-file", "env_files", multiple=True, metavar="FILE",
+                     help="KEY=VALUE lines ('#' comments) to set; --env wins over it (repeatable)."),
+        click.option("--instance-type", "instance_type", multiple=True, metavar="TYPE|VARIANT=TYPE",
+                     help="New instance type (VARIANT=TYPE for one variant). Autoscaling of the variant is paused "
+                          "meanwhile and registered again exactly."),
+    ]):
+        func = option(func)
+    return func
+
+
+def changes(env: Any, unset_env: Any, env_files: Any, instance_type: Any) -> Any:
+    """The typed Changes of the change options."""
+    from byoc.deploy.changes import parse
+
+    return parse(env=env, unset_env=unset_env, env_files=env_files, instance_type=instance_type)
+
+
 def deployment_config(traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> Any:
     """The UpdateEndpoint DeploymentConfig of the guardrail options (None for the default)."""
     from byoc.deploy import guardrails

@@ -12,6 +12,8 @@ from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete
 from byoc.cli.options import (
     STRATEGY_HELP,
     apply_options,
+    change_options,
+    changes,
     check_endpoint_name,
     deployment_config,
     guard_options,
@@ -34,6 +36,15 @@ def render_plan(c: Ctx, plan: Any) -> None:
     out(f"  image     {plan.previous_image or '-'}")
     out(f"         -> {plan.target}")
     out(f"  digest    {(plan.previous_digest or '-')[:19]} -> {plan.digest[:19]}")
+    for variant, (old, new) in plan.instance_types.items():
+        out(f"  instance  {variant}: {old} -> {new}")
+    lines = []  # values of secret-looking names come masked (byoc.redaction)
+    for diff in plan.env_changes.values():
+        lines += [f"  env       + {key}={value}" for key, value in diff["added"].items()]
+        lines += [f"  env       ~ {key}={old} -> {new}" for key, (old, new) in diff["changed"].items()]
+        lines += [f"  env       - {key}" for key in diff["removed"]]
+    for line in dict.fromkeys(lines):
+        out(line)
     if plan.unchanged:
         out("  nothing to do: the endpoint already runs this digest (use --force to redeploy)")
         return
@@ -44,6 +55,13 @@ def render_plan(c: Ctx, plan: Any) -> None:
     else:
         out(f"  models    {', '.join(m['ModelName'] for m in plan.create_models)} (new, revision {plan.revision})")
         out(f"  config    {plan.previous_config} -> {plan.endpoint_config} (new)")
+    for reg in plan.restore_autoscaling:
+        if plan.autoscaling_record is not None:
+            out(f"  autoscaling {reg.variant}: left deregistered by an interrupted run; registered again exactly "
+                f"({reg.summary()})")
+        else:
+            out(f"  autoscaling {reg.variant}: deregistered before the update (autoscaling is paused meanwhile), "
+                f"registered again exactly afterwards, also if it fails ({reg.summary()})")
     if plan.extra_capacity:
         extra = ", ".join(f"{n} x {t}" for t, n in plan.extra_capacity.items())
         out(f"  capacity  {extra} extra while both fleets run (blue/green)")
@@ -144,20 +162,23 @@ def _evidence(e: Any) -> str:
 @click.option("--strategy", type=click.Choice(["blue-green", "recreate"]), default="blue-green", show_default=True,
               help=STRATEGY_HELP)
 @click.option("--force", is_flag=True, help="Redeploy even if the endpoint already runs this digest.")
+@change_options
 @guard_options
 @aws_options
 def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool, strategy: Any, force: bool,
-               traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
+               env: Any, unset_env: Any, env_files: Any, instance_type: Any, traffic: Any, rolling: Any, alarms: Any,
+               max_time: Any) -> int:
     """Replace ENDPOINT's container image with IMAGE (an ECR URI, or `default`), with zero downtime.
 
     The new model and endpoint config copy every setting of the current ones; only the image
-    changes, pinned to its digest. SageMaker deploys it blue/green and returns to the previous
+    changes, pinned to its digest (and the environment and instance type when asked). SageMaker deploys it blue/green and returns to the previous
     config by itself if the new image fails its health check."""
     from byoc.deploy.plan import plan_update
 
     check_endpoint_name(endpoint)
     config = deployment_config(traffic, rolling, alarms, max_time)
-    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config)
+    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config,
+                       changes=changes(env, unset_env, env_files, instance_type))
     return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 
@@ -198,28 +219,56 @@ def rollback_cmd(c: Ctx, endpoint: str, to: Any, yes: bool, dry_run: bool, no_wa
 
 @click.command("history")
 @click.argument("endpoint", shell_complete=complete_endpoint)
+@click.option("--diff", "diff", type=RevisionNumber(),
+              help="What revision N changed from the revision before it: image, instance type, environment.")
 @aws_options
-def history_cmd(c: Ctx, endpoint: str) -> int:
-    """Revisions of ENDPOINT: number, image, digest, when, by whom, outcome, which is live."""
+def history_cmd(c: Ctx, endpoint: str, diff: Optional[int]) -> int:
+    """Revisions of ENDPOINT: number, image, digest, instance types, when, by whom, outcome, which is live."""
     from byoc.endpoint import revisions
     from byoc.endpoint import view as endpoint_view
 
     check_endpoint_name(endpoint)
     view = endpoint_view.load(c.aws, endpoint)
     revs = revisions.history(c.aws, view)
+    if diff is not None:
+        return _render_diff(c, endpoint, revisions.diff(c.aws, revs, diff))
 
     def text(console: Console) -> None:
         from rich.table import Table
 
         table = Table(title=f"History of {endpoint}", title_justify="left")
-        for col in ("Rev", "Live", "Image", "Digest", "When", "By", "Outcome"):
+        for col in ("Rev", "Live", "Image", "Digest", "Instance types", "When", "By", "Outcome"):
             table.add_column(col)
         for r in revs:
             table.add_row(str(r.number), "*" if r.live else "", _short_image(r.image), (r.digest or "-")[7:19],
-                          r.created_at or "-", (r.created_by or "-").split(":", 5)[-1], r.outcome)
+                          r.instance_types or "-", r.created_at or "-", (r.created_by or "-").split(":", 5)[-1],
+                          r.outcome)
         console.print(table)
+        for r in revs:
+            if r.note:
+                console.print(f"revision {r.number}: {r.note}", markup=False)
 
     c.emit({"endpoint": endpoint, "revisions": [r.to_dict() for r in revs]}, text)
+    return 0
+
+
+def _render_diff(c: Ctx, endpoint: str, d: dict) -> int:
+    def text(console: Any) -> None:
+        console.print(f"{endpoint}: revision {d['from']} -> {d['to']}", markup=False)
+        if d["image"]:
+            console.print(f"  image          {d['image'][0]} -> {d['image'][1]}", markup=False, soft_wrap=True)
+        for variant, (old, new) in d["instance_types"].items():
+            console.print(f"  instance type  {variant}: {old} -> {new}", markup=False)
+        env = d["env"]
+        lines = ([f"+ {k}={v}" for k, v in env["added"].items()]
+                 + [f"~ {k}: {old} -> {new}" for k, (old, new) in env["changed"].items()]
+                 + [f"- {k}" for k in env["removed"]])
+        for line in lines:
+            console.print(f"  env            {line}", markup=False, soft_wrap=True)
+        if not (d["image"] or d["instance_types"] or lines):
+            console.print("  no change in image, instance types or environment")
+
+    c.emit(d, text)
     return 0
 
 
@@ -269,6 +318,8 @@ def _render_status(c: Ctx, st: Any) -> None:
         for a in st.autoscaling:
             console.print(f"autoscaling {a['variant']}: {a['min']}..{a['max']} instances, policies: "
                           f"{', '.join(a['policies']) or 'none'}")
+        if st.autoscaling_paused:
+            console.print(f"[yellow]autoscaling paused:[/] {st.autoscaling_paused}")
         if st.last_update:
             lu = st.last_update
             console.print(f"last update: revision {lu['revision']} {lu.get('outcome')} at {lu.get('created_at')}")

@@ -5,7 +5,8 @@ scalable target fails, and so does a DeleteEndpoint's silent deregistration with
 the target must be deregistered first (which deletes its scaling policies and scheduled actions) and registered again
 afterwards ("Update or delete endpoints that use auto scaling", endpoint-scaling.html, SageMaker
 Developer Guide). byoc records each target and its policies exactly (min, max, suspended state,
-role, tags, every policy's configuration, scheduled actions), deregisters, and registers them again the same way,
+role, every policy's configuration, scheduled actions; not the target's own Application Auto
+Scaling tags, which DescribeScalableTargets does not return), deregisters, and registers them again the same way,
 also pointing the CloudWatch alarms that invoked a step policy at the policy's new ARN (a policy
 put again gets a new ARN; target tracking alarms are Application Auto Scaling's own and come back
 with the policy).
@@ -23,16 +24,17 @@ import os
 import socket
 import zlib
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 from byoc.aws import shapes
 from byoc.aws.client import Aws
-from byoc.errors import AuthError, AwsError
+from byoc.endpoint import revisions
+from byoc.errors import AwsError
 
 NAMESPACE = "sagemaker"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 AAS = "application-autoscaling"
-T_RECORD = "byoc:autoscaling"  # "r<revision> <chunks> <host> <pid>"; the record is in T_RECORD:<i>
+T_RECORD = revisions.T_AUTOSCALING  # "r<revision> <chunks> <host> <pid>"; the record is in T_RECORD:<i>
 CHUNK = 256  # SageMaker tag values hold at most 256 characters (Tag, SageMaker API Reference)
 
 
@@ -80,9 +82,6 @@ def save(aws: Aws, endpoint: str, variants: list) -> list:
     saved = []
     for t in targets:
         target = shapes.as_input("RegisterScalableTarget", t, service=AAS)
-        tags = _target_tags(aas, t.get("ScalableTargetARN"))
-        if tags:
-            target["Tags"] = tags
         policies = []
         for page in aas.paginate("describe_scaling_policies", ServiceNamespace=NAMESPACE, ResourceId=t["ResourceId"],
                                  ScalableDimension=DIMENSION):
@@ -99,15 +98,6 @@ def save(aws: Aws, endpoint: str, variants: list) -> list:
 def _plain(request: dict) -> dict:
     """`request` with its timestamps as ISO 8601 strings (botocore accepts them; JSON holds them)."""
     return json.loads(json.dumps(request, default=lambda t: t.isoformat()))
-
-
-def _target_tags(aas: Any, arn: Optional[str]) -> dict:
-    if not arn:
-        return {}
-    try:
-        return dict(aas.list_tags_for_resource(ResourceARN=arn).get("Tags") or {})
-    except (AwsError, AuthError):
-        return {}  # older partitions and emulators without tagging: nothing to carry
 
 
 def deregister(aws: Aws, saved: list) -> None:

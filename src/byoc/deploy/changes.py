@@ -48,14 +48,6 @@ class Changes:
                 "instance_types": {(v or "*"): t for v, t in self.instance_types}}
 
 
-def env_diff(before: dict, after: dict) -> dict:
-    """{"added": {...}, "changed": {...}, "removed": [...]} between two environments, values masked."""
-    return {"added": {k: shown(k, after[k]) for k in after if k not in before},
-            "changed": {k: [shown(k, before[k]), shown(k, after[k])] for k in after
-                        if k in before and before[k] != after[k]},
-            "removed": sorted(k for k in before if k not in after)}
-
-
 def _env_shapes() -> Any:
     env = shapes.member("CreateModel", "PrimaryContainer", "Environment")
     return env, env.key, env.value

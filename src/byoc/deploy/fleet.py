@@ -86,7 +86,8 @@ def select(aws: Aws, match: Optional[str] = None, endpoints: Optional[str] = Non
 
 
 def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str = "blue-green",
-         deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0) -> FleetRun:
+         deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0,
+         changes: Any = None) -> FleetRun:
     """Plan every endpoint in parallel; nothing changes. What every plan reads once (caller identity,
     quotas, the image's digest and architecture) is read once for the whole fleet (Aws.memo)."""
     items = [FleetItem(endpoint=n, canary=i < canary) for i, n in enumerate(names)]
@@ -94,7 +95,7 @@ def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str =
     def one(item: FleetItem) -> None:
         try:
             item.plan = plan_update(aws, item.endpoint, image, strategy=strategy, force=force,
-                                    deployment_config=deployment_config)
+                                    deployment_config=deployment_config, changes=changes)
             item.phase = "unchanged" if item.plan.unchanged else "planned"
         except ByocError as exc:
             if exc.exit_code == EXIT_AUTH:

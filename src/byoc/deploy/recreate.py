@@ -75,7 +75,11 @@ def _apply(aws: Aws, plan: UpdatePlan, view: EndpointView, arn: str, timeout: fl
            started: float, extra: list) -> UpdateResult:
     was_serving = view.status == "InService"
     saved = autoscaling.save(aws, plan.endpoint, [v.name for v in view.variants])
-    kept = {k: v for k, v in plan.tags.items() if not k.startswith(("aws:", revisions.T_LOCK))}
+    record = autoscaling.recorded(plan.tags)  # an interrupted instance-type change left these deregistered
+    if record:
+        saved = record.saved + [r for r in saved if r.variant not in {x.variant for x in record.saved}]
+    kept = {k: v for k, v in plan.tags.items()
+            if not k.startswith(("aws:", revisions.T_LOCK, revisions.T_AUTOSCALING))}
     kept.update({t["Key"]: t["Value"] for t in extra})
     user_tags = [{"Key": k, "Value": v} for k, v in kept.items()]
     if not plan.reuse:

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from byoc.aws.client import Aws
 from byoc.deploy import guardrails
-from byoc.deploy.plan import UpdatePlan, check_status, plan_update
+from byoc.deploy.plan import UpdatePlan, check_status, plan_autoscaling, plan_update
 from byoc.endpoint import revisions
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import BadInput
@@ -43,6 +43,19 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
         deployment_config=deployment_config)
     cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=target.config)
     guardrails.check_exclusions(aws, deployment_config, view, [v["VariantName"] for v in cfg["ProductionVariants"]])
+    live_types = {v.name: v.instance_type for v in variants}
+    plan.instance_types = {v["VariantName"]: (live_types[v["VariantName"]], v["InstanceType"])
+                           for v in cfg["ProductionVariants"]
+                           if v["VariantName"] in live_types and v.get("InstanceType") != live_types[v["VariantName"]]}
+    plan_autoscaling(aws, plan, sorted(plan.instance_types))
+    live_models = [v["ModelName"] for v in view.config.get("ProductionVariants", [])]
+    for live_model, v in zip(live_models, cfg["ProductionVariants"]):
+        before = endpoint_view.container(view.models.get(live_model, {})).get("Environment") or {}
+        after = endpoint_view.container(aws.sagemaker.describe_model(ModelName=v["ModelName"])).get("Environment") or {}
+        diff = revisions.env_diff({k: x for k, x in before.items() if k != "IMAGE_URL"},
+                                  {k: x for k, x in after.items() if k != "IMAGE_URL"})
+        if any(diff.values()):
+            plan.env_changes[live_model] = diff
     return plan
 
 

@@ -2,9 +2,14 @@
 
 History lives in AWS, not on the user's disk:
 - each model and endpoint config byoc creates carries `byoc:endpoint`, `byoc:revision`,
-  `byoc:image`, `byoc:digest`, `byoc:created-by`, `byoc:created-at`;
+  `byoc:image`, `byoc:digest`, `byoc:created-by`, `byoc:created-at`, and when the update changed
+  them `byoc:instance-types` ("variant=type ...") and `byoc:env-changes` ("KEY=value SECRET_NAME
+  -REMOVED ...": a secret-looking name alone, never its value; byoc.redaction); `byoc:note` says what a later run did
+  for it (autoscaling registered again after an interrupted run);
 - the endpoint carries one `byoc:r<N>` tag per revision attempt: "<outcome> <when> <repo>@<digest> <by>"
   (so failed attempts, whose resources are deleted, stay visible), plus `byoc:lock` during an update;
+- while an update holds a variant's autoscaling deregistered, the endpoint carries the exact record
+  to register it again (`byoc:autoscaling`, `byoc:autoscaling:<i>`; deploy/autoscaling.py);
 - the endpoint's original model and config are revision 0 (tagged on the first update; never deleted).
 Names stay inside the solution generation's own naming (endpoint/solution.py):
 `infer-model-<id>-r<N>`, `esd-model-async-<id>-r<N>`, `sd-async-<id>-r<N>`; other endpoints' revisions are
@@ -19,7 +24,8 @@ from typing import TYPE_CHECKING, List, Optional
 
 from byoc.aws.client import Aws
 from byoc.endpoint import solution
-from byoc.errors import AuthError, AwsError
+from byoc.errors import AuthError, AwsError, BadInput
+from byoc.redaction import shown
 
 if TYPE_CHECKING:
     from byoc.endpoint.view import EndpointView
@@ -28,6 +34,8 @@ MAX_NAME = 63  # ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (CreateModel/CreateEndpointCo
 REV_SUFFIX = re.compile(r"-r(\d+)$")
 T_ENDPOINT, T_REVISION, T_IMAGE, T_DIGEST, T_BY, T_AT = (
     "byoc:endpoint", "byoc:revision", "byoc:image", "byoc:digest", "byoc:created-by", "byoc:created-at")
+T_TYPES, T_ENV, T_NOTE = "byoc:instance-types", "byoc:env-changes", "byoc:note"
+T_AUTOSCALING = "byoc:autoscaling"  # on the endpoint while byoc holds its autoscaling deregistered (deploy.autoscaling)
 T_LOCK = "byoc:lock"
 T_ORIGINAL = "byoc:original-config"  # on the endpoint: the config it ran before its first byoc update
 TAG_PREFIX = "byoc:"
@@ -83,6 +91,9 @@ class Revision:
     created_by: Optional[str] = None
     outcome: str = "retained"  # original | live | retained | failed | superseded | in-progress
     live: bool = False
+    instance_types: Optional[str] = None  # "variant=type ..."
+    env_changes: Optional[str] = None  # "KEY=value SECRET_NAME -REMOVED ..."
+    note: Optional[str] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,10 +110,18 @@ def list_tags(aws: Aws, arn: str) -> dict:
     return out
 
 
-def revision_tags(endpoint: str, n: int, image: str, digest: str, by: str, at: str) -> list:
-    return [{"Key": k, "Value": v[:256]} for k, v in (
+def revision_tags(endpoint: str, n: int, image: str, digest: str, by: str, at: str, instance_types: str = "",
+                  env_changes: str = "") -> list:
+    return [{"Key": k, "Value": _tag_value(v)} for k, v in (
         (T_ENDPOINT, endpoint), (T_REVISION, str(n)), (T_IMAGE, image), (T_DIGEST, digest),
-        (T_BY, by), (T_AT, at))]
+        (T_BY, by), (T_AT, at), (T_TYPES, instance_types), (T_ENV, env_changes)) if v]
+
+
+_TAG_VALUE = re.compile(r"[^\w\s.:/=+\-@]")  # SageMaker tag values: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$ (Tag)
+
+
+def _tag_value(value: str) -> str:
+    return _TAG_VALUE.sub("_", value)[:256]
 
 
 def outcome_value(outcome: str, at: str, repository: str, digest: str, by: str) -> str:
@@ -130,6 +149,17 @@ def record_outcome(aws: Aws, endpoint_arn: str, n: int, value: str, existing: di
             aws.sagemaker.delete_tags(ResourceArn=endpoint_arn, TagKeys=drop)
     except AuthError:
         pass  # history falls back to the -r<N> names of retained configs
+
+
+def note(aws: Aws, endpoint: str, config: str, n: int, text: str) -> None:
+    """Tag revision n's endpoint config with what a later run did for it (shown by history)."""
+    for c in listed_configs(aws, endpoint, config):
+        if number(c["EndpointConfigName"]) != n:
+            continue
+        try:
+            aws.sagemaker.add_tags(ResourceArn=c["EndpointConfigArn"], Tags=[{"Key": T_NOTE, "Value": _tag_value(text)}])
+        except (AwsError, AuthError):
+            pass  # the note is a courtesy; the outcome tags still tell the story
 
 
 def listed_configs(aws: Aws, endpoint: str, config: str) -> list:
@@ -182,6 +212,9 @@ def history(aws: Aws, view: EndpointView, endpoint_tags: Optional[dict] = None) 
         rev.digest = ctags.get(T_DIGEST) or rev.digest or _digest_of(rev.image)
         rev.created_at = ctags.get(T_AT) or rev.created_at or str(cfg.get("CreationTime", ""))
         rev.created_by = ctags.get(T_BY) or rev.created_by
+        rev.instance_types = ctags.get(T_TYPES) or " ".join(
+            f"{v['VariantName']}={v['InstanceType']}" for v in cfg.get("ProductionVariants", []) if v.get("InstanceType"))
+        rev.env_changes, rev.note = ctags.get(T_ENV), ctags.get(T_NOTE)
         if n == 0:
             rev.outcome = "original"
         elif rev.outcome in ("", "failed") and rev.config:
@@ -216,3 +249,39 @@ def _model_image(aws: Aws, models: list) -> Optional[str]:
 
 def _digest_of(image: Optional[str]) -> Optional[str]:
     return image.split("@", 1)[1] if image and "@" in image else None
+
+
+def env_diff(before: dict, after: dict) -> dict:
+    """{"added": {...}, "changed": {KEY: [old, new]}, "removed": [...]}, values of secret names masked."""
+    return {"added": {k: shown(k, after[k]) for k in after if k not in before},
+            "changed": {k: [shown(k, before[k]), shown(k, after[k])] for k in after
+                        if k in before and before[k] != after[k]},
+            "removed": sorted(k for k in before if k not in after)}
+
+
+def _described(aws: Aws, rev: Revision) -> tuple:
+    """({variant: instance type}, environment of the first model, image) of a retained revision."""
+    from byoc.endpoint.view import container, model_image
+
+    cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=rev.config)
+    model = aws.sagemaker.describe_model(ModelName=cfg["ProductionVariants"][0]["ModelName"])
+    env = {k: v for k, v in (container(model).get("Environment") or {}).items() if k != "IMAGE_URL"}
+    types = {v["VariantName"]: v.get("InstanceType") for v in cfg["ProductionVariants"]}
+    return types, env, rev.image or model_image(model)
+
+
+def diff(aws: Aws, revs: list, n: int) -> dict:
+    """What revision n changed from the retained revision before it: image, instance types, environment
+    (read from both revisions' configs and models; IMAGE_URL, which follows the image, left out)."""
+    retained = sorted((r for r in revs if r.config), key=lambda r: r.number)
+    mine = [r for r in retained if r.number == n]
+    earlier = [r for r in retained if r.number < n]
+    if not mine or not earlier:
+        known = ", ".join(str(r.number) for r in retained) or "none"
+        raise BadInput(f"Revision {n} has no retained earlier revision to compare with (retained: {known}).",
+                       "Pick a retained revision other than the oldest; see `byoc history ENDPOINT`.")
+    old, new = earlier[-1], mine[0]
+    (t0, e0, i0), (t1, e1, i1) = _described(aws, old), _described(aws, new)
+    return {"from": old.number, "to": new.number, "image": [i0, i1] if i0 != i1 else None,
+            "instance_types": {v: [t0.get(v), t1.get(v)] for v in sorted(set(t0) | set(t1)) if t0.get(v) != t1.get(v)},
+            "env": env_diff(e0, e1)}

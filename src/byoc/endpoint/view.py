@@ -87,6 +87,11 @@ def model_images(model: dict) -> list:
     return [c.get("Image") for c in model_containers(model)]
 
 
+def container(model: dict) -> dict:
+    """A model's primary (or first) container ({} when it has none)."""
+    return next(iter(model_containers(model)), {})
+
+
 def model_image(model: dict) -> Optional[str]:
     """The image of a model's primary (or first) container."""
     return next(iter(model_images(model)), None)

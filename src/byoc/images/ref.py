@@ -105,3 +105,13 @@ def registry_uri(account: str, region: str, repository: str, tag: Optional[str] 
     suffix = partitions.for_region(region).dns_suffix
     uri = f"{account}.dkr.ecr.{region}.{suffix}/{repository}"
     return f"{uri}:{tag}" if tag else uri
+
+
+_GPU_BUILT = re.compile(r"(cuda|cudnn|[-_.:]cu\d{2,3}|[-_.:]gpu)", re.IGNORECASE)
+
+
+def looks_gpu_built(uri: str) -> bool:
+    """True when an image's repository or tag names CUDA or a GPU build (the Deep Learning
+    Containers' "-gpu-py311-cu124" tags, "pytorch-cuda", "sd-webui:cu121" ...)."""
+    named = uri.split("@", 1)[0]
+    return bool(_GPU_BUILT.search(named.split("/", 1)[-1]))

@@ -25,6 +25,7 @@ class Status:
     in_progress: Optional[dict] = None
     revision: Optional[int] = None
     solution: Optional[dict] = None  # the solution generation that made it (endpoint/solution.py)
+    autoscaling_paused: Optional[str] = None  # an interrupted byoc run left autoscaling deregistered
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,6 +48,10 @@ def status(aws: Aws, endpoint: str) -> Status:
                              "digest": v.digest, "current_instances": v.current_instances,
                              "desired_instances": v.desired_instances})
     out.autoscaling = _autoscaling(aws, endpoint, [v.name for v in view.variants])
+    if tags.get(revisions.T_AUTOSCALING):
+        out.autoscaling_paused = (f"byoc deregistered autoscaling for an instance-type change and keeps its exact "
+                                  f"record in the endpoint's {revisions.T_AUTOSCALING} tags; the next `byoc update` "
+                                  f"or `byoc rollback` of {endpoint} registers it again")
     # The latest attempt by time (a rollback to an earlier revision is newer than the attempts after it).
     outcomes = sorted(((revisions.parse_outcome(v).get("created_at") or "", int(m.group(1)), v)
                        for k, v in tags.items() if (m := revisions.OUTCOME_TAG.match(k))), reverse=True)

@@ -287,13 +287,22 @@ class SandboxApp:
             return protocol.json_response(start_response, self.faults.snapshot(), content_type="application/json")
         if path == "/_sandbox/quotas" and method == "POST":
             try:
-                region, itype, value = data.get("region", DEFAULT_REGION), data["instance_type"], int(data["value"])
+                region, itype = data.get("region", DEFAULT_REGION), data["instance_type"]
+                offered = bool(data.get("offered", True))
+                value = int(data["value"]) if offered else None
             except (KeyError, TypeError, ValueError):
-                raise ServiceError("ValidationException", 'Quota needs {"instance_type": ..., "value": N}.') from None
+                raise ServiceError("ValidationException", 'Quota needs {"instance_type": ..., "value": N} '
+                                   '(or "offered": false).') from None
             with self.lock:
-                self.sagemaker.region(ACCOUNT, region).quotas[itype] = value
-            return protocol.json_response(start_response, {"region": region, "instance_type": itype, "value": value},
-                                          content_type="application/json")
+                reg = self.sagemaker.region(ACCOUNT, region)
+                if offered:
+                    reg.quotas[itype] = value
+                    reg.unoffered.discard(itype)
+                else:
+                    reg.quotas.pop(itype, None)
+                    reg.unoffered.add(itype)
+            return protocol.json_response(start_response, {"region": region, "instance_type": itype, "value": value,
+                                                           "offered": offered}, content_type="application/json")
         raise ServiceError("UnknownOperationException", f"Unknown sandbox control path {method} {path}.", 404)
 
     def reset(self) -> None:

@@ -1,14 +1,17 @@
 """Service Quotas for SageMaker endpoint instances: GetServiceQuota and ListServiceQuotas.
 
-Each hosting instance type has an account quota named "<instance type> for endpoint usage"
-(Service Quotas console; "Amazon SageMaker AI endpoints and quotas", General Reference). The
-sandbox reports the values the SageMaker emulation enforces (settable with POST /_sandbox/quotas);
-other services' quotas stay moto's.
+Each hosting instance type a region offers has an account quota named "<instance type> for
+endpoint usage" (Service Quotas console; "Amazon SageMaker AI endpoints and quotas", General
+Reference). The sandbox lists one for every type of botocore's ProductionVariantInstanceType
+(what SageMaker hosting accepts) except those a test marks as not offered in the region, with
+the values the SageMaker emulation enforces (both set with POST /_sandbox/quotas); other
+services' quotas stay moto's.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 from typing import TYPE_CHECKING, Any, Dict
 
 from byoc.sandbox.protocol import ServiceError
@@ -16,9 +19,13 @@ from byoc.sandbox.protocol import ServiceError
 if TYPE_CHECKING:
     from byoc.sandbox.sagemaker.control import Region
 
-COMMON_TYPES = ("ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g5.xlarge", "ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g5.12xlarge",
-                "ml.g6.xlarge", "ml.g6.2xlarge", "ml.g6e.xlarge", "ml.p4d.24xlarge", "ml.m5.large", "ml.m5.xlarge",
-                "ml.c5.xlarge", "ml.c7g.xlarge", "ml.t2.medium")
+
+@cache
+def hosting_types() -> tuple:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return tuple(model.shape_for("ProductionVariantInstanceType").enum)
 
 
 def quota_code(instance_type: str) -> str:
@@ -38,7 +45,7 @@ def _quota(sagemaker: Any, reg: Region, itype: str) -> dict:
 def _types(reg: Region) -> list:
     used = {v.instance_type for e in reg.endpoints.values() for f in (e.live, e.pending) if f
             for v in f.variants.values() if v.instance_type}
-    return sorted(set(COMMON_TYPES) | set(reg.quotas) | used)
+    return sorted((set(hosting_types()) - reg.unoffered) | set(reg.quotas) | used)
 
 
 def handle(sagemaker: Any, operation: str, params: dict, account: str, region: str) -> dict:

@@ -31,6 +31,7 @@ class Region:
     configs: dict = field(default_factory=dict)
     endpoints: dict = field(default_factory=dict)
     quotas: dict = field(default_factory=dict)  # instance type -> max instances for endpoint usage
+    unoffered: set = field(default_factory=set)  # instance types this region does not host (/_sandbox/quotas)
 
 
 class SageMaker:
