@@ -56,7 +56,7 @@ def state(sm, clients) -> dict:
     d = live(sm, ASYNC_EP)
     cfg = sm.describe_endpoint_config(EndpointConfigName=d["EndpointConfigName"])
     env = dict(model_of(sm, d["EndpointConfigName"])["PrimaryContainer"]["Environment"])
-    env.pop("IMAGE_URL")
+    env.pop("IMAGE_URL", None)
     aas = clients.client("application-autoscaling")
     step = [p["PolicyARN"] for p in aas.describe_scaling_policies(
         ServiceNamespace="sagemaker", ResourceId=f"endpoint/{ASYNC_EP}/variant/prod")["ScalingPolicies"]

@@ -60,11 +60,11 @@ def test_dry_run_shows_every_change_and_never_a_secret(capsys, sm, clients, dep,
     env_file.write_text("HF_TOKEN=hf_supersecret\nLOG_LEVEL=DEBUG\n")
     before = autoscaling(clients, ASYNC_EP)
     code, out, err = run(capsys, "update", ASYNC_EP, dep["custom_image"], "--env-file", str(env_file),
-                         "--unset-env", "EXTENSIONS", "--instance-type", "ml.g6.2xlarge", "--dry-run")
+                         "--unset-env", "EndpointID", "--instance-type", "ml.g6.2xlarge", "--dry-run")
     assert code == 0, err
     assert "hf_supersecret" not in out + err
     for line in ("instance  prod: ml.g5.2xlarge -> ml.g6.2xlarge", "env       + HF_TOKEN=****",
-                 "env       ~ LOG_LEVEL=INFO -> DEBUG", "env       - EXTENSIONS",
+                 "env       + LOG_LEVEL=DEBUG", "env       - EndpointID",
                  "autoscaling prod: deregistered before the update (autoscaling is paused meanwhile), registered "
                  "again exactly afterwards, also if it fails (0..1 instances"):
         assert line in err
@@ -74,7 +74,7 @@ def test_dry_run_shows_every_change_and_never_a_secret(capsys, sm, clients, dep,
     assert "hf_supersecret" not in json.dumps(doc)
     plan = doc["plan"]
     assert plan["instance_types"] == {"prod": ["ml.g5.2xlarge", "ml.g6.2xlarge"]}
-    assert plan["env_changes"]["infer-model-a1b2c3d"]["added"] == {"HF_TOKEN": "****"}
+    assert plan["env_changes"]["infer-model-a1b2c3d"]["added"] == {"HF_TOKEN": "****", "LOG_LEVEL": "DEBUG"}
     assert plan["autoscaling"] == {"paused": ["prod"], "left_by_interrupted_run": False}
     assert plan["extra_capacity"] == {"ml.g6.2xlarge": 1}
 
@@ -102,7 +102,7 @@ def test_fleet_update_takes_the_same_options(capsys, sm, dep):
     assert "k3y" not in json.dumps(doc) + err
     assert [i["phase"] for i in doc["endpoints"]] == ["planned", "planned"]
     code, doc, err = run_json(capsys, "fleet", "update", dep["custom_image"], "--endpoints", REALTIME_EP,
-                              "--env", "FOO=1", "--unset-env", "EXTENSIONS", "--yes")
+                              "--env", "FOO=1", "--unset-env", "EndpointID", "--yes")
     assert code == 0, err
     env = model_of(sm, live(sm, REALTIME_EP)["EndpointConfigName"])["PrimaryContainer"]["Environment"]
-    assert env["FOO"] == "1" and "EXTENSIONS" not in env
+    assert env["FOO"] == "1" and "EndpointID" not in env
