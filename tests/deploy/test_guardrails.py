@@ -43,7 +43,10 @@ def test_rolling_and_alarms_build_deployment_config():
 
 
 @pytest.mark.parametrize("args", [("canary:0:10", None), ("canary:10:x", None), ("linear:10:4000", None),
-                                  ("sideways:1:1", None), (None, "0:10"), (None, "150%:10"), ("canary:10:5", "1:5")])
+                                  ("sideways:1:1", None), (None, "0:10"), (None, "150%:10"), ("canary:10:5", "1:5"),
+                                  ("canary:51:10", None), ("linear:5:10", None), ("linear:60:10", None),
+                                  (None, "4%:10"), (None, "75%:10"), ("canary:10:600", None, (), 600),
+                                  ("linear:10:100", None, (), 900)])
 def test_bad_specs_are_one_line_refusals(args):
     with pytest.raises(BadInput) as info:
         guardrails.deployment_config(*args)
@@ -125,6 +128,20 @@ def test_exclusions_refused_in_preflight(sandbox, sm, ecr, capsys):
     assert code == 2 and "alarm(s) not found" in err and "nope" in err
     assert len(error_lines(err)) == 2
     assert resources(sm) == before
+
+
+def test_guardrail_limits_refused_before_anything_changes(sandbox, sm, ecr, capsys):
+    endpoint(sm, ecr, "ep", count=2)
+    image, _ = _image(ecr)
+    before = resources(sm)
+    for args, words in ((["--rolling", "2:10"], "100% of AllTraffic's 2 instance(s)"),
+                        (["--traffic", "canary:60:10"], "1..50% of the variant's capacity"),
+                        (["--rolling", "1:600", "--max-time", "600"], "not larger than the deployment's own waits")):
+        code, _, err = run(capsys, "update", "ep", image, "--yes", *args)
+        assert code == 2 and words in err, err
+        assert len(error_lines(err)) == 2
+    assert resources(sm) == before
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == "ep-c-v1"
 
 
 def test_capacity_refusal_names_the_numbers(sandbox, sm, ecr, capsys):

@@ -7,10 +7,15 @@
 --max-time S      -> MaximumExecutionTimeoutInSeconds (600..28800)
 Exclusions (deployment-guardrails-exclusions.html): blue/green and rolling need the same variant
 names; rolling is not for serverless or multi-variant endpoints; alarms must exist.
+Limits, checked before anything changes as SageMaker checks them: a canary is at most 50% of the
+variant's capacity, a linear step 10-50% (TrafficRoutingConfig, API reference), a rolling batch 5-50%
+of the variant's instances (API_RollingUpdatePolicy), and the maximum execution time is larger than
+the waits it contains (API_BlueGreenUpdatePolicy: "should be larger than the total waiting time").
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Optional
 
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 
 MAX_BAKE = 3600
 MAX_TIME = (600, 28800)
+PERCENT = {"canary": (1, 50), "linear": (10, 50), "rolling": (5, 50)}  # of the variant's capacity
 
 
 def _bake(text: str, spec: str) -> int:
@@ -44,8 +50,10 @@ def traffic(spec: str) -> dict:
         raise BadInput(f"'{spec}' is not a traffic mode.",
                        "Use all-at-once, canary:PERCENT:BAKE_SECONDS or linear:STEP_PERCENT:BAKE_SECONDS.")
     kind, percent, bake = m.group(1), int(m.group(2)), _bake(m.group(3), spec)
-    if not 1 <= percent <= 99:
-        raise BadInput(f"'{spec}': the {kind} percentage must be 1..99.", f"Example: --traffic {kind}:10:300")
+    low, high = PERCENT[kind]
+    if not low <= percent <= high:
+        raise BadInput(f"'{spec}': a {kind} {'step' if kind == 'linear' else 'size'} must be {low}..{high}% of the "
+                       "variant's capacity (SageMaker's limit).", f"Example: --traffic {kind}:{max(low, 10)}:300")
     size = {"Type": "CAPACITY_PERCENT", "Value": percent}
     key = "CanarySize" if kind == "canary" else "LinearStepSize"
     return {"Type": kind.upper(), "WaitIntervalInSeconds": bake, key: size}
@@ -57,8 +65,39 @@ def rolling(spec: str) -> dict:
     if not m or int(m.group(1)) < 1 or (m.group(2) and int(m.group(1)) > 100):
         raise BadInput(f"'{spec}' is not a rolling batch.",
                        "Use BATCH:BAKE_SECONDS (instances) or BATCH%:BAKE_SECONDS, e.g. --rolling 1:600 or 25%:300.")
-    size = {"Type": "CAPACITY_PERCENT" if m.group(2) else "INSTANCE_COUNT", "Value": int(m.group(1))}
+    value = int(m.group(1))
+    size = {"Type": "CAPACITY_PERCENT" if m.group(2) else "INSTANCE_COUNT", "Value": value}
+    low, high = PERCENT["rolling"]
+    if m.group(2) and not low <= value <= high:
+        raise BadInput(f"'{spec}': a rolling batch must be {low}..{high}% of the variant's instances (SageMaker's "
+                       "limit).", "Example: --rolling 25%:300")
     return {"MaximumBatchSize": size, "WaitIntervalInSeconds": _bake(m.group(3), spec)}
+
+
+def bakes(config: Optional[dict], total: int) -> int:
+    """How many baking periods the deployment waits through: one per traffic step (or batch) but the last."""
+    config = config or {}
+    rolling_policy = config.get("RollingUpdatePolicy")
+    if rolling_policy:
+        return max(1, math.ceil(max(total, 1) / max(batch_instances(config, max(total, 1)), 1))) - 1
+    routing = (config.get("BlueGreenUpdatePolicy") or {}).get("TrafficRoutingConfiguration") or {}
+    if routing.get("Type") == "LINEAR":
+        return math.ceil(100 / routing["LinearStepSize"]["Value"]) - 1
+    return 1  # canary, and all-at-once (which bakes with all traffic on the new fleet)
+
+
+def check_max_time(config: Optional[dict], total: int) -> None:
+    """MaximumExecutionTimeoutInSeconds must be larger than the waits of the deployment."""
+    policy = (config or {}).get("RollingUpdatePolicy") or (config or {}).get("BlueGreenUpdatePolicy") or {}
+    limit = policy.get("MaximumExecutionTimeoutInSeconds")
+    if limit is None:
+        return
+    wait = policy.get("WaitIntervalInSeconds", (policy.get("TrafficRoutingConfiguration") or {}).get(
+        "WaitIntervalInSeconds", 0))
+    waits = wait * bakes(config, total) + policy.get("TerminationWaitInSeconds", 0)
+    if limit <= waits:
+        raise BadInput(f"--max-time {limit} is not larger than the deployment's own waits ({waits} seconds of baking).",
+                       f"Give --max-time more than {waits} seconds plus the time to start the new fleet, or bake less.")
 
 
 def deployment_config(traffic_spec: Optional[str] = None, rolling_spec: Optional[str] = None,
@@ -85,6 +124,8 @@ def deployment_config(traffic_spec: Optional[str] = None, rolling_spec: Optional
         config["BlueGreenUpdatePolicy"] = policy
     if alarms:
         config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in alarms]}
+    if not rolling_spec:
+        check_max_time(config, 1)  # blue/green waits do not depend on the instance count
     return config
 
 
@@ -116,6 +157,20 @@ def check_exclusions(aws: Aws, config: Optional[dict], view: EndpointView, new_v
         if any(v.serverless for v in view.variants):
             raise PreflightFailed(f"Rolling updates are not supported for serverless endpoints ({view.name}).",
                                   "Use --traffic all-at-once (the default) instead.")
+        variant = view.variants[0]
+        total = variant.desired_instances if variant.desired_instances is not None else (variant.current_instances or 0)
+        size = config["RollingUpdatePolicy"]["MaximumBatchSize"]
+        low, high = PERCENT["rolling"]
+        if size["Type"] == "INSTANCE_COUNT" and not low <= 100.0 * size["Value"] / max(total, 1) <= high:
+            raise PreflightFailed(
+                f"A rolling batch of {size['Value']} instance(s) is {100.0 * size['Value'] / max(total, 1):.0f}% of "
+                f"{variant.name}'s {total} instance(s); SageMaker accepts {low}..{high}%.",
+                "Use a smaller batch (--rolling N:BAKE with N at most half the instances), or blue/green "
+                "(--traffic all-at-once, the default).")
+        try:
+            check_max_time(config, total)
+        except BadInput as exc:
+            raise PreflightFailed(exc.message, exc.fix) from None
     alarms = [a["AlarmName"] for a in (config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
     if alarms:
         try:

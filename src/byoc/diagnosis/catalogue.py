@@ -38,6 +38,7 @@ class Signature:
     match: Tuple[Rule, ...]
     unless: Tuple[Rule, ...] = ()
     symptom: bool = False
+    recovers: bool = True  # False: cannot heal at a restart (one failing container start is enough)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Catalogue:
     severity_order: Tuple[str, ...]
     placeholder_defaults: Dict[str, str] = field(default_factory=dict)
     ready: Tuple[Rule, ...] = ()  # lines saying the server listens on 0.0.0.0:8080
+    ping_ok: Tuple[Rule, ...] = ()  # access-log lines of a GET /ping answered 200
 
     def severity_rank(self, severity: str) -> int:
         return self.severity_order.index(severity)
@@ -91,12 +93,14 @@ def parse(doc: dict) -> Catalogue:
             match=tuple(_rule(r, sig_id) for r in raw["match"]),
             unless=tuple(_rule(r, sig_id) for r in raw.get("unless", [])),
             symptom=bool(raw.get("symptom", False)),
+            recovers=bool(raw.get("recovers", True)),
         ))
     return Catalogue(
         signatures=tuple(sigs),
         severity_order=order,
         placeholder_defaults=dict(doc.get("placeholder_defaults", {})),
         ready=tuple(Rule("log", re.compile(p, re.MULTILINE), needles(p)) for p in doc.get("ready_patterns", [])),
+        ping_ok=tuple(Rule("log", re.compile(p), needles(p)) for p in doc.get("ping_ok_patterns", [])),
     )
 
 
