@@ -101,6 +101,22 @@ def window(since: Optional[str], until: Optional[str], default_since: Optional[i
     return start, end
 
 
+def iso_utc(moment) -> Optional[str]:
+    """A datetime (or an ISO-8601 string, as old byoc tags hold) as ISO-8601 UTC with milliseconds and `Z`,
+    the one form byoc's JSON gives times in; None for nothing, the text unchanged when it is no time."""
+    if moment in (None, ""):
+        return None
+    if isinstance(moment, str):
+        text = moment.strip()
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.upper().endswith("Z") else text)
+        except ValueError:
+            return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return iso(int(moment.timestamp() * 1000))
+
+
 def iso(ms: int) -> str:
     """UTC ISO-8601 with milliseconds, the form byoc prints log times in."""
     moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from byoc.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
+from byoc.errors import EXIT_DECLINED, EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 
 EXIT_BY_RESULT = {"updated": EXIT_OK, "unchanged": EXIT_OK, "planned": EXIT_OK, "in-progress": EXIT_OK,
-                  "failed": EXIT_FAILED, "timeout": EXIT_TIMEOUT}
+                  "failed": EXIT_FAILED, "timeout": EXIT_TIMEOUT, "declined": EXIT_DECLINED}
 
 
 @dataclass
 class UpdateResult:
     endpoint: str
-    result: str  # updated | unchanged | failed | timeout | planned | in-progress
+    result: str  # updated | unchanged | failed | timeout | planned | in-progress | declined
     image: Optional[str]
     digest: Optional[str]
     revision: int
@@ -30,6 +30,7 @@ class UpdateResult:
     resume_command: Optional[str] = None
     swept: list = field(default_factory=list)
     plan: Optional[dict] = None
+    interrupted: bool = False  # Ctrl-C stopped byoc watching; SageMaker goes on (the CLI exits 130)
 
     @property
     def exit_code(self) -> int:
@@ -39,7 +40,7 @@ class UpdateResult:
         out = {k: getattr(self, k) for k in (
             "endpoint", "result", "image", "digest", "revision", "previous_image", "endpoint_config", "model",
             "elapsed_seconds", "diagnosis", "strategy", "failure_reason", "warnings", "downtime_seconds",
-            "resume_command", "swept")}
+            "resume_command", "swept", "interrupted")}
         if self.plan is not None:
             out["plan"] = self.plan
         return out

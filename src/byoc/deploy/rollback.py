@@ -31,7 +31,7 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
             raise BadInput(f"Revision {to} of {endpoint} is not retained (retained: {known}).",
                            f"See `byoc history {endpoint}`; `byoc update {endpoint} IMAGE` deploys any image again.")
         target = matches[0]
-    check_status(view, "blue-green", resuming=False)
+    check_status(view, "blue-green", resuming=False, tags=tags)
     variants = view.variants
     previous = variants[0] if variants else None
     plan = UpdatePlan(
