@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from byoc.errors import BadInput
 
@@ -101,7 +101,7 @@ def window(since: Optional[str], until: Optional[str], default_since: Optional[i
     return start, end
 
 
-def iso_utc(moment) -> Optional[str]:
+def iso_utc(moment: Any) -> Optional[str]:
     """A datetime (or an ISO-8601 string, as old byoc tags hold) as ISO-8601 UTC with milliseconds and `Z`,
     the one form byoc's JSON gives times in; None for nothing, the text unchanged when it is no time."""
     if moment in (None, ""):

@@ -52,7 +52,7 @@ class Ctx:
         from rich.console import Console
 
         console = Console(highlight=False, width=output_width())
-        console.on_broken_pipe = closed_pipe  # rich would exit 1; `byoc logs | head` is a normal end
+        console.on_broken_pipe = closed_pipe  # type: ignore[method-assign]  # rich would exit 1; `byoc logs | head` is a normal end
         return console
 
     def err_console(self) -> Any:

@@ -53,7 +53,7 @@ def _table(fleet: Any) -> Any:
     return table
 
 
-def summary_text(fleet) -> str:
+def summary_text(fleet: Any) -> str:
     """`summary: 2 updated, 1 failed` (phases in their usual order)."""
     counts = fleet.summary()
     return "summary: " + (", ".join(f"{counts[p]} {p}" for p in sorted(counts, key=_phase_order)) or "nothing")
@@ -65,7 +65,7 @@ def _phase_order(phase: str) -> int:
     return PHASES.index(phase) if phase in PHASES else len(PHASES)
 
 
-def _failures(console, fleet) -> None:
+def _failures(console: Console, fleet: Any) -> None:
     """Each failed endpoint's reason whole, its diagnosis' first finding, and the commands to look further."""
     for i in fleet.items:
         if i.phase not in ("failed", "timeout"):

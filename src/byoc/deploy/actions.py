@@ -81,7 +81,7 @@ def start_tags(plan: UpdatePlan) -> list:
     """Endpoint tags written with the lock: this attempt's outcome, and revision 0 on the first update."""
     # A new revision's attempt is stamped with its config's creation time (byoc:created-at), so whoever
     # later sees it fail (`byoc status --watch`) can tell the attempt's own config from a retained one.
-    made = revisions.tags_dict((plan.create_config or {}).get("Tags")).get(revisions.T_AT)
+    made = revisions.tags_dict((plan.create_config or {}).get("Tags") or []).get(revisions.T_AT)
     tags = [{"Key": revisions.outcome_key(plan.revision), "Value": outcome_of(plan, "in-progress", made)}]
     if first_update(plan):
         tags.append({"Key": revisions.T_ORIGINAL, "Value": plan.previous_config})

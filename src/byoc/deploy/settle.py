@@ -8,6 +8,7 @@ config whose byoc:created-at is the attempt's own stamp was made by it).
 
 from __future__ import annotations
 
+from byoc.aws.client import Aws
 from byoc.deploy import sweep
 from byoc.endpoint import lock, revisions
 from byoc.endpoint import view as endpoint_view
@@ -16,7 +17,7 @@ from byoc.errors import AwsError
 IN_PROGRESS = "in-progress "
 
 
-def record(aws, endpoint: str, keep: int = 5) -> list:
+def record(aws: Aws, endpoint: str, keep: int = 5) -> list:
     """[(revision, "deployed" | "failed", swept names)] for each attempt still recorded in progress
     on a settled endpoint; nothing while SageMaker is busy or another byoc run holds the endpoint."""
     view = endpoint_view.load(aws, endpoint)
@@ -44,7 +45,7 @@ def record(aws, endpoint: str, keep: int = 5) -> list:
     return out
 
 
-def _delete_own_revision(aws, view, n: int, attempt: dict) -> list:
+def _delete_own_revision(aws: Aws, view: endpoint_view.EndpointView, n: int, attempt: dict) -> list:
     for name in revisions.retained_configs(aws, view.name, view.config_name):
         if revisions.number(name) != n:
             continue

@@ -130,7 +130,7 @@ class _Sources:
     def vetoes(self, rules: Iterable[Rule]) -> Tuple[bool, set]:
         """(an `unless` rule holds everywhere, the log streams in which a log `unless` rule matches).
         Log evidence is judged per instance: a healthy old fleet's line does not excuse a new one."""
-        streams = set()
+        streams: set = set()
         for rule in rules:
             if rule.where != "log":
                 if self.hits(rule, 1)[1]:

@@ -127,5 +127,5 @@ def list_endpoints(aws: Aws, name_contains: Optional[str] = None) -> Readable:
     return each_readable(aws, names, lambda a, n: _summary(a, endpoint_view.load(a, n)))
 
 
-def _summary(aws, view: endpoint_view.EndpointView) -> EndpointSummary:
+def _summary(aws: Aws, view: endpoint_view.EndpointView) -> EndpointSummary:
     return summarize(view, revisions.given_image(aws, view))
