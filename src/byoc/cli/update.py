@@ -53,11 +53,12 @@ def render_plan(c: Ctx, plan: Any) -> None:
         lines += [f"  env       - {key}" for key in diff["removed"]]
     for line in dict.fromkeys(lines):
         out(line)
-    if plan.mode == "unchanged":
+    if plan.unchanged:
         out("  nothing to do: the endpoint already runs this digest (use --force to redeploy)")
-    elif plan.mode == "resume":
+        return
+    if plan.resume:
         out(f"  SageMaker is already deploying {plan.endpoint_config}: byoc watches it to the end")
-    elif plan.mode == "reuse":
+    elif plan.reuse:
         out(f"  config    {plan.previous_config} -> {plan.endpoint_config} (revision {plan.revision}, already exists)")
     else:
         out(f"  models    {', '.join(m['ModelName'] for m in plan.create_models)} (new, revision {plan.revision})")
@@ -69,8 +70,6 @@ def render_plan(c: Ctx, plan: Any) -> None:
         else:
             out(f"  autoscaling {reg.variant}: deregistered before the update (autoscaling is paused meanwhile), "
                 f"registered again exactly afterwards, also if it fails ({reg.summary()})")
-    if plan.deletions:
-        out(f"  sweep     {', '.join(plan.deletions)} (after a successful deployment; --keep {plan.keep})")
     if plan.extra_capacity:
         extra = ", ".join(f"{n} x {t}" for t, n in plan.extra_capacity.items())
         out(f"  capacity  {extra} extra while both fleets run (blue/green)")
@@ -82,9 +81,6 @@ def render_plan(c: Ctx, plan: Any) -> None:
         import json
 
         out(f"  deployment {json.dumps(plan.deployment_config)}")
-    from byoc.deploy.executor import DisplayExecutor
-
-    DisplayExecutor(out).execute(plan)
     for w in plan.warnings:
         click.secho(f"  warning: {w}", fg="yellow", err=True)
 
@@ -105,20 +101,22 @@ def progress_printer(c: Ctx, quiet: bool) -> Any:
     return events
 
 
-def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, quiet: bool) -> int:
-    from byoc.deploy import apply
-    from byoc.deploy.executor import result_of
+def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool) -> int:
+    from byoc.deploy.apply import apply, result_of
 
     render_plan(c, plan)
     if dry_run:
-        return emit_result(c, apply.dry_run(plan))
-    if not yes and plan.mode != "unchanged" and not confirm_change(question(plan)):
+        result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
+        result.plan = plan.to_dict()
+        return emit_result(c, result)
+    if not yes and not plan.unchanged and not confirm_change(question(plan)):
         return emit_result(c, result_of(plan, "declined", time.monotonic()))
     started = time.monotonic()
     try:
-        result = apply.apply(c.aws, plan, wait=not no_wait, timeout=timeout, events=progress_printer(c, quiet))
+        result = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
+                                     events=progress_printer(c, quiet))
     except KeyboardInterrupt:
-        # The lock is released (the executor's finally); SageMaker goes on with whatever UpdateEndpoint started.
+        # The lock is released (apply's finally); SageMaker goes on with whatever UpdateEndpoint started.
         result = result_of(plan, "in-progress", started, resume_command=rerun_command(), interrupted=True)
         emit_result(c, result)
         return EXIT_INTERRUPTED
@@ -215,9 +213,9 @@ def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_w
 
     check_endpoint_name(endpoint)
     config = deployment_config(traffic, rolling, alarms, max_time)
-    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config, keep=keep,
+    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config,
                        changes=changes(env, unset_env, env_files, instance_type))
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, quiet=quiet)
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 
 @click.command("restore", epilog=UPDATE_EXIT)
@@ -235,8 +233,8 @@ def restore_cmd(c: Ctx, endpoint: str, default_image: Any, yes: bool, dry_run: b
 
     check_endpoint_name(endpoint)
     config = deployment_config(traffic, rolling, alarms, max_time)
-    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config, keep=keep)
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, quiet=quiet)
+    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config)
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 
 @click.command("rollback", epilog=UPDATE_EXIT)
@@ -251,8 +249,8 @@ def rollback_cmd(c: Ctx, endpoint: str, to: Any, yes: bool, dry_run: bool, no_wa
     from byoc.deploy.rollback import plan_rollback
 
     check_endpoint_name(endpoint)
-    plan = plan_rollback(c.aws, endpoint, to, deployment_config(traffic, rolling, alarms, max_time), keep=keep)
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, quiet=quiet)
+    plan = plan_rollback(c.aws, endpoint, to, deployment_config(traffic, rolling, alarms, max_time))
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
 
 
 @click.command("history")

@@ -29,7 +29,6 @@ class UpdateResult:
     downtime_seconds: Optional[float] = None
     resume_command: Optional[str] = None
     swept: list = field(default_factory=list)
-    executed: list = field(default_factory=list)  # the plan's steps that ran, in order (deploy/steps.py)
     plan: Optional[dict] = None
     interrupted: bool = False  # Ctrl-C stopped byoc watching; SageMaker goes on (the CLI exits 130)
 
@@ -41,7 +40,7 @@ class UpdateResult:
         out = {k: getattr(self, k) for k in (
             "endpoint", "result", "image", "digest", "revision", "previous_image", "endpoint_config", "model",
             "elapsed_seconds", "diagnosis", "strategy", "failure_reason", "warnings", "downtime_seconds",
-            "resume_command", "swept", "interrupted", "executed")}
+            "resume_command", "swept", "interrupted")}
         if self.plan is not None:
             out["plan"] = self.plan
         return out

@@ -6,14 +6,13 @@ from typing import Any, Optional
 
 from byoc.aws.client import Aws
 from byoc.deploy import guardrails
-from byoc.deploy.plan import UpdatePlan, assemble, check_status, plan_autoscaling, plan_update
+from byoc.deploy.plan import UpdatePlan, check_status, plan_autoscaling, plan_update
 from byoc.endpoint import revisions
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import BadInput
 
 
-def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None,
-                  keep: int = 5) -> UpdatePlan:
+def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None) -> UpdatePlan:
     """UpdateEndpoint back to revision `to` (default: the newest retained one that is not live)."""
     view = endpoint_view.load(aws, endpoint)
     tags = revisions.list_tags(aws, view.endpoint["EndpointArn"])
@@ -40,8 +39,8 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
         target=target.image or "", digest=target.digest or "", revision=target.number,
         previous_image=previous.image if previous else None, previous_digest=previous.digest if previous else None,
         previous_config=view.config_name, endpoint_config=target.config or "", models={m: m for m in target.models or []},
-        mode="unchanged" if target.live else "reuse", tags=tags, caller=aws.caller_arn, view=view,
-        deployment_config=deployment_config, keep=keep)
+        reuse=True, unchanged=target.live, tags=tags, caller=aws.caller_arn, view=view,
+        deployment_config=deployment_config)
     cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=target.config)
     guardrails.check_exclusions(aws, deployment_config, view, [v["VariantName"] for v in cfg["ProductionVariants"]])
     live_types = {v.name: v.instance_type for v in variants}
@@ -57,7 +56,7 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
                                   {k: x for k, x in after.items() if k != "IMAGE_URL"})
         if any(diff.values()):
             plan.env_changes[live_model] = diff
-    return assemble(aws, plan)
+    return plan
 
 
 def plan_restore(aws: Aws, endpoint: str, default_image: Optional[str] = None, **kwargs: Any) -> UpdatePlan:
