@@ -7,6 +7,8 @@ Exit codes (also in `byoc --help` and the README):
   3  timed out while SageMaker goes on
   4  credentials or permission problem
   5  unexpected internal error
+  6  declined: the answer at the confirmation prompt was no; nothing was changed
+  130 interrupted (Ctrl-C, SIGINT): SageMaker goes on with what was started; the summary says what
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
 EXIT_AUTH = 4
 EXIT_INTERNAL = 5
+EXIT_DECLINED = 6  # the answer at the confirmation prompt was no: nothing was changed
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 # SageMaker reports a missing endpoint, config or model as a ValidationException "Could not find ..."
 # (API_DescribeEndpoint, API_DescribeModel); CloudWatch Logs and others use these codes.

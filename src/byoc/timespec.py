@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from byoc.errors import BadInput
 
@@ -99,6 +99,22 @@ def window(since: Optional[str], until: Optional[str], default_since: Optional[i
             "Give an --until later than --since, or leave --until out to read up to now.",
         )
     return start, end
+
+
+def iso_utc(moment: Any) -> Optional[str]:
+    """A datetime (or an ISO-8601 string, as old byoc tags hold) as ISO-8601 UTC with milliseconds and `Z`,
+    the one form byoc's JSON gives times in; None for nothing, the text unchanged when it is no time."""
+    if moment in (None, ""):
+        return None
+    if isinstance(moment, str):
+        text = moment.strip()
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.upper().endswith("Z") else text)
+        except ValueError:
+            return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return iso(int(moment.timestamp() * 1000))
 
 
 def iso(ms: int) -> str:

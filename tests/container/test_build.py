@@ -143,8 +143,9 @@ def test_failed_build_shows_the_builder_error_and_changes_nothing(sandbox, ecr, 
     assert out == ""
 
 
-def test_daemon_not_running_is_one_clear_line(sandbox, fake, context, capsys, monkeypatch):
-    monkeypatch.setenv("FAKE_NO_DAEMON", "1")
+@pytest.mark.parametrize("wording", ["1", "dial"], ids=["daemon-message", "docker-login-dial"])
+def test_daemon_not_running_is_one_clear_line(sandbox, fake, context, capsys, monkeypatch, wording):
+    monkeypatch.setenv("FAKE_NO_DAEMON", wording)
     code, _out, err = run_cli(capsys, "build", str(context), "--repository", "webui", "--push")
     assert code == 2
     assert "error: docker is installed but its daemon is not running." in err

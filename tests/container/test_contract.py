@@ -168,3 +168,19 @@ def test_example_serve_stops_cleanly_on_sigterm_as_sagemaker_sends_it(tmp_path):
 def test_example_serve_refuses_other_arguments():
     done = subprocess.run([sys.executable, str(EXAMPLE_SERVE), "train"], capture_output=True, text=True)
     assert done.returncode == 2 and "usage:" in done.stderr
+
+
+def test_a_refused_url_is_said_once_and_given_up_after_the_grace_period(capsys, monkeypatch):
+    """Nothing listens: one "connection refused" line, then byoc stops after the grace period, not
+    after the whole --startup-timeout; --wait keeps waiting (here for the short startup timeout)."""
+    from byoc.cli import build
+
+    monkeypatch.setattr(build, "REFUSED_GRACE", 1.0)
+    monkeypatch.setattr(contract, "PROGRESS_EVERY", 0.1)
+    url = f"http://127.0.0.1:{free_port()}"
+    code, _, err = run_cli(capsys, "check-contract", "--url", url, "--startup-timeout", "10m")
+    assert code == 2
+    assert err.count("connection refused") == 1 + first_error(err).count("connection refused")
+    assert "within 1 s" in first_error(err)
+    code, _, err = run_cli(capsys, "check-contract", "--url", url, "--startup-timeout", "2", "--wait")
+    assert code == 2 and "during the 2 s startup window" in first_error(err)

@@ -93,7 +93,8 @@ def test_dlc_base_uses_the_region_registry_account_and_partition_domain(tmp_path
     assert from_line(tmp_path) == f"FROM {expected}{tag}"
     assert tag.endswith("-sagemaker") and "-gpu-" in tag  # pinned SageMaker GPU inference image
     doc = json.loads(out)
-    assert doc["base"]["kind"] == "dlc" and doc["needs"] == ["serve"]
+    assert doc["base"]["kind"] == "dlc" and doc["needs"] == []  # init wrote a starter serve
+    assert str(tmp_path / "serve") in doc["files"]
 
 
 def test_dlc_base_in_a_region_without_dlcs_is_refused_and_writes_nothing(tmp_path, capsys):
@@ -234,6 +235,23 @@ def test_dir_that_is_a_file_and_bad_extension_are_one_line_errors(tmp_path, caps
 def test_text_output_names_the_files_and_the_next_step(tmp_path, capsys):
     code, out, _err = run_cli(capsys, "init", str(tmp_path), "--base", "dlc", "--region", "us-east-1")
     assert code == 0
-    assert f"Wrote {tmp_path / 'Dockerfile'} and {tmp_path / '.dockerignore'}" in out
-    assert "add your serve program" in out
+    assert f"Wrote {tmp_path / 'Dockerfile'}, {tmp_path / '.dockerignore'} and {tmp_path / 'serve'}" in out
+    assert "replace Model.load and Model.generate" in out
     assert f"byoc build {tmp_path} --repository <name> --push" in out
+
+
+def test_init_writes_a_starter_serve_from_package_data_and_keeps_the_users_own(tmp_path, capsys):
+    """pip installs do not ship examples/: init writes the reference serve program itself."""
+    import os
+    from pathlib import Path
+
+    code, _, err = run_cli(capsys, "init", str(tmp_path), "--base", "dlc", "--region", "us-east-1")
+    assert code == 0, err
+    serve = tmp_path / "serve"
+    examples = Path(__file__).resolve().parents[2] / "examples" / "serve"
+    assert serve.read_text() == examples.read_text()  # package data and examples/serve are the same program
+    assert os.access(serve, os.X_OK)
+    serve.write_text("#!/bin/sh\nmine\n")
+    code, _, err = run_cli(capsys, "init", str(tmp_path), "--base", "dlc", "--region", "us-east-1", "--force")
+    assert code == 0, err
+    assert serve.read_text() == "#!/bin/sh\nmine\n"

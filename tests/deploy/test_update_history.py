@@ -85,7 +85,7 @@ def test_history_text_table(capsys, dep):
 
 def test_history_of_an_endpoint_never_updated_is_revision_0(capsys, dep):
     revs = history(capsys)
-    assert [(r["number"], r["outcome"], r["live"]) for r in revs] == [(0, "original (live)", True)]
+    assert [(r["number"], r["outcome"], r["live"]) for r in revs] == [(0, "original", True)]
 
 
 def test_history_is_kept_in_tags_on_the_models_and_configs(capsys, sm, dep):

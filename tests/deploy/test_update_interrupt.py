@@ -185,7 +185,10 @@ def test_second_update_is_refused_while_sagemaker_deploys_the_first(sandbox, cap
         if image_key == "custom":
             assert error.startswith(f"error: Another byoc run (process {first.pid} on ")
         else:
-            assert error == f"error: Endpoint {ASYNC_EP} is Updating; another update is in progress."
+            # The refusal names the run holding the endpoint, and since when (ISO 8601 UTC).
+            assert error.startswith(f"error: Endpoint {ASYNC_EP} is Updating; another update is in progress (by byoc "
+                                    f"process {first.pid} on {socket.gethostname()[:60]} since 20")
+            assert error.endswith("Z).")
         assert f"byoc status {ASYNC_EP} --watch" in fix
         assert resources(sm) == before
     finally:

@@ -116,7 +116,8 @@ def test_endpoint_with_an_update_in_progress(sandbox, capsys, sm, dep):
                               AsyncInferenceConfig=cfg["AsyncInferenceConfig"])
     sm.update_endpoint(EndpointName=ASYNC_EP, EndpointConfigName="someone-elses-config")
     error, fix = refused(capsys, sm, "update", ASYNC_EP, dep["custom_image"], "--yes")
-    assert error == f"Endpoint {ASYNC_EP} is Updating; another update is in progress."
+    assert error == (f"Endpoint {ASYNC_EP} is Updating; another update is in progress "
+                     "(not by a byoc run that is still watching it).")
     assert f"byoc status {ASYNC_EP} --watch" in fix
 
 

@@ -47,8 +47,13 @@ def test_python_check():
 
 
 def test_builder_check_finds_the_first_builder_on_path():
-    found = doctor.builder_check(lambda name: "/opt/bin/podman" if name == "podman" else None)
+    found = doctor.builder_check(lambda name: "/opt/bin/podman" if name == "podman" else None, lambda path: None)
     assert (found.status, found.detail) == ("PASS", "podman (/opt/bin/podman)")
+    # A CLI without its engine (docker installed, daemon stopped) is not a working builder.
+    stopped = doctor.builder_check(lambda name: "/usr/bin/docker" if name == "docker" else None,
+                                   lambda path: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock.")
+    assert stopped.status == "WARN" and "engine does not answer" in stopped.detail
+    assert "systemctl start docker" in stopped.fix
     missing = doctor.builder_check(lambda name: None)
     assert missing.status == "WARN" and "docker" in missing.fix
 

@@ -182,9 +182,14 @@ def make_user(world: World, name: str, doc: dict) -> dict:
     return client.create_access_key(UserName=name)["AccessKey"]
 
 
+CHANGES = (["update"], ["rollback"], ["restore"], ["fleet", "update"], ["fleet", "rollback"])
+
+
 def byoc(capsys, monkeypatch, key: dict, argv: list) -> tuple:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    if any(argv[:len(c)] == c for c in CHANGES) and "--yes" not in argv:
+        argv = argv + ["--yes"]  # no terminal here: a change needs --yes
     with pytest.raises(SystemExit) as info:
         main(argv)
     out, err = capsys.readouterr()

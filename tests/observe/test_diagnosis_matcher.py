@@ -206,3 +206,33 @@ def test_prefiltered_search_finds_what_a_full_scan_finds():
             fast = [i for i, _ in log.find(rule.regex, rule.needles)]
             full = [i for i, _ in log.find(rule.regex)]
             assert fast == full, (sig.id, rule.regex.pattern)
+
+
+def test_an_unless_line_of_one_instance_does_not_excuse_another():
+    """wrong-port after an update: the old, healthy fleet's `Uvicorn running on 0.0.0.0:8080` in the same
+    window must not hide the new instance's `running on 127.0.0.1:8000` (evidence judged per instance)."""
+    from byoc.diagnosis import matcher
+
+    events = [
+        {"timestamp": 1000, "logStreamName": "prod/i-old", "message": "INFO: Uvicorn running on http://0.0.0.0:8080"},
+        {"timestamp": 2000, "logStreamName": "prod/i-new", "message": "INFO: Uvicorn running on http://127.0.0.1:8000"},
+    ]
+    assert "wrong-port" in [f.id for f in matcher.match(events)]
+    same = [dict(e, logStreamName="prod/i-new") for e in events]
+    assert "wrong-port" not in [f.id for f in matcher.match(same)]
+
+
+def test_a_finding_names_the_instance_type_of_the_variant_whose_line_it_shows():
+    """Two variants on different instance types: the OOM finding names the type of the instance that ran out."""
+    import json
+
+    from byoc.diagnosis import matcher
+
+    context = {"instance_type": "ml.g5.xlarge",
+               "variant_instance_types": json.dumps({"a": "ml.g5.xlarge", "b": "ml.g4dn.xlarge"})}
+    events = [{"timestamp": 1000, "logStreamName": "b/i-1", "message": "torch.cuda.OutOfMemoryError: CUDA out of memory"}]
+    (oom,) = [f for f in matcher.match(events, context=context) if f.id == "cuda-oom"]
+    assert "ml.g4dn.xlarge" in oom.cause and "ml.g5.xlarge" not in oom.cause
+    events[0]["logStreamName"] = "a/i-2"
+    (oom,) = [f for f in matcher.match(events, context=context) if f.id == "cuda-oom"]
+    assert "ml.g5.xlarge" in oom.cause

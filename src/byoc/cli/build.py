@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 BUILDER_CHOICE = click.Choice(["docker", "finch", "podman"])
+REFUSED_GRACE = 20.0  # check-contract: seconds of refused connections before it says nothing listens
 
 
 def _payload(path: Any) -> Any:
@@ -42,7 +43,7 @@ def _print_report(console: Console, report: Any) -> None:
         style = "green" if chk.ok else "bold red"
         console.print(f"  [{style}]{chk.status}[/{style}]  {chk.name:<16} {chk.detail}")
         if not chk.ok and chk.fix:
-            console.print(f"        {'':<16} fix: {chk.fix}")
+            console.print(f"        {'':<16} fix: {chk.fix}", markup=False, soft_wrap=True)
     failed = sum(1 for chk in report.checks if not chk.ok)
     verdict = "[green]PASS[/green]" if report.ok else f"[bold red]FAIL[/bold red] ({failed} of {len(report.checks)} checks failed)"
     console.print(f"Result: {verdict}")
@@ -71,13 +72,16 @@ def init_cmd(c: Ctx, dir: Any, base: Any, extensions: Any, apt: Any, pip: Any, e
     result = dockerfile.write(dir, resolved, exts, apt, pip, force=force, extensions_dir=extensions_dir)
 
     def text(console: Console) -> None:
-        console.print(f"Wrote {' and '.join(result.files)}")
+        files = result.files
+        console.print(f"Wrote {', '.join(files[:-1])} and {files[-1]}" if len(files) > 1 else f"Wrote {files[0]}",
+                      soft_wrap=True)
         console.print(f"  base: {resolved.source}")
         console.print(f"  FROM {resolved.image}")
         for ext in exts:
             console.print(f"  extension: {ext.name} at {ext.commit[:12]} ({ext.branch})")
-        if result.needs:
-            console.print(f"Next: add your serve program as {Path(result.dir) / 'serve'} (start from examples/serve), then")
+        if str(Path(result.dir) / "serve") in result.files:
+            console.print(f"Next: make {Path(result.dir) / 'serve'} (a starter that answers /ping and /invocations) "
+                          "run your model: replace Model.load and Model.generate, then", soft_wrap=True)
         else:
             console.print("Next:")
         console.print(f"  byoc build {result.dir} --repository <name> --push")
@@ -148,14 +152,17 @@ def _contract_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.command("check-contract")
 @click.option("--url", required=True, metavar="http://HOST:PORT", help="Where the container listens.")
 @_contract_options
+@click.option("--wait", is_flag=True, help="Wait the whole --startup-timeout even while nothing listens at --url "
+              f"(default: give up after {REFUSED_GRACE:g} s of refused connections).")
 @output_option
-def check_contract_cmd(c: Ctx, url: Any, payload: Any, content_type: Any, accept: Any, startup_timeout: Any, invocation_timeout: Any) -> int:
+def check_contract_cmd(c: Ctx, url: Any, payload: Any, content_type: Any, accept: Any, startup_timeout: Any,
+                       invocation_timeout: Any, wait: bool) -> int:
     """Check a running container against the SageMaker hosting contract (exit 1 on FAIL)."""
     from byoc.container import contract
 
     body = _payload(payload)
     report = contract.check(url, body, content_type, accept, startup_timeout, invocation_timeout,
-                            progress=c.progress)
+                            progress=c.progress, refused_grace=None if wait else REFUSED_GRACE)
     if report.unreachable:
         raise contract.unreachable_error(report)
     c.emit(report.to_dict(), lambda console: _print_report(console, report))
@@ -190,10 +197,10 @@ def test_image_cmd(c: Ctx, image: str, payload: Any, content_type: Any, accept: 
             console.print(f"The container exited with code {result.exit_code}.")
         for f in result.findings:
             console.print(f"[bold]{f['severity']}[/bold]: {f['title']}")
-            console.print(f"  cause: {f['cause']}")
+            console.print(f"  cause: {f['cause']}", markup=False, soft_wrap=True)
             for ev in f["evidence"]:
-                console.print(f"  log:   {ev['text']}")
-            console.print(f"  fix:   {f['fix']}")
+                console.print(f"  log:   {ev['text']}", markup=False, soft_wrap=True)
+            console.print(f"  fix:   {f['fix']}", markup=False, soft_wrap=True)
         console.print(f"Container {plan.name} {'removed' if result.removed else 'NOT removed'}.")
 
     c.emit(result.to_dict(), text)

@@ -51,8 +51,9 @@ class Ctx:
     def console(self) -> Any:
         from rich.console import Console
 
-        # Piped output keeps whole lines (no 80-column wrapping) so scripts and logs stay readable.
-        return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+        console = Console(highlight=False, width=output_width())
+        console.on_broken_pipe = closed_pipe  # type: ignore[method-assign]  # rich would exit 1; `byoc logs | head` is a normal end
+        return console
 
     def err_console(self) -> Any:
         from rich.console import Console
@@ -137,6 +138,71 @@ def complete_endpoint_list(ctx: click.Context, param: click.Parameter, incomplet
     done, _, last = incomplete.rpartition(",")
     head = f"{done}," if done else ""
     return [head + name for name in complete_endpoint(ctx, param, last)]
+
+
+def closed_pipe() -> None:
+    """The reader of stdout went away (`| head`): stop quietly with exit 0."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (tests capture stdout)
+        pass
+    raise SystemExit(0)
+
+
+def output_width() -> Optional[int]:
+    """The terminal's width on a terminal; otherwise COLUMNS when set, else 200 (piped output keeps
+    whole lines so scripts and logs stay readable)."""
+    import os
+
+    if sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
+
+
+def fit_columns(columns: list, rows: list, width: int, droppable: tuple = (), last: str = "",
+                min_last: int = 32) -> list:
+    """The columns of a table that fit `width`: those in `droppable` go first, in that order, until
+    every other column fits whole and `last` (which may wrap) keeps at least `min_last` characters.
+    When even that does not fit, `last` is left out too: the caller shows it under the first column."""
+    def natural(col: str) -> int:
+        return max([len(col)] + [len(str(r.get(col, ""))) for r in rows])
+
+    kept = list(columns)
+    for col in (None,) + tuple(droppable):
+        if col in kept:
+            kept.remove(col)
+        fixed = sum(natural(k) + 3 for k in kept if k != last) + 3  # rich: padding and a gap per column
+        if fixed + min(natural(last), min_last) <= width:
+            return kept
+    return [k for k in kept if k != last]
+
+
+# The command line of this run (set by main), for the command that resumes an interrupted one.
+ARGV: list = []
+
+
+def rerun_command(extra: str = "--yes") -> str:
+    """`byoc <this run's arguments>` (with --yes), to resume what an interrupt left to SageMaker."""
+    import shlex
+
+    argv = list(ARGV)
+    if extra and extra not in argv and "-y" not in argv:
+        argv.append(extra)
+    return "byoc " + " ".join(shlex.quote(a) for a in argv)
+
+
+def confirm_change(question: str) -> bool:
+    """Ask on the terminal (default: no). Without a terminal (a pipe, CI) refuse: a change to a
+    production endpoint is never confirmed by default (as terraform apply without -auto-approve)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        from byoc.errors import BadInput
+
+        raise BadInput("No terminal to confirm this change on (stdin or stderr is not a terminal); nothing was changed.",
+                       "Check the plan with --dry-run, then use --yes to confirm without a prompt.")
+    return click.confirm(question, default=False, err=True)
 
 
 def _set_debug(ctx: click.Context, param: Optional[click.Parameter], value: Any) -> Any:

@@ -35,12 +35,12 @@ def render(console: Console, d: Any) -> None:
         if f.symptom:
             head.append(" (symptom)", style="dim")
         console.print(head)
-        console.print(Text(f"   cause: {f.cause}"))
+        console.print(Text(f"   cause: {f.cause}"), soft_wrap=True)
         for i, e in enumerate(f.evidence):
             console.print(Text(("   evidence: " if i == 0 else "             ") + str(e)))
         if f.count > len(f.evidence):
             console.print(Text(f"             (seen {f.count:,} times)", style="dim"))
-        console.print(Text(f"   fix: {f.fix}", style="green"))
+        console.print(Text(f"   fix: {f.fix}", style="green"), soft_wrap=True)  # a command never breaks
         console.print()
     if d.show_key_lines:
         title = "Lines that matter most" + ("" if d.findings else " (no known signature explains them)")

@@ -6,32 +6,56 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from byoc.cli.common import Ctx, aws_options
+from byoc.cli.common import Ctx, aws_options, fit_columns
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+# Columns left out first when the terminal (or COLUMNS) is too narrow for all of them.
+DROP_ORDER = ("Solution", "Variant", "Kind", "Count")
 
 
 @click.command("endpoints")
 @click.option("--name-contains", help="Only endpoints whose name contains this text.")
 @aws_options
 def endpoints_cmd(c: Ctx, name_contains: Any) -> int:
-    """List endpoints: status, async/real-time, solution generation, instances, image and short digest."""
-    from byoc.observe.endpoints import list_endpoints
+    """List endpoints: status, async/real-time/serverless, solution generation, and per variant its
+    instance type, instances, image (with the tag it was given) and short digest."""
+    from byoc.observe.endpoints import list_endpoints, short_image
 
     listing = list_endpoints(c.aws, name_contains)
     rows = listing.items
 
     def text(console: Console) -> None:
+        from rich import box
         from rich.table import Table
 
-        table = Table(title=f"SageMaker endpoints in {c.aws.region}", title_justify="left")
-        for col in ("Endpoint", "Status", "Kind", "Solution", "Instance type", "Count", "Image"):
-            table.add_column(col)
+        if not rows:
+            console.print("No endpoints." + (f" {skipped_note(listing.skipped)}" if listing.skipped else ""))
+            return
+        cells = []
         for r in rows:
-            table.add_row(r.name, r.status, r.kind, r.solution_label, r.instance_type or "-",
-                          "-" if r.instances is None else str(r.instances), r.image_short)
-        console.print(table if rows else "No endpoints.")
+            for i, v in enumerate(r.variants or [{}]):
+                count = v.get("instances")
+                first = i == 0
+                cells.append({
+                    "Endpoint": r.name if first else "", "Status": r.status if first else "",
+                    "Kind": r.kind if first else "", "Solution": r.solution_label if first else "",
+                    "Variant": v.get("name") or "-",
+                    "Instance type": "serverless" if v.get("serverless") else v.get("instance_type") or "-",
+                    "Count": "-" if count is None else str(count),
+                    "Image": r.image_short if first else short_image(v.get("image"), v.get("digest"))})
+        columns = fit_columns(list(cells[0]), cells, console.width, droppable=DROP_ORDER, last="Image")
+        table = Table(title=f"SageMaker endpoints in {c.aws.region}", title_justify="left", box=box.SIMPLE_HEAD)
+        for col in columns:
+            # Names are never cut (rows could not be told apart): columns are dropped and the image wraps first.
+            table.add_column(col, no_wrap=col not in ("Image", "Endpoint"), overflow="fold",
+                             min_width=max(len(r[col]) for r in cells) if col == "Endpoint" else None)
+        for row in cells:
+            if "Image" not in columns and row["Image"]:  # too narrow: the image goes under the name
+                row = {**row, "Endpoint": f"{row['Endpoint']}\n  {row['Image']}".lstrip("\n")}
+            table.add_row(*(row[col] for col in columns))
+        console.print(table)
         if listing.skipped:
             console.print(skipped_note(listing.skipped))
 

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete_endpoint_list
+from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete_endpoint_list, confirm_change
 from byoc.cli.options import STRATEGY_HELP, change_options, changes, deployment_config, guard_options
 from byoc.cli.options import startup_timeout as startup_timeout_option
+from byoc.errors import EXIT_DECLINED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,30 +36,66 @@ def _selection(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _table(fleet: Any) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"Fleet: {fleet.image}", title_justify="left")
-    for col in ("Endpoint", "Canary", "Phase", "Detail"):
-        table.add_column(col)
+    from byoc.observe.endpoints import short_image
+
+    # The title stays short (repository:tag) so it never wraps; names are never cut; details wrap at words.
+    title = fleet.image if fleet.image.startswith(("revision", "previous")) else short_image(fleet.image)
+    table = Table(title=f"Fleet: {title}", title_justify="left")
+    table.add_column("Endpoint", no_wrap=True, min_width=max((len(i.endpoint) for i in fleet.items), default=8))
+    table.add_column("Canary")
+    table.add_column("Phase")
+    table.add_column("Detail", ratio=1)
     for i in fleet.items:
         colour = COLOURS.get(i.phase, "")
         table.add_row(i.endpoint, "yes" if i.canary else "", f"[{colour}]{i.phase}[/]" if colour else i.phase,
-                      (i.error or i.detail or "")[:110])
+                      escape(i.error or i.detail or ""))
     return table
 
 
-def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, continue_on_failure: Any, timeout: Any,
-             keep: Any, verify_canaries: Any, fail_fast: bool = False) -> int:
+def summary_text(fleet: Any) -> str:
+    """`summary: 2 updated, 1 failed` (phases in their usual order)."""
+    counts = fleet.summary()
+    return "summary: " + (", ".join(f"{counts[p]} {p}" for p in sorted(counts, key=_phase_order)) or "nothing")
+
+
+def _phase_order(phase: str) -> int:
+    from byoc.deploy.fleet import PHASES
+
+    return PHASES.index(phase) if phase in PHASES else len(PHASES)
+
+
+def _failures(console: Any, fleet: Any) -> None:
+    """Each failed endpoint's reason whole, its diagnosis' first finding, and the commands to look further."""
+    for i in fleet.items:
+        if i.phase not in ("failed", "timeout"):
+            continue
+        console.print(f"{i.endpoint}: {i.phase}{' (canary)' if i.canary else ''}: {i.error or i.detail}",
+                      markup=False, soft_wrap=True)
+        for f in ((i.result or {}).get("diagnosis") or [])[:1]:
+            console.print(f"  cause: {f.get('cause')}", markup=False, soft_wrap=True)
+            if f.get("fix"):
+                console.print(f"  fix: {f.get('fix')}", markup=False, soft_wrap=True)
+        console.print(f"  more: byoc diagnose {i.endpoint} --since 30m", markup=False, soft_wrap=True)
+
+
+def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, continue_on_failure: Any, timeout: Any, keep: Any, verify_canaries: Any, rollback: bool = False,
+             fail_fast: bool = False) -> int:
     from byoc.deploy import fleet as fleet_ops
 
     err = c.err_console()
     if not c.json:
         err.print(_table(fleet))
     if fleet.refused or dry_run or not any(i.phase == "planned" for i in fleet.items):
-        c.emit(fleet.to_dict(), lambda console: console.print(f"summary: {fleet.summary()}"))
+        c.emit(fleet.to_dict(), lambda console: console.print(summary_text(fleet)))
         return fleet.exit_code
-    if not yes and sys.stdin.isatty() and sys.stderr.isatty():
-        click.confirm(f"Update {sum(i.phase == 'planned' for i in fleet.items)} endpoint(s)?", abort=True, err=True)
+    if not yes and not confirm_change(f"{'Roll back' if rollback else 'Update'} "
+                                      f"{sum(i.phase == 'planned' for i in fleet.items)} endpoint(s)?"):
+        c.emit({**fleet.to_dict(), "exit_code": EXIT_DECLINED, "declined": True},
+               lambda console: console.print("declined: nothing was changed."))
+        return EXIT_DECLINED
     lock = threading.Lock()
     live = None
     if err.is_terminal and not c.json:
@@ -81,12 +118,23 @@ def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, 
     finally:
         if live is not None:
             live.stop()
+    if fleet.interrupted:
+        c.progress("Interrupted: no endpoint was started after Ctrl-C; SageMaker finishes the deployments in flight "
+                   "(each row says how to resume watching it).")
 
     def text(console: Console) -> None:
         console.print(_table(fleet))
-        console.print(f"summary: {fleet.summary()}")
+        _failures(console, fleet)
+        console.print(summary_text(fleet))
 
     c.emit(fleet.to_dict(), text)
+    if fleet.interrupted:
+        # byoc stopped watching the endpoints in flight; their threads must not hold the exit until SageMaker ends.
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(fleet.exit_code)
     return fleet.exit_code
 
 
@@ -154,7 +202,8 @@ def fleet_rollback_cmd(c: Ctx, match: Any, endpoints: Any, exclude: Any, to: Any
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
     fleet = fleet_ops.plan_rollback(c.aws, names, to)
     return _execute(c, fleet, yes=yes, dry_run=dry_run, concurrency=concurrency,
-                    continue_on_failure=continue_on_failure, timeout=timeout, keep=5, verify_canaries=False)
+                    continue_on_failure=continue_on_failure, timeout=timeout, keep=5, verify_canaries=False,
+                    rollback=True)
 
 
 @fleet_group.command("status")

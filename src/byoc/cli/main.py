@@ -10,7 +10,7 @@ from typing import List, Optional
 import click
 
 from byoc import __version__
-from byoc.cli.common import DEBUG
+from byoc.cli.common import ARGV, DEBUG, closed_pipe
 from byoc.cli.completion import COMPLETE_VAR
 
 EXIT_CODES = """\b
@@ -21,6 +21,9 @@ Exit codes:
   3  timed out while SageMaker goes on (the command to resume is printed)
   4  credentials or permission problem (the missing action is named)
   5  unexpected internal error (re-run with --debug for the traceback)
+  6  declined: you answered no at the confirmation prompt; nothing was changed
+130  interrupted (Ctrl-C): nothing new is started; SageMaker finishes what it began
+     (the summary and the command that resumes watching are printed)
 """
 
 # Modules that define commands; each exposes COMMANDS (a list of click commands/groups).
@@ -82,8 +85,11 @@ def main(argv: Optional[List[str]]=None) -> None:
 
     DEBUG["on"] = False  # set again by --debug; a previous in-process run must not leave it on
     redaction.reveal(False)  # likewise --show-secrets
+    ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = cli.main(args=argv, prog_name="byoc", complete_var=COMPLETE_VAR, standalone_mode=False)
+    except BrokenPipeError:
+        closed_pipe()  # `byoc logs ... | head`: the reader has all it wanted; a normal end (exit 0)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -108,4 +114,8 @@ def main(argv: Optional[List[str]]=None) -> None:
         click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
         click.echo("  fix: re-run with --debug for the traceback and report it.", err=True)
         sys.exit(EXIT_INTERNAL)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        closed_pipe()
     sys.exit(rv if isinstance(rv, int) else EXIT_OK)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
-from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete_endpoint
+from byoc.cli.common import (
+    Ctx,
+    Duration,
+    RevisionNumber,
+    aws_options,
+    complete_endpoint,
+    confirm_change,
+    rerun_command,
+)
 from byoc.cli.options import (
     STRATEGY_HELP,
     apply_options,
@@ -19,6 +26,7 @@ from byoc.cli.options import (
     guard_options,
 )
 from byoc.cli.options import startup_timeout as startup_timeout_option
+from byoc.errors import EXIT_FAILED, EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -125,7 +133,6 @@ def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, time
              fail_fast: bool = False, no_verify: bool = False) -> int:
     from byoc.deploy.apply import apply, result_of
     from byoc.deploy.plan import no_verify as skip_verification
-    from byoc.deploy.results import UpdateResult
 
     if no_verify:
         skip_verification(plan)
@@ -134,16 +141,44 @@ def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, time
         result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
         result.plan = plan.to_dict()
         return emit_result(c, result)
-    if not yes and not plan.unchanged and sys.stdin.isatty() and sys.stderr.isatty():
-        click.confirm(f"Update {plan.endpoint}?", abort=True, err=True)
-    applied: UpdateResult = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
-                                  events=progress_printer(c, quiet), fail_fast=fail_fast)
-    return emit_result(c, applied)
+    if not yes and not plan.unchanged and not confirm_change(question(plan)):
+        return emit_result(c, result_of(plan, "declined", time.monotonic()))
+    started = time.monotonic()
+    try:
+        result = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
+                                     events=progress_printer(c, quiet), fail_fast=fail_fast)
+    except KeyboardInterrupt:
+        # The lock is released (apply's finally); SageMaker goes on with whatever UpdateEndpoint started.
+        result = result_of(plan, "in-progress", started, resume_command=rerun_command(), interrupted=True)
+        emit_result(c, result)
+        return EXIT_INTERRUPTED
+    return emit_result(c, result)
+
+
+def question(plan: Any) -> str:
+    """The confirmation prompt: what changes, and for recreate that the endpoint stops serving and for how long."""
+    if plan.strategy == "recreate":
+        return (f"Recreate {plan.endpoint}? It is deleted and created again: it stops serving until the new one is "
+                f"InService, usually 5-15 minutes (GPU instances, large images: longer), and async requests queued "
+                f"meanwhile are lost. Continue?")
+    return f"Update {plan.endpoint} to {plan.target} (blue/green: it keeps serving)?"
 
 
 def emit_result(c: Ctx, result: Any) -> int:
     def text(console: Console) -> None:
         from rich.markup import escape
+
+        if result.result == "declined":
+            console.print(f"declined: nothing was changed on {result.endpoint}.", markup=False)
+            return
+        if result.interrupted:
+            serving = ("it serves again once InService" if result.strategy == "recreate"
+                       else "the endpoint keeps serving (blue/green) meanwhile")
+            console.print(f"interrupted: byoc stopped watching {result.endpoint}. SageMaker carries on with a deployment "
+                          f"it started; {serving}.", markup=False, soft_wrap=True)
+            console.print(f"To resume watching and record the outcome: {result.resume_command}", markup=False,
+                          soft_wrap=True)
+            return
 
         colour = {"updated": "green", "unchanged": "green", "failed": "red", "failing": "red",
                   "timeout": "yellow"}.get(result.result, "")
@@ -166,8 +201,12 @@ def emit_result(c: Ctx, result: Any) -> int:
                 console.print(f"FailureReason: {result.failure_reason}")
             for n, f in enumerate(result.diagnosis[:5], 1):
                 console.print(f"{n}. {escape('[' + f.get('severity', '') + ']')} [bold]{escape(f.get('title', ''))}[/]")
-                for line in finding_lines(f):
-                    console.print(f"   {line}", markup=False)
+                # Whole lines (soft_wrap): a command inside a fix must never get a line break.
+                console.print(f"   cause: {f.get('cause')}", markup=False, soft_wrap=True)
+                for e in (f.get("evidence") or [])[:2]:
+                    console.print(f"   evidence: {_evidence(e)}", markup=False, soft_wrap=True)
+                if f.get("fix"):
+                    console.print(f"   fix: {f.get('fix')}", markup=False, soft_wrap=True)
             if result.diagnosis:
                 console.print(f"More: byoc diagnose {result.endpoint} --since 30m", markup=False)
         if result.resume_command:
@@ -329,7 +368,8 @@ def _short_image(image: Optional[str]) -> str:
 
 @click.command("status")
 @click.argument("endpoint", shell_complete=complete_endpoint)
-@click.option("--watch", "-w", is_flag=True, help="Refresh until no update is in progress (Ctrl-C stops).")
+@click.option("--watch", "-w", is_flag=True, help="Refresh until no update is in progress (Ctrl-C stops), record "
+              "its outcome as `update` would, and exit 1 if it failed.")
 @click.option("--interval", default="5s", show_default=True, type=Duration(minimum=0.1),
               help="Time between refreshes: seconds or a duration (5s, 1m).")
 @aws_options
@@ -338,18 +378,39 @@ def status_cmd(c: Ctx, endpoint: str, watch: Any, interval: Any) -> int:
     from byoc.observe.status import status
 
     check_endpoint_name(endpoint)
+    recorded = []
     while True:
         st = status(c.aws, endpoint)
-        if not watch or not st.in_progress or c.json:
+        if watch:
+            # Whoever sees a deployment settle records its outcome and sweeps, as `update` would have.
+            from byoc.deploy.settle import record
+
+            recorded += record(c.aws, endpoint)  # nothing while SageMaker is busy or a run holds the lock
+            if recorded:
+                st = status(c.aws, endpoint)
+        if not watch or not st.in_progress:
             break
-        _render_status(c, st)
+        if not c.json:
+            _render_status(c, st)
         time.sleep(interval)
+    for n, outcome, swept in recorded:
+        c.progress(f"recorded: revision {n} {outcome}" + (f"; swept {', '.join(swept)}" if swept else ""))
     _render_status(c, st)
-    return 0
+    # With --watch, exit as `update` would have: 1 when the deployment it saw settle failed.
+    return EXIT_FAILED if any(outcome == "failed" for _, outcome, _ in recorded) else 0
+
+
+def _instances(v: dict) -> str:
+    """current/desired instances; "-" when SageMaker reports none (serverless, Creating, Failed)."""
+    current, desired = v.get("current_instances"), v.get("desired_instances")
+    if current is None and desired is None:
+        return "-"
+    return f"{'-' if current is None else current}/{'-' if desired is None else desired}"
 
 
 def _render_status(c: Ctx, st: Any) -> None:
     def text(console: Console) -> None:
+        from rich.markup import escape
         from rich.table import Table
 
         console.print(f"[bold]{st.endpoint}[/] {st.status} ({st.kind}), config {st.config}, revision {st.revision}")
@@ -357,10 +418,11 @@ def _render_status(c: Ctx, st: Any) -> None:
             console.print(f"solution: {st.solution['label']} (generation {st.solution['generation']})")
         table = Table(show_header=True)
         for col in ("Variant", "Instance type", "Instances", "Image", "Digest"):
-            table.add_column(col)
-        for v in st.variants:
-            table.add_row(v["name"], v["instance_type"] or "-", f"{v['current_instances']}/{v['desired_instances']}",
-                          _short_image(v["image"]) if "/" in (v["image"] or "") else (v["image"] or "-"),
+            table.add_column(col, overflow="fold")
+        for i, v in enumerate(st.variants):
+            image = st.given_image if i == 0 and st.given_image else v["image"]
+            table.add_row(v["name"], v["instance_type"] or ("serverless" if st.kind == "serverless" else "-"),
+                          _instances(v), _short_image(image) if "/" in (image or "") else (image or "-"),
                           (v["digest"] or "-")[7:19])
         console.print(table)
         for a in st.autoscaling:
@@ -370,13 +432,14 @@ def _render_status(c: Ctx, st: Any) -> None:
             console.print(f"[yellow]autoscaling paused:[/] {st.autoscaling_paused}")
         if st.last_update:
             lu = st.last_update
-            console.print(f"last update: revision {lu['revision']} {lu.get('outcome')} at {lu.get('created_at')}")
+            console.print(f"last update: revision {lu['revision']} {lu.get('outcome')} at {lu.get('created_at') or '-'}")
         if st.failure_reason:
-            console.print(f"[red]FailureReason:[/] {st.failure_reason}")
+            console.print(f"[red]FailureReason:[/] {escape(st.failure_reason)}")
         if st.in_progress:
             ip = st.in_progress
-            console.print(f"[yellow]in progress:[/] {ip['status']} -> {ip.get('target_config') or '?'}"
-                          + (f" (byoc run: {ip['byoc_run']})" if ip.get("byoc_run") else ""))
+            target = f" -> {ip['target_config']}" if ip.get("target_config") else ""
+            console.print(f"[yellow]in progress:[/] {ip['status']}{target}"
+                          + (f" (byoc run: {escape(ip['byoc_run'])})" if ip.get("byoc_run") else ""))
 
     c.emit(st.to_dict(), text)
 

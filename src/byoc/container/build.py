@@ -291,6 +291,17 @@ def registry_password(aws: Aws) -> str:
     return password
 
 
+# A builder CLI without its engine: Docker's own wording, and the socket or pipe it cannot reach
+# (`docker login` says "error during connect: ... dial unix /var/run/docker.sock: connect: ...").
+_NO_ENGINE_RE = re.compile(r"cannot connect to the docker daemon|is the docker daemon running|error during connect"
+                           r"|dial unix \S*\.sock|docker_engine|cannot connect to podman|finch vm .*not running",
+                           re.IGNORECASE)
+
+
+NO_ENGINE_FIX = ("Start Docker Desktop or `sudo systemctl start docker` (`finch vm start` for Finch, "
+                 "`podman machine start` for Podman).")
+
+
 def builder_error(builder: Builder, what: str, code: int, tail: list,
                   fix: str = "Read the builder output above; fix the Dockerfile or the build context and run again.",
                   ) -> ByocError:
@@ -302,10 +313,8 @@ def builder_error(builder: Builder, what: str, code: int, tail: list,
         return AuthError(f"{what} was denied: your identity lacks {action}.",
                          f"Add this statement to your IAM policy: {policy_statement(action, resource)} (or run `byoc policy`).",
                          action=action, resource=resource)
-    if re.search(r"cannot connect to the docker daemon|is the docker daemon running", text, re.IGNORECASE):
-        return BadInput(f"{builder.name} is installed but its daemon is not running.",
-                        "Start Docker Desktop or `sudo systemctl start docker` (`finch vm start` for Finch, "
-                        "`podman machine start` for Podman).")
+    if _NO_ENGINE_RE.search(text):
+        return BadInput(f"{builder.name} is installed but its daemon is not running.", NO_ENGINE_FIX)
     if re.search(r"port is already allocated|address already in use", text, re.IGNORECASE):
         return BadInput(f"{what} failed: the host port is already in use.", "Pass --port with a free port.")
     if re.search(r"tag invalid|cannot be overwritten because the (?:tag|repository) is immutable", text, re.IGNORECASE):

@@ -138,11 +138,14 @@ def _snippet(body: bytes, limit: int = 120) -> str:
 
 
 def wait_for_ping(host: str, port: int, startup_timeout: float, progress: Callable[[str], None],
-                  should_stop: Callable[[], Optional[str]]) -> tuple:
-    """Poll GET /ping until it answers 200 or the startup window ends: (ContractCheck, ever_connected)."""
+                  should_stop: Callable[[], Optional[str]], refused_grace: Optional[float] = None) -> tuple:
+    """Poll GET /ping until it answers 200 or the startup window ends: (ContractCheck, ever_connected).
+    With `refused_grace`, stop early when nothing ever accepted a connection within that many seconds.
+    A refused connection is said once; other states every PROGRESS_EVERY seconds."""
     start = time.monotonic()
     last = "no attempt"
     connected = False
+    told_refused = False
     next_progress = start + PROGRESS_EVERY
     while True:
         elapsed = time.monotonic() - start
@@ -164,7 +167,16 @@ def wait_for_ping(host: str, port: int, startup_timeout: float, progress: Callab
         now = time.monotonic()
         if now - start >= startup_timeout:
             break
-        if now >= next_progress:
+        if not connected and refused_grace is not None and now - start >= refused_grace:
+            return ContractCheck("ping", False, f"nothing accepted a connection on {host}:{port} within "
+                                 f"{refused_grace:g} s", FIX_LISTEN, round(now - start, 3)), False
+        if not connected and "refused" in last:
+            if not told_refused:
+                progress(f"waiting for GET /ping: {last} on {host}:{port}; waiting quietly"
+                         + (f" (at most {refused_grace:g} s unless something starts listening)"
+                            if refused_grace is not None else ""))
+                told_refused = True
+        elif now >= next_progress:
             progress(f"waiting for GET /ping: {last} ({now - start:.0f} s of {startup_timeout:g} s)")
             next_progress = now + PROGRESS_EVERY
         time.sleep(min(POLL_INTERVAL, max(0.0, startup_timeout - (now - start))))
@@ -269,11 +281,11 @@ def run_invocation(host: str, port: int, payload: bytes, content_type: str, acce
 def check(url: str, payload: Optional[bytes] = None, content_type: str = "application/json",
           accept: str = "application/json", startup_timeout: float = 300.0, invocation_timeout: float = 600.0,
           progress: Callable[[str], None] = lambda _m: None,
-          should_stop: Callable[[], Optional[str]] = lambda: None) -> Report:
+          should_stop: Callable[[], Optional[str]] = lambda: None, refused_grace: Optional[float] = None) -> Report:
     """Run the contract checks against a running container; never raises for a failing container."""
     host, port = parse_url(url)
     report = Report(url=url)
-    ping, connected = wait_for_ping(host, port, startup_timeout, progress, should_stop)
+    ping, connected = wait_for_ping(host, port, startup_timeout, progress, should_stop, refused_grace)
     report.checks.append(ping)
     report.unreachable = not connected
     if not ping.ok:

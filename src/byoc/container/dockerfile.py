@@ -286,7 +286,13 @@ def write(dir_: str, base: Base, extensions: Sequence[Extension] = (), apt: Sequ
     root.mkdir(parents=True, exist_ok=True)
     for name, text in targets.items():
         (root / name).write_text(text)
-    needs = [] if base.kind == "solution" or (root / "serve").exists() else ["serve"]
-    return InitResult(dir=str(root), files=[str(root / n) for n in targets], base=base,
-                      extensions=list(extensions), apt=list(apt), pip=list(pip), needs=needs)
+    files = [str(root / n) for n in targets]
+    if base.kind != "solution" and not (root / "serve").exists():
+        # A starter serve program (pip installs do not ship examples/); one the user has is never replaced.
+        starter = root / "serve"
+        starter.write_text(resources.files("byoc").joinpath("data/serve").read_text())
+        starter.chmod(0o755)
+        files.append(str(starter))
+    return InitResult(dir=str(root), files=files, base=base,
+                      extensions=list(extensions), apt=list(apt), pip=list(pip))
 

@@ -79,7 +79,10 @@ def first_update(plan: UpdatePlan) -> bool:
 
 def start_tags(plan: UpdatePlan) -> list:
     """Endpoint tags written with the lock: this attempt's outcome, and revision 0 on the first update."""
-    tags = [{"Key": revisions.outcome_key(plan.revision), "Value": outcome_of(plan, "in-progress")}]
+    # A new revision's attempt is stamped with its config's creation time (byoc:created-at), so whoever
+    # later sees it fail (`byoc status --watch`) can tell the attempt's own config from a retained one.
+    made = revisions.tags_dict((plan.create_config or {}).get("Tags") or []).get(revisions.T_AT)
+    tags = [{"Key": revisions.outcome_key(plan.revision), "Value": outcome_of(plan, "in-progress", made)}]
     if first_update(plan):
         tags.append({"Key": revisions.T_ORIGINAL, "Value": plan.previous_config})
     return tags
@@ -131,8 +134,8 @@ def diagnose_failure(aws: Aws, endpoint: str, events: Events, since_ms: Optional
         return []
 
 
-def outcome_of(plan: UpdatePlan, outcome: str) -> str:
-    """The value of the endpoint's byoc:r<N> tag recording this attempt's outcome now."""
+def outcome_of(plan: UpdatePlan, outcome: str, at: Optional[str] = None) -> str:
+    """The value of the endpoint's byoc:r<N> tag recording this attempt's outcome now (or `at`)."""
     named = plan.image.split("@", 1)[0]
     ref = named.split("/", 1)[1] if "/" in named else named
-    return revisions.outcome_value(outcome, now_iso(), ref, plan.digest, plan.caller)
+    return revisions.outcome_value(outcome, at or now_iso(), ref, plan.digest, plan.caller)

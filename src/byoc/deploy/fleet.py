@@ -18,11 +18,11 @@ from typing import Any, Callable, Optional
 from byoc.aws.client import Aws
 from byoc.deploy import apply, capacity
 from byoc.deploy.plan import UpdatePlan, plan_update
-from byoc.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, ByocError
+from byoc.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput, ByocError
 
 PLAN_WORKERS = 8  # plans read a handful of resources each; SageMaker's Describe* rate limits are per account
 PHASES = ("planned", "refused", "unchanged", "waiting", "updating", "verifying", "updated", "failed", "timeout",
-          "skipped")
+          "interrupted", "skipped")
 
 
 @dataclass
@@ -45,11 +45,14 @@ class FleetRun:
     image: str
     items: list
     refused: bool = False
+    interrupted: bool = False  # Ctrl-C: nothing new was started after it
 
     @property
     def exit_code(self) -> int:
         if self.refused:
             return EXIT_BAD_INPUT
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         return EXIT_FAILED if any(i.phase in ("failed", "failing", "timeout") for i in self.items) else EXIT_OK
 
     def summary(self) -> dict:
@@ -59,7 +62,8 @@ class FleetRun:
         return counts
 
     def to_dict(self) -> dict:
-        return {"image": self.image, "exit_code": self.exit_code, "summary": self.summary(),
+        return {"image": self.image, "exit_code": self.exit_code, "interrupted": self.interrupted,
+                "summary": self.summary(),
                 "endpoints": [i.to_dict() for i in self.items]}
 
 
@@ -164,9 +168,12 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
         if on_change:
             on_change(item)
 
+    def why_stopped() -> str:
+        return "not started: interrupted" if fleet.interrupted else "stopped after a failure"
+
     def one(item: FleetItem) -> None:
         if stop.is_set():
-            return set_phase(item, "skipped", "stopped after a failure")
+            return set_phase(item, "skipped", why_stopped())
         set_phase(item, "updating")
         planned = item.plan
         assert planned is not None  # every item reaching apply was planned
@@ -193,6 +200,7 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
                 ok, why = verify(item.endpoint, planned.target)
                 if not ok:
                     item.error = why
+                    item.result["diagnosis"] = apply.diagnose_failure(aws, item.endpoint, None)
                     set_phase(item, "failed", "canary verification failed")
                     stop.set()
                     return
@@ -213,12 +221,35 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
             continue
         if stop.is_set():
             for item in batch:
-                set_phase(item, "skipped", "stopped after a failure")
+                set_phase(item, "skipped", why_stopped())
             continue
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            for f in [pool.submit(one, i) for i in batch]:
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        futures = [pool.submit(one, i) for i in batch]
+        try:
+            for f in futures:
                 f.result()
+        except KeyboardInterrupt:
+            # Ctrl-C: start nothing new; the endpoints in flight are SageMaker's to finish. byoc stops
+            # watching them at once (their locks are released) and says how to resume.
+            fleet.interrupted = True
+            stop.set()
+            for item in fleet.items:
+                if item.phase in ("updating", "verifying"):
+                    item.error = None
+                    set_phase(item, "interrupted", f"SageMaker goes on; to resume watching: {resume(item.plan)}")
+                elif item.phase in ("waiting", "planned") and item in todo:
+                    set_phase(item, "skipped", why_stopped())
+            pool.shutdown(wait=False, cancel_futures=True)
+            return fleet
+        pool.shutdown(wait=True)
     return fleet
+
+
+def resume(plan: UpdatePlan) -> str:
+    """The command that watches an interrupted endpoint's deployment to its end and records it."""
+    if plan.reuse:
+        return f"byoc rollback {plan.endpoint} --to {plan.revision} --yes"
+    return f"byoc update {plan.endpoint} {plan.image} --yes"
 
 
 def plan_rollback(aws: Aws, names: list, to: Optional[int] = None) -> FleetRun:
@@ -231,6 +262,7 @@ def plan_rollback(aws: Aws, names: list, to: Optional[int] = None) -> FleetRun:
         try:
             item.plan = plan_one(aws, name, to)
             item.phase = "unchanged" if item.plan.unchanged else "planned"
+            item.detail = f"to revision {item.plan.revision} ({item.plan.endpoint_config})"
         except ByocError as exc:
             if exc.exit_code == EXIT_AUTH:
                 raise

@@ -13,7 +13,7 @@ from byoc.aws import partitions, shapes
 from byoc.aws.client import Aws
 from byoc.deploy import autoscaling, capacity, guardrails, instance_checks, startup
 from byoc.deploy.changes import Changes, check_environment
-from byoc.endpoint import revisions, solution
+from byoc.endpoint import lock, revisions, solution
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AwsError, BadInput, PreflightFailed
 from byoc.iam import execution_role
@@ -113,7 +113,7 @@ def default_image(aws: Aws, view: endpoint_view.EndpointView, tags: dict) -> str
     return solution.default_image(solution.of_view(view), solution.model_environment(view.models), registry)
 
 
-def check_status(view: endpoint_view.EndpointView, strategy: str, resuming: bool) -> None:
+def check_status(view: endpoint_view.EndpointView, strategy: str, resuming: bool, tags: Optional[dict] = None) -> None:
     status = view.status
     if status == "Failed" and strategy != "recreate":
         raise PreflightFailed(
@@ -121,8 +121,10 @@ def check_status(view: endpoint_view.EndpointView, strategy: str, resuming: bool
             "SageMaker cannot update a Failed endpoint.",
             f"Run again with --strategy recreate (deletes and recreates {view.name} with the full configuration).")
     if status in endpoint_view.BUSY and not resuming:
+        who = lock.holder((tags or {}).get(revisions.T_LOCK))
+        by = f"by byoc {who}" if who else "not by a byoc run that is still watching it"
         raise PreflightFailed(
-            f"Endpoint {view.name} is {status}; another update is in progress.",
+            f"Endpoint {view.name} is {status}; another update is in progress ({by}).",
             f"Wait for it (`byoc status {view.name} --watch`), then run the update again.")
 
 
@@ -278,7 +280,7 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
     new_types = instance_checks.new_types(view, changes)
     resuming = bool(pending and revisions.base(pending) == revisions.config_stem(endpoint, view.config_name)
                     and _existing_revision(aws, view, [pending], tags, resolved.digest, target, changes, new_types))
-    check_status(view, strategy, resuming)
+    check_status(view, strategy, resuming, tags)
     check_architecture(resolved, view, new_types)
     variants = view.variants
     live_digests = {v.digest for v in variants if v.digest}

@@ -37,7 +37,7 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
         pinned = target.image if "@" in target.image or not target.digest else f"{target.image}@{target.digest}"
         return plan_update(aws, endpoint, pinned, force=True, deployment_config=deployment_config,
                            startup_timeout=startup_timeout)
-    check_status(view, "blue-green", resuming=False)
+    check_status(view, "blue-green", resuming=False, tags=tags)
     variants = view.variants
     previous = variants[0] if variants else None
     plan = UpdatePlan(

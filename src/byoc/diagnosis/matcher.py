@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import dataclass, field
@@ -126,6 +127,19 @@ class _Sources:
                 hits.append(_Hit(ev, _groups(m), (ts, index)))
         return hits, count
 
+    def vetoes(self, rules: Iterable[Rule]) -> Tuple[bool, set]:
+        """(an `unless` rule holds everywhere, the log streams in which a log `unless` rule matches).
+        Log evidence is judged per instance: a healthy old fleet's line does not excuse a new one."""
+        streams: set = set()
+        for rule in rules:
+            if rule.where != "log":
+                if self.hits(rule, 1)[1]:
+                    return True, streams
+                continue
+            for index, _ in self.log.find(rule.regex, rule.needles):
+                streams.add(self.log.events[index].get("logStreamName"))
+        return False, streams
+
     def any(self, rules: Iterable[Rule]) -> bool:
         """Whether any rule matches anywhere (stops at the first match)."""
         for rule in rules:
@@ -162,18 +176,30 @@ def _pick(hits: List[_Hit], limit: int) -> List[_Hit]:
 
 
 def _evaluate(sig: Signature, src: _Sources, cat: Catalogue, max_evidence: int) -> Optional[Finding]:
-    if sig.unless and src.any(sig.unless):
+    everywhere, vetoed = src.vetoes(sig.unless) if sig.unless else (False, set())
+    if everywhere:
         return None
     hits: List[_Hit] = []
     count = 0
     for rule in sig.match:
-        rule_hits, rule_count = src.hits(rule, max_evidence)
-        hits.extend(rule_hits)
-        count += rule_count
+        rule_hits, rule_count = src.hits(rule, max_evidence if not vetoed else 10 ** 6)
+        kept = [h for h in rule_hits if h.evidence.stream is None or h.evidence.stream not in vetoed]
+        if vetoed and any(h.evidence.stream is None for h in rule_hits):
+            return None  # an API fact or FailureReason matched: the unless line speaks for the whole endpoint
+        hits.extend(kept)
+        count += rule_count if not vetoed else len(kept)
     if not hits:
         return None
     chosen = _pick(hits, max_evidence)
     values = dict(src.context)
+    per_variant = json.loads(values.pop("variant_instance_types", "{}"))
+    variant = (chosen[0].evidence.stream or "").split("/", 1)[0]
+    if variant in per_variant:  # streams are <variant>/<instance>: the facts of that instance's variant
+        values["instance_type"] = per_variant[variant]
+        values["variant"] = variant
+        arch = instances.architecture(per_variant[variant])
+        if arch:
+            values["instance_arch"] = arch
     for h in reversed(chosen):  # the earliest hit's groups win
         values.update(h.groups)
     fill = _Fill(values, cat.placeholder_defaults)

@@ -14,6 +14,7 @@ from typing import Optional
 from byoc.aws.client import Aws
 from byoc.endpoint import revisions
 from byoc.errors import AuthError, PreflightFailed
+from byoc.timespec import iso
 
 STALE_SECONDS = 6 * 3600
 
@@ -43,7 +44,7 @@ def holder(value: Optional[str]) -> Optional[str]:
         return None
     if time.time() - since > STALE_SECONDS or not _alive(host, pid):
         return None
-    return f"process {pid} on {host} since {time.strftime('%H:%M:%S', time.localtime(since))}"
+    return f"process {pid} on {host} since {iso(since * 1000)}"
 
 
 class EndpointLock:

@@ -29,6 +29,7 @@ from byoc.redaction import shown
 
 if TYPE_CHECKING:
     from byoc.endpoint.view import EndpointView
+from byoc.timespec import iso_utc
 
 MAX_NAME = 63  # ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (CreateModel/CreateEndpointConfig, EndpointConfigName)
 REV_SUFFIX = re.compile(r"-r(\d+)$")
@@ -162,6 +163,13 @@ def note(aws: Aws, endpoint: str, config: str, n: int, text: str) -> None:
             pass  # the note is a courtesy; the outcome tags still tell the story
 
 
+def given_image(aws: Aws, view: EndpointView) -> Optional[str]:
+    """The image URI as the user gave it (with its tag) for the live config, when byoc made it."""
+    if number(view.config_name) is None or not view.config.get("EndpointConfigArn"):
+        return None
+    return _safe_tags(aws, view.config["EndpointConfigArn"]).get(T_IMAGE)
+
+
 def listed_configs(aws: Aws, endpoint: str, config: str) -> list:
     """ListEndpointConfigs entries (name, ARN, CreationTime) of this endpoint's byoc configs
     (<stem>-r<N>) that still exist."""
@@ -210,8 +218,10 @@ def history(aws: Aws, view: EndpointView, endpoint_tags: Optional[dict] = None) 
         rev.config, rev.models = name, models
         rev.image = ctags.get(T_IMAGE) or rev.image or _model_image(aws, models)
         rev.digest = ctags.get(T_DIGEST) or rev.digest or _digest_of(rev.image)
-        rev.created_at = ctags.get(T_AT) or rev.created_at or str(cfg.get("CreationTime", ""))
-        rev.created_by = ctags.get(T_BY) or rev.created_by
+        # When and by whom the revision was made: a later rollback to it (which rewrites its outcome tag)
+        # must not change that.
+        rev.created_at = ctags.get(T_AT) or cfg.get("CreationTime") or rev.created_at
+        rev.created_by = ctags.get(T_BY) or (None if n == 0 else rev.created_by)
         rev.instance_types = ctags.get(T_TYPES) or " ".join(
             f"{v['VariantName']}={v['InstanceType']}" for v in cfg.get("ProductionVariants", []) if v.get("InstanceType"))
         rev.env_changes, rev.note = ctags.get(T_ENV), ctags.get(T_NOTE)
@@ -221,9 +231,10 @@ def history(aws: Aws, view: EndpointView, endpoint_tags: Optional[dict] = None) 
             rev.outcome = "retained"
         revs[n] = rev
     for rev in revs.values():
+        rev.created_at = iso_utc(rev.created_at)
         rev.live = rev.config == view.config_name
-        if rev.live:
-            rev.outcome = "live" if rev.number else "original (live)"
+        if rev.live and rev.number:
+            rev.outcome = "live"
         elif rev.outcome == "deployed":
             rev.outcome = "retained" if rev.config else "superseded"
     return sorted(revs.values(), key=lambda r: r.number, reverse=True)

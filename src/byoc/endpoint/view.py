@@ -55,6 +55,14 @@ class EndpointView:
         return bool(self.config.get("AsyncInferenceConfig"))
 
     @property
+    def kind(self) -> str:
+        """async, serverless or real-time: the one rule `endpoints`, `status` and `fleet status` show."""
+        if self.is_async:
+            return "async"
+        cvs = self.config.get("ProductionVariants", [])
+        return "serverless" if cvs and all("ServerlessConfig" in v for v in cvs) else "real-time"
+
+    @property
     def variants(self) -> list:
         live = {v["VariantName"]: v for v in self.endpoint.get("ProductionVariants", [])}
         out = []

@@ -47,7 +47,7 @@ def check(aws: Aws, role_arn: str, model: str) -> None:
         return
     name = role_arn.rsplit("/", 1)[-1]
     try:
-        role = aws.iam.get_role(RoleName=name)["Role"]
+        role = aws.memo(f"iam:GetRole {name}", lambda: aws.iam.get_role(RoleName=name)["Role"])  # once per fleet
     except AuthError:
         return
     except AwsError as exc:

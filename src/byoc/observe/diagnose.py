@@ -7,6 +7,7 @@ ECR record and the endpoint's recent CloudWatch logs, and matches them against t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
@@ -114,6 +115,10 @@ def facts(view: endpoint_view.EndpointView) -> Dict[str, str]:
         subnets = (model.get("VpcConfig") or {}).get("Subnets") or []
         values["vpc"] = ", ".join(subnets) if subnets else "none (SageMaker's own network)"
     out.update({k: str(v) for k, v in values.items() if v not in (None, "")})
+    # Each variant's instance type: a finding names the one of the instance whose line it shows.
+    types = {v.get("VariantName"): v.get("InstanceType") for v in cfg_variants if v.get("InstanceType")}
+    if len(types) > 1:
+        out["variant_instance_types"] = json.dumps(types)
     return out
 
 

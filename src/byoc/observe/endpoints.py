@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Tuple
 
 from byoc.aws.client import Aws
-from byoc.endpoint import solution
+from byoc.endpoint import revisions, solution
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError, BadInput
 from byoc.images import ref as image_ref
@@ -26,14 +26,12 @@ class EndpointSummary:
     digest: Optional[str]
     config: str
     solution: Optional[dict] = None  # the solution generation that made it (endpoint/solution.py)
+    variants: list = field(default_factory=list)  # per variant: name, instance_type, instances, image, digest
+    given_image: Optional[str] = None  # the URI as the user gave it to byoc (its tag kept)
 
     @property
     def image_short(self) -> str:
-        ref = image_ref.try_parse(self.image or "")
-        name = ref.repository + (f":{ref.tag}" if ref.tag else "") if ref else (self.image or "-")
-        if self.digest:
-            name += f" ({self.digest[7:19]})"
-        return name
+        return short_image(self.given_image or self.image, self.digest)
 
     @property
     def solution_label(self) -> str:
@@ -43,20 +41,29 @@ class EndpointSummary:
         return asdict(self)
 
 
-def summarize(view: endpoint_view.EndpointView) -> EndpointSummary:
+def short_image(image: Optional[str], digest: Optional[str] = None) -> str:
+    """repository[:tag] (short digest) of an image URI, without its registry host."""
+    ref = image_ref.try_parse(image or "")
+    name = ref.repository + (f":{ref.tag}" if ref.tag else "") if ref else (image or "-")
+    return name + (f" ({digest[7:19]})" if digest else "")
+
+
+def summarize(view: endpoint_view.EndpointView, given_image: Optional[str] = None) -> EndpointSummary:
     variants = view.variants
     first = variants[0] if variants else None
-    kind = "async" if view.is_async else ("serverless" if first and first.serverless else "real-time")
     return EndpointSummary(
         name=view.name,
         status=view.status,
-        kind=kind,
+        kind=view.kind,
         instance_type=first.instance_type if first else None,
         instances=sum(v.current_instances or 0 for v in variants) if variants else None,
         image=first.image if first else None,
         digest=first.digest if first else None,
         config=view.config_name,
         solution=_solution(view),
+        variants=[{"name": v.name, "instance_type": v.instance_type, "serverless": v.serverless,
+                   "instances": v.current_instances, "image": v.image, "digest": v.digest} for v in variants],
+        given_image=given_image,
     )
 
 
@@ -117,4 +124,8 @@ def list_endpoints(aws: Aws, name_contains: Optional[str] = None) -> Readable:
         params["NameContains"] = name_contains
     names = [e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", **params)
              for e in page.get("Endpoints", [])]
-    return each_readable(aws, names, lambda a, n: summarize(endpoint_view.load(a, n)))
+    return each_readable(aws, names, lambda a, n: _summary(a, endpoint_view.load(a, n)))
+
+
+def _summary(aws: Aws, view: endpoint_view.EndpointView) -> EndpointSummary:
+    return summarize(view, revisions.given_image(aws, view))

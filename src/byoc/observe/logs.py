@@ -351,8 +351,35 @@ def select(aws: Aws, endpoint: str, since: Optional[str] = None, until: Optional
         config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
         created_after = last_update_ms(described, config)
         default = created_after if created_after is not None else default
+    if variant:
+        check_variant(aws, endpoint, variant)
     start, end = timespec.window(since, until, default_since=default, now=now)
     return Selection(start, end, variant, instance, created_after)
+
+
+def check_variant(aws: Aws, endpoint: str, variant: str) -> None:
+    """BadInput when the endpoint exists and has no such variant (a deleted endpoint's logs stay readable)."""
+    try:
+        described = aws.sagemaker.describe_endpoint(EndpointName=endpoint)
+        config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    except AwsError:
+        return
+    names = [v["VariantName"] for key in ("ProductionVariants", "ShadowProductionVariants")
+             for v in config.get(key) or []]
+    if names and variant not in names:
+        raise BadInput(f"Endpoint {endpoint} has no variant '{variant}' (its variants: {', '.join(names)}).",
+                       f"Pass --variant {names[0]}" + (" or another of them." if len(names) > 1 else "."))
+
+
+def settled_status(aws: Aws, endpoint: str) -> Optional[str]:
+    """The endpoint's status once SageMaker is no longer changing it ("Deleted" when gone), else None."""
+    try:
+        status = aws.sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+    except AwsError as exc:
+        if exc.not_found:
+            return "Deleted"
+        raise
+    return None if status in endpoint_view.BUSY else status
 
 
 def read_selection(aws: Aws, endpoint: str, sel: Selection, pattern: Optional[str] = None) -> LogRead:

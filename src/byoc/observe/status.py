@@ -9,6 +9,7 @@ from byoc.aws.client import Aws
 from byoc.endpoint import lock, revisions, solution
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError
+from byoc.timespec import iso_utc
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Status:
     revision: Optional[int] = None
     solution: Optional[dict] = None  # the solution generation that made it (endpoint/solution.py)
     autoscaling_paused: Optional[str] = None  # an interrupted byoc run left autoscaling deregistered
+    given_image: Optional[str] = None  # the live revision's image as the user gave it (its tag kept)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,8 +41,9 @@ def status(aws: Aws, endpoint: str) -> Status:
     except (AwsError, AuthError):
         tags = {}
     out = Status(endpoint=endpoint, status=view.status, config=view.config_name,
-                 kind="async" if view.is_async else "real-time", failure_reason=d.get("FailureReason"),
-                 last_modified=str(d.get("LastModifiedTime", "")), revision=revisions.number(view.config_name) or 0)
+                 kind=view.kind, failure_reason=d.get("FailureReason"),
+                 last_modified=iso_utc(d.get("LastModifiedTime")), revision=revisions.number(view.config_name) or 0,
+                 given_image=revisions.given_image(aws, view))
     sol = solution.of_view(view)
     out.solution = sol.to_dict() if sol else None
     for v in view.variants:
@@ -58,11 +61,12 @@ def status(aws: Aws, endpoint: str) -> Status:
     if outcomes:
         _, n, value = outcomes[0]
         out.last_update = {"revision": n, **revisions.parse_outcome(value)}
+        out.last_update["created_at"] = iso_utc(out.last_update.get("created_at"))
     pending = d.get("PendingDeploymentSummary")
     holder = lock.holder(tags.get(revisions.T_LOCK))
     if pending or holder or view.status in endpoint_view.BUSY:
         out.in_progress = {"status": view.status, "target_config": (pending or {}).get("EndpointConfigName"),
-                           "started": str((pending or {}).get("StartTime", "")), "byoc_run": holder}
+                           "started": iso_utc((pending or {}).get("StartTime")), "byoc_run": holder}
     return out
 
 

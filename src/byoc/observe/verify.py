@@ -120,19 +120,24 @@ def container_status(message: str) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-def invoke_realtime(aws: Aws, endpoint: str, payload: Optional[bytes], content_type: str) -> VerifyCheck:
+def invoke_realtime(aws: Aws, endpoint: str, payload: Optional[bytes], content_type: str,
+                    variant: Optional[str] = None) -> VerifyCheck:
+    """InvokeEndpoint once (with TargetVariant when `variant` is given: each variant is its own container)."""
     body = DEFAULT_PAYLOAD if payload is None else payload
     started = time.monotonic()
+    target = {"TargetVariant": variant} if variant else {}
     try:
         out = aws.client("sagemaker-runtime").invoke_endpoint(
-            EndpointName=endpoint, Body=body, ContentType=content_type)
+            EndpointName=endpoint, Body=body, ContentType=content_type, **target)
     except AwsError as exc:
         status = container_status(exc.aws_message)
         if payload is None and status is not None and 400 <= status < 500:
             return VerifyCheck("invocation", True,
                          f"The container answered {status} to an empty JSON request, so /invocations is served "
                          "(pass --payload FILE to test a real request).")
-        return VerifyCheck("invocation", False, f"InvokeEndpoint failed: {exc.code}: {redaction.text(exc.aws_message)}")
+        of = f" (variant {variant})" if variant else ""
+        return VerifyCheck("invocation", False,
+                           f"InvokeEndpoint failed{of}: {exc.code}: {redaction.text(exc.aws_message)}")
     data = out["Body"].read()
     took = time.monotonic() - started
     variant = out.get("InvokedProductionVariant")
@@ -285,9 +290,13 @@ def verify(aws: Aws, endpoint: str, image: Optional[str] = None, payload: Option
     if view.is_async:
         check, notes = invoke_async(aws, view, payload, content_type, timeout, poll_seconds)
         result.notes.extend(notes)
+        result.checks.append(check)
     else:
-        check = invoke_realtime(aws, endpoint, payload, content_type)
-    result.checks.append(check)
+        names = [v.name for v in view.variants]
+        checks = [invoke_realtime(aws, endpoint, payload, content_type, n) for n in names] if len(names) > 1 \
+            else [invoke_realtime(aws, endpoint, payload, content_type)]
+        result.checks.extend(checks)
+        check = next((c for c in checks if c.ok is False), checks[-1])
     if check.ok is False:
         result.error_lines = invocation_error_lines(aws, endpoint, invoked_ms)
     check, findings, notes = check_logs(aws, view, None if check.ok else check.detail)

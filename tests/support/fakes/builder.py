@@ -13,7 +13,7 @@ Every call is appended to $FAKE_BUILDER_STATE/calls.jsonl as {"argv": [NAME, ...
         --env values taken from this process's environment and MODEL_DIR=D
   logs --follow N | inspect --format {{.State.ExitCode}} N | rm --force N
 Knobs: FAKE_BUILD_FAIL=1 (the build fails), FAKE_PUSH_DENIED=<ecr action> (push is denied),
-FAKE_NO_DAEMON=1 (every command fails as without a running daemon).
+FAKE_NO_DAEMON=1 (every command fails as without a running daemon; =dial: as `docker login` words it).
 """
 
 import hashlib
@@ -240,6 +240,10 @@ def main(argv):
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     with open(STATE / "calls.jsonl", "a") as fh:
         fh.write(json.dumps({"argv": [name, command] + args, "stdin": bool(stdin)}) + "\n")
+    if os.environ.get("FAKE_NO_DAEMON") == "dial":  # what `docker login` says with a CLI and no engine
+        print('error during connect: Post "http://%2Fvar%2Frun%2Fdocker.sock/v1.47/auth": dial unix '
+              "/var/run/docker.sock: connect: no such file or directory", file=sys.stderr)
+        return 1
     if os.environ.get("FAKE_NO_DAEMON"):
         print("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
               file=sys.stderr)
