@@ -67,7 +67,7 @@ def _phase_order(phase: str) -> int:
     return PHASES.index(phase) if phase in PHASES else len(PHASES)
 
 
-def _failures(console: Any, fleet: Any) -> None:
+def _failures(console: Console, fleet: Any) -> None:
     """Each failed endpoint's reason whole, its diagnosis' first finding, and the commands to look further."""
     for i in fleet.items:
         if i.phase not in ("failed", "timeout"):

@@ -112,7 +112,7 @@ def _follow(c: Ctx, endpoint: str, sel: Any, grep: Any, ops: Any, tail: Any, unt
     console = None if c.json else c.console()
     colours = StreamColours()
 
-    def show(event: Any) -> None:
+    def show(event: Any) -> Any:
         if console is None:
             click.echo(json.dumps(event_dict(event)))
         else:
@@ -127,7 +127,7 @@ def _follow(c: Ctx, endpoint: str, sel: Any, grep: Any, ops: Any, tail: Any, unt
             sel = dataclasses.replace(sel, start=int(backlog[-1].get("timestamp") or 0) + 1)
     settled: dict = {}
     if until_settled:
-        def watch_settle() -> None:
+        def watch_settle() -> Any:
             while not stop.wait(POLL_SETTLED_SECONDS):
                 status = ops.settled_status(c.aws, endpoint)
                 if status:
