@@ -47,6 +47,26 @@ def test_failing_canary_stops_the_fleet_and_leaves_the_rest_untouched(sandbox, s
     assert _digests(sm, names) == before  # the canary rolled back; the others never changed
 
 
+def test_fleet_stops_at_the_first_early_verdict_and_fail_fast_ends_it_failing(sandbox, sm, ecr, capsys):
+    for i in range(3):
+        endpoint(sm, ecr, f"team-{i:02d}", wait=False,
+                 variant_fields={"ContainerStartupHealthCheckTimeoutInSeconds": 3600})
+    names = [f"team-{i:02d}" for i in range(3)]
+    for n in names:
+        seed.wait_status(sm, n)
+    before = _digests(sm, names)
+    sandbox.app.clock.time_scale = 0.5  # an hour's window lasts 18 s; the verdict comes at the second start
+    broken, _ = seed.push_image(ecr, "custom", "bad", "crash")
+    code, doc, err = run_json(capsys, "fleet", "update", broken, "--endpoints", ",".join(names), "--yes",
+                              "--fail-fast", "--startup-timeout", "1h")
+    assert code == 1, err
+    phases = {e["endpoint"]: e["phase"] for e in doc["endpoints"]}
+    assert phases == {"team-00": "failing", "team-01": "skipped", "team-02": "skipped"}
+    assert "Python cannot import xformers" in doc["endpoints"][0]["error"]
+    assert sm.describe_endpoint(EndpointName="team-00")["EndpointStatus"] == "Updating"  # SageMaker goes on
+    assert _digests(sm, names[1:]) == {n: before[n] for n in names[1:]}  # never started
+
+
 def test_invoke_error_canary_fails_verification(sandbox, sm, ecr, capsys):
     _fleet(sm, ecr, 2)
     image, _ = seed.push_image(ecr, "custom", "500", "invoke-error")

@@ -49,7 +49,7 @@ def test_cross_account_image_without_a_grant_for_the_role_is_refused_with_the_st
     policy = json.loads(other_ecr.get_repository_policy(repositoryName="shared/sd")["policyText"])
     policy["Statement"].append(added)
     other_ecr.set_repository_policy(repositoryName="shared/sd", policyText=json.dumps(policy))
-    code, out, err = run(capsys, "update", REALTIME_EP, image)
+    code, out, err = run(capsys, "update", REALTIME_EP, image, "--yes")
     assert code == 0, (out, err)
     digest = other_ecr.describe_images(repositoryName="shared/sd")["imageDetails"][0]["imageDigest"]
     assert served_digest(sm, REALTIME_EP) == digest
@@ -65,7 +65,7 @@ def test_the_same_image_on_create_model_gets_aws_wording(sandbox, sm, clients, d
 def test_cross_account_repository_the_caller_may_not_read_names_its_policy(sandbox, capsys, sm, clients, dep):
     image, _ = other_account_image(sandbox)  # no repository policy at all
     before = resources(sm)
-    code, out, err = run(capsys, "update", REALTIME_EP, image)
+    code, out, err = run(capsys, "update", REALTIME_EP, image, "--yes")
     assert code == 4, (out, err)  # a permission problem (exit 4), found before anything changed
     error, fix = error_lines(err)
     caller = clients.client("sts").get_caller_identity()["Arn"]

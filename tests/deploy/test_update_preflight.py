@@ -15,6 +15,7 @@ from support.update import (
     hold_deployments,
     live,
     refused,
+    resources,
     run,
     run_json,
     snapshot,
@@ -212,20 +213,60 @@ def test_china_region_restore_derives_the_default_on_amazonaws_com_cn(sandbox, c
 
 # -- warnings that do not refuse ---------------------------------------------------------------------
 
-def test_async_variant_at_zero_instances_is_warned_about_and_kept_at_zero(capsys, sm, dep):
+def _to_zero(sm):
     sm.update_endpoint_weights_and_capacities(EndpointName=ASYNC_EP, DesiredWeightsAndCapacities=[
         {"VariantName": "prod", "DesiredInstanceCount": 0}])
     assert live(sm, ASYNC_EP)["ProductionVariants"][0]["DesiredInstanceCount"] == 0
+
+
+def _autoscaling(clients):
+    aas = clients.client("application-autoscaling")
+    rid = f"endpoint/{ASYNC_EP}/variant/prod"
+    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[rid])["ScalableTargets"]
+    policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=rid)["ScalingPolicies"]
+    strip = ("CreationTime", "Alarms")
+    return ([{k: v for k, v in t.items() if k not in strip} for t in targets],
+            [{k: v for k, v in p.items() if k not in strip} for p in policies])
+
+
+def test_async_endpoint_at_zero_proves_a_good_image_with_a_request(capsys, sm, clients, dep):
+    _to_zero(sm)
+    scaling = _autoscaling(clients)
     code, out, err = run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
     assert code == 0, err
-    warning = ("Variant prod is scaled to 0 instances: the new image will not be health-checked until traffic "
-               "arrives and autoscaling starts an instance.")
-    assert f"warning: {warning}" in " ".join(err.split())
-    code, doc, _ = run_json(capsys, "update", ASYNC_EP, dep["other_image"], "--yes", "-q")
-    assert code == 0
-    assert any(w.startswith(warning) for w in doc["warnings"])
-    variant = live(sm, ASYNC_EP)["ProductionVariants"][0]
-    assert variant["DesiredInstanceCount"] == 0  # what autoscaling chose is retained
+    assert "prove     prod at 0 instances" in err
+    assert "the new image answered the verification request" in err
+    d = live(sm, ASYNC_EP)
+    assert d["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"].endswith(dep["custom_digest"])
+    assert d["ProductionVariants"][0]["DesiredInstanceCount"] == 1  # the proof's instance; autoscaling scales it in
+    assert _autoscaling(clients) == scaling
+
+
+@pytest.mark.parametrize("behavior", ["crash", "invoke-error"])
+def test_async_endpoint_at_zero_rolls_a_failing_image_back(capsys, sm, ecr, clients, dep, behavior):
+    _to_zero(sm)
+    scaling = _autoscaling(clients)
+    image, _ = seed.push_image(ecr, "my-sd-webui", f"v5-{behavior}", behavior)
+    before = resources(sm)
+    code, doc, err = run_json(capsys, "update", ASYNC_EP, image, "--yes")
+    assert code == 1, err
+    assert doc["result"] == "failed"
+    if behavior == "crash":  # SageMaker's health check on the one instance failed: the crash loop's cause
+        assert doc["diagnosis"][0]["id"] == "python-import"
+    else:  # it passed /ping, but the verification request failed, so byoc rolled it back
+        assert "failed its verification request" in doc["failure_reason"]
+    d = live(sm, ASYNC_EP)
+    assert d["EndpointConfigName"] == "infer-config-a1b2c3d"  # back on the previous revision
+    assert _autoscaling(clients) == scaling  # exactly as before
+    assert resources(sm) == before  # the failed revision is swept
+
+
+def test_no_verify_leaves_an_async_endpoint_at_zero_unproven_and_says_so(capsys, sm, clients, dep):
+    _to_zero(sm)
+    code, doc, err = run_json(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q", "--no-verify")
+    assert code == 0 and doc["result"] == "updated", err
+    assert any("--no-verify is set: the new image is not proven" in w for w in doc["warnings"])
+    assert live(sm, ASYNC_EP)["ProductionVariants"][0]["DesiredInstanceCount"] == 0  # autoscaling's choice kept
 
 
 def test_real_time_endpoint_gets_no_zero_instance_warning(capsys, dep):

@@ -67,9 +67,10 @@ def refused(capsys, sm, *argv: str) -> tuple:
     return lines[0][len("error: "):], lines[1][len("  fix: "):]
 
 
-def deployment(clients, **kwargs) -> dict:
-    """The solution's async endpoint (autoscaling 0..1) and real-time endpoint, plus custom images."""
-    dep = seed.solution(clients, **kwargs)
+def deployment(clients, startup_timeout=None, **kwargs) -> dict:
+    """The solution's async endpoint (autoscaling 0..1) and real-time endpoint, plus custom images;
+    `startup_timeout` overrides the release's startup window (a broken image fails when it closes)."""
+    dep = seed.solution(clients, startup_timeout=startup_timeout, **kwargs)
     region = kwargs.get("region", "us-east-1")
     ecr = clients.client("ecr")
     dep["custom_image"], dep["custom_digest"] = seed.push_image(ecr, "my-sd-webui", "v2", "healthy", region=region)

@@ -42,8 +42,9 @@ def run(time_scale: float) -> int:
         step("4. Update it to a custom image (blue/green, live logs; the endpoint keeps serving)",
              ["update", ep, dep["custom_image"], "--yes"])
         step("5. Verify the new image with a real async invocation", ["verify", ep, "--image", dep["custom_image"]])
-        step("6. Try a broken image: SageMaker rolls back, byoc says why (exit 1)",
-             ["update", ep, dep["broken_image"], "--yes", "--quiet"], expect=(1,))
+        step("6. Try a broken image with a 10-minute startup window: a countdown, byoc's early verdict from the "
+             "logs, then SageMaker's rollback (exit 1). The sandbox's clock runs 100 times faster than byoc's",
+             ["update", ep, dep["broken_image"], "--yes", "--quiet", "--startup-timeout", "10m"], expect=(1,))
         step("7. The endpoint still serves the previous image", ["verify", ep, "--image", dep["custom_image"]])
         step("8. Diagnose the failed attempt from its logs", ["diagnose", ep, "--since", "10m"], expect=(0, 1))
         step("9. History of revisions", ["history", ep])
@@ -59,5 +60,9 @@ def run(time_scale: float) -> int:
              ["fleet", "update", dep["custom_image"], "--match", "infer-endpoint-*", "--concurrency", "2",
               "--canary", "1", "--yes"])
         step("16. Fleet status", ["fleet", "status", "--match", "infer-endpoint-*"])
+        step("17. --fail-fast: exit 1 at the early verdict while SageMaker still rolls back by itself",
+             ["update", ep, dep["broken_image"], "--yes", "--quiet", "--fail-fast", "--startup-timeout", "10m"],
+             expect=(1,))
+        step("18. The attempt is failing; the endpoint serves the previous image meanwhile", ["status", ep])
         click.secho(f"\nDemo finished; the sandbox at {sb.url} is stopped.", bold=True, err=True)
     return 0

@@ -10,6 +10,7 @@ import click
 
 from byoc.cli.common import Ctx, Duration, RevisionNumber, aws_options, complete_endpoint_list, confirm_change
 from byoc.cli.options import STRATEGY_HELP, change_options, changes, deployment_config, guard_options
+from byoc.cli.options import startup_timeout as startup_timeout_option
 from byoc.errors import EXIT_DECLINED
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ FLEET_EXIT = """\b
 Exit codes: 0 all updated (or unchanged); 1 some failed and are back on their previous image;
 2 planning refused (nothing changed); 4 credentials or permission problem."""
 
-COLOURS = {"updated": "green", "unchanged": "green", "failed": "red", "refused": "red", "timeout": "yellow",
+COLOURS = {"updated": "green", "unchanged": "green", "failed": "red", "failing": "red", "refused": "red",
+           "timeout": "yellow",
            "updating": "cyan", "verifying": "cyan", "skipped": "dim"}
 
 
@@ -79,7 +81,8 @@ def _failures(console: Console, fleet: Any) -> None:
         console.print(f"  more: byoc diagnose {i.endpoint} --since 30m", markup=False, soft_wrap=True)
 
 
-def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, continue_on_failure: Any, timeout: Any, keep: Any, verify_canaries: Any, rollback: bool = False) -> int:
+def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, continue_on_failure: Any, timeout: Any, keep: Any, verify_canaries: Any, rollback: bool = False,
+             fail_fast: bool = False) -> int:
     from byoc.deploy import fleet as fleet_ops
 
     err = c.err_console()
@@ -110,7 +113,8 @@ def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, 
 
     try:
         fleet_ops.run(c.aws, fleet, concurrency=concurrency, continue_on_failure=continue_on_failure, timeout=timeout,
-                      keep=keep, verify=fleet_ops.verify_with(c.aws) if verify_canaries else None, on_change=on_change)
+                      keep=keep, verify=fleet_ops.verify_with(c.aws) if verify_canaries else None, on_change=on_change,
+                      fail_fast=fail_fast)
     finally:
         if live is not None:
             live.stop()
@@ -156,12 +160,15 @@ def fleet_group() -> None:
               help="How long to watch each endpoint before giving up (SageMaker goes on): seconds or 10m, 1h.")
 @click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
               help="Revisions (models and configs) to keep per endpoint for instant rollback.")
+@click.option("--fail-fast", is_flag=True,
+              help="An endpoint whose new instances' logs give an early verdict ends `failing` at once (exit 1).")
 @change_options
 @guard_options
 @aws_options
-def fleet_update_cmd(c: Ctx, image: str, match: Any, endpoints: Any, exclude: Any, concurrency: Any, canary: Any, continue_on_failure: Any, yes: bool, dry_run: bool,
-                     strategy: Any, force: bool, timeout: Any, keep: Any, env: Any, unset_env: Any, env_files: Any,
-                     instance_type: Any, traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
+def fleet_update_cmd(c: Ctx, image: str, match: Any, endpoints: Any, exclude: Any, concurrency: Any, canary: Any,
+                     continue_on_failure: Any, yes: bool, dry_run: bool, strategy: Any, force: bool, timeout: Any,
+                     keep: Any, fail_fast: bool, env: Any, unset_env: Any, env_files: Any, instance_type: Any,
+                     traffic: Any, rolling: Any, alarms: Any, max_time: Any, startup_timeout: Any) -> int:
     """Update every selected endpoint to IMAGE: plan all, canaries first, then N at a time."""
     from byoc.deploy import fleet as fleet_ops
 
@@ -169,9 +176,11 @@ def fleet_update_cmd(c: Ctx, image: str, match: Any, endpoints: Any, exclude: An
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
     fleet = fleet_ops.plan(c.aws, image, names, concurrency=concurrency, strategy=strategy,
                            deployment_config=config, force=force, canary=canary,
-                           changes=changes(env, unset_env, env_files, instance_type))
+                           changes=changes(env, unset_env, env_files, instance_type),
+                           startup_timeout=startup_timeout_option(startup_timeout))
     return _execute(c, fleet, yes=yes, dry_run=dry_run, concurrency=concurrency,
-                    continue_on_failure=continue_on_failure, timeout=timeout, keep=keep, verify_canaries=canary > 0)
+                    continue_on_failure=continue_on_failure, timeout=timeout, keep=keep, verify_canaries=canary > 0,
+                    fail_fast=fail_fast)
 
 
 @fleet_group.command("rollback", epilog=FLEET_EXIT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import click
 
@@ -12,7 +12,7 @@ STRATEGY_HELP = ("blue-green keeps serving; recreate deletes and recreates (Fail
                  "fleets): the endpoint stops serving meanwhile.")
 
 def apply_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--yes --dry-run --no-wait --timeout --keep --quiet of update, restore and rollback."""
+    """--yes --dry-run --no-wait --timeout --keep --quiet --no-verify --fail-fast of update, restore, rollback."""
     for option in reversed([
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
         click.option("--dry-run", is_flag=True, help="Show the plan and stop; change nothing."),
@@ -22,19 +22,28 @@ def apply_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--keep", default=5, show_default=True, type=click.IntRange(min=1),
                      help="Revisions (models and configs) to keep for instant rollback."),
         click.option("--quiet", "-q", is_flag=True, help="No live log lines while SageMaker works."),
+        click.option("--no-verify", is_flag=True,
+                     help="On an async endpoint scaled to 0, deploy without proving the new image on one instance "
+                          "(the plan says it stays unproven)."),
+        click.option("--fail-fast", is_flag=True,
+                     help="Exit 1 (result `failing`) at the early verdict from the new instances' logs instead of "
+                          "waiting for SageMaker's rollback; the next byoc command records the outcome and sweeps."),
     ]):
         func = option(func)
     return func
 
 
 def guard_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The deployment guardrails: --traffic --rolling --alarm --max-time."""
+    """The deployment guardrails: --traffic --rolling --alarm --max-time, and --startup-timeout."""
     for option in reversed([
         click.option("--traffic", help="all-at-once | canary:PERCENT:BAKE_SECONDS | linear:STEP_PERCENT:BAKE_SECONDS."),
         click.option("--rolling", help="BATCH[%]:BAKE_SECONDS: replace capacity in batches (needs one batch of room)."),
         click.option("--alarm", "alarms", multiple=True, help="CloudWatch alarm that rolls the update back (repeatable)."),
         click.option("--max-time", type=Duration(), help="MaximumExecutionTimeoutInSeconds for the deployment "
                      "(600..28800 s; 10m..8h)."),
+        click.option("--startup-timeout", "startup_timeout", type=Duration(),
+                     help="ContainerStartupHealthCheckTimeoutInSeconds of the new revision (60s..60m, e.g. 10m): how "
+                          "long SageMaker health-checks a failing image before it rolls back."),
     ]):
         func = option(func)
     return func
@@ -69,6 +78,13 @@ def deployment_config(traffic: Any, rolling: Any, alarms: Any, max_time: Any) ->
     from byoc.deploy import guardrails
 
     return guardrails.deployment_config(traffic, rolling, tuple(alarms), None if max_time is None else int(max_time))
+
+
+def startup_timeout(seconds: Any) -> Optional[int]:
+    """--startup-timeout within SageMaker's 60 s..60 min, or None."""
+    from byoc.deploy import startup
+
+    return None if seconds is None else startup.check(seconds)
 
 
 def check_endpoint_name(endpoint: str) -> None:

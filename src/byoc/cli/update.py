@@ -25,6 +25,7 @@ from byoc.cli.options import (
     deployment_config,
     guard_options,
 )
+from byoc.cli.options import startup_timeout as startup_timeout_option
 from byoc.errors import EXIT_FAILED, EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
@@ -81,6 +82,16 @@ def render_plan(c: Ctx, plan: Any) -> None:
         import json
 
         out(f"  deployment {json.dumps(plan.deployment_config)}")
+    if plan.startup_timeout:
+        out(f"  startup   ContainerStartupHealthCheckTimeoutInSeconds {plan.current_window or '-'} -> "
+            f"{plan.startup_timeout} (--startup-timeout; the only other change)")
+    if plan.startup_review:
+        out(f"  startup   {plan.startup_review.text()}")
+    if plan.prove:
+        out(f"  prove     {', '.join(plan.idle_variants)} at 0 instances: nothing for SageMaker to health-check, so "
+            "the new fleet starts on the config's initial instance count, and one request must succeed before "
+            f"`updated`; otherwise byoc rolls back to {plan.previous_config} (autoscaling is not touched and scales "
+            "the instance in when idle; --no-verify skips this)")
     for w in plan.warnings:
         click.secho(f"  warning: {w}", fg="yellow", err=True)
 
@@ -92,8 +103,16 @@ def progress_printer(c: Ctx, quiet: bool) -> Any:
         if c.json and quiet:
             return
         stamp = f"[{time.monotonic() - start:6.1f}s]"
-        if kind == "phase":
+        if kind in ("phase", "countdown"):
             click.echo(f"{stamp} {data['text']}", err=True)
+        elif kind == "verdict":
+            click.secho(f"{stamp} {data['text']}", fg="red", bold=True, err=True)
+            for line in finding_lines(data["finding"]):
+                click.echo(f"{stamp}   {line}", err=True)
+            when = data.get("rollback_expected_at")
+            click.echo(f"{stamp}   The endpoint keeps serving the previous image; SageMaker rolls the new fleet back"
+                       + (f" by about {when[11:16]} UTC ({when})." if when else " when its startup window closes."),
+                       err=True)
         elif kind == "log" and not quiet:
             e = data["event"]
             click.echo(f"{stamp}   {e.get('logStreamName', '?')} | {e.get('message', '').rstrip()}", err=True)
@@ -101,9 +120,22 @@ def progress_printer(c: Ctx, quiet: bool) -> Any:
     return events
 
 
-def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool) -> int:
-    from byoc.deploy.apply import apply, result_of
+def finding_lines(f: dict) -> list:
+    """A diagnosis finding as `byoc diagnose` prints it: cause, evidence, fix."""
+    lines = [f"cause: {f.get('cause')}"]
+    lines += [f"evidence: {_evidence(e)}" for e in (f.get("evidence") or [])[:2]]
+    if f.get("fix"):
+        lines.append(f"fix: {f.get('fix')}")
+    return lines
 
+
+def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool,
+             fail_fast: bool = False, no_verify: bool = False) -> int:
+    from byoc.deploy.apply import apply, result_of
+    from byoc.deploy.plan import no_verify as skip_verification
+
+    if no_verify:
+        skip_verification(plan)
     render_plan(c, plan)
     if dry_run:
         result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
@@ -114,7 +146,7 @@ def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, time
     started = time.monotonic()
     try:
         result = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
-                                     events=progress_printer(c, quiet))
+                                     events=progress_printer(c, quiet), fail_fast=fail_fast)
     except KeyboardInterrupt:
         # The lock is released (apply's finally); SageMaker goes on with whatever UpdateEndpoint started.
         result = result_of(plan, "in-progress", started, resume_command=rerun_command(), interrupted=True)
@@ -148,16 +180,25 @@ def emit_result(c: Ctx, result: Any) -> int:
                           soft_wrap=True)
             return
 
-        colour = {"updated": "green", "unchanged": "green", "failed": "red", "timeout": "yellow"}.get(result.result, "")
+        colour = {"updated": "green", "unchanged": "green", "failed": "red", "failing": "red",
+                  "timeout": "yellow"}.get(result.result, "")
         console.print(f"[bold {colour}]{result.result}[/]: {result.endpoint} "
                       f"{'now runs' if result.result == 'updated' else 'target'} {result.image} "
                       f"(revision {result.revision}, config {result.endpoint_config}) in {result.elapsed_seconds}s",
                       soft_wrap=True)  # URIs and commands stay on one line, whole, for copy and paste
         if result.downtime_seconds is not None:
             console.print(f"downtime (recreate): {result.downtime_seconds}s")
-        if result.result == "failed":
-            console.print(f"The endpoint still serves its previous image {result.previous_image}.", soft_wrap=True)
-            console.print(f"FailureReason: {result.failure_reason}")
+        if result.verdict_seconds is not None:
+            console.print(f"early verdict {result.verdict_seconds}s after UpdateEndpoint; SageMaker's startup window "
+                          f"closes at {result.rollback_expected_at}", markup=False)
+        if result.result == "failing":
+            console.print(f"The endpoint keeps serving its previous image {result.previous_image}; SageMaker rolls the "
+                          "new fleet back by itself. The next byoc command on it records the outcome and sweeps "
+                          f"(`byoc status {result.endpoint} --watch` follows it).", soft_wrap=True, markup=False)
+        if result.result in ("failed", "failing"):
+            if result.result == "failed":
+                console.print(f"The endpoint still serves its previous image {result.previous_image}.", soft_wrap=True)
+                console.print(f"FailureReason: {result.failure_reason}")
             for n, f in enumerate(result.diagnosis[:5], 1):
                 console.print(f"{n}. {escape('[' + f.get('severity', '') + ']')} [bold]{escape(f.get('title', ''))}[/]")
                 # Whole lines (soft_wrap): a command inside a fix must never get a line break.
@@ -201,9 +242,10 @@ def _evidence(e: Any) -> str:
 @change_options
 @guard_options
 @aws_options
-def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool, strategy: Any, force: bool,
-               env: Any, unset_env: Any, env_files: Any, instance_type: Any, traffic: Any, rolling: Any, alarms: Any,
-               max_time: Any) -> int:
+def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any,
+               quiet: bool, no_verify: bool, fail_fast: bool, strategy: Any, force: bool, env: Any, unset_env: Any,
+               env_files: Any, instance_type: Any, traffic: Any, rolling: Any, alarms: Any, max_time: Any,
+               startup_timeout: Any) -> int:
     """Replace ENDPOINT's container image with IMAGE (an ECR URI, or `default`), with zero downtime.
 
     The new model and endpoint config copy every setting of the current ones; only the image
@@ -214,8 +256,10 @@ def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_w
     check_endpoint_name(endpoint)
     config = deployment_config(traffic, rolling, alarms, max_time)
     plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config,
-                       changes=changes(env, unset_env, env_files, instance_type))
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
+                       changes=changes(env, unset_env, env_files, instance_type),
+                       startup_timeout=startup_timeout_option(startup_timeout))
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet,
+                    fail_fast=fail_fast, no_verify=no_verify)
 
 
 @click.command("restore", epilog=UPDATE_EXIT)
@@ -226,15 +270,18 @@ def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_w
               help=STRATEGY_HELP)
 @guard_options
 @aws_options
-def restore_cmd(c: Ctx, endpoint: str, default_image: Any, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool, strategy: Any,
-                traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
+def restore_cmd(c: Ctx, endpoint: str, default_image: Any, yes: bool, dry_run: bool, no_wait: bool, timeout: Any,
+                keep: Any, quiet: bool, no_verify: bool, fail_fast: bool, strategy: Any, traffic: Any, rolling: Any,
+                alarms: Any, max_time: Any, startup_timeout: Any) -> int:
     """Put ENDPOINT back on its default image (revision 0's when byoc knows it)."""
     from byoc.deploy.rollback import plan_restore
 
     check_endpoint_name(endpoint)
     config = deployment_config(traffic, rolling, alarms, max_time)
-    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config)
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
+    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config,
+                        startup_timeout=startup_timeout_option(startup_timeout))
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet,
+                    fail_fast=fail_fast, no_verify=no_verify)
 
 
 @click.command("rollback", epilog=UPDATE_EXIT)
@@ -244,13 +291,17 @@ def restore_cmd(c: Ctx, endpoint: str, default_image: Any, yes: bool, dry_run: b
 @apply_options
 @guard_options
 @aws_options
-def rollback_cmd(c: Ctx, endpoint: str, to: Any, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool, traffic: Any, rolling: Any, alarms: Any, max_time: Any) -> int:
+def rollback_cmd(c: Ctx, endpoint: str, to: Any, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any,
+                 quiet: bool, no_verify: bool, fail_fast: bool, traffic: Any, rolling: Any, alarms: Any, max_time: Any,
+                 startup_timeout: Any) -> int:
     """Point ENDPOINT back at an earlier revision's retained config (no new resources)."""
     from byoc.deploy.rollback import plan_rollback
 
     check_endpoint_name(endpoint)
-    plan = plan_rollback(c.aws, endpoint, to, deployment_config(traffic, rolling, alarms, max_time))
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet)
+    plan = plan_rollback(c.aws, endpoint, to, deployment_config(traffic, rolling, alarms, max_time),
+                         startup_timeout_option(startup_timeout))
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet,
+                    fail_fast=fail_fast, no_verify=no_verify)
 
 
 @click.command("history")

@@ -53,7 +53,7 @@ class FleetRun:
             return EXIT_BAD_INPUT
         if self.interrupted:
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if any(i.phase in ("failed", "timeout") for i in self.items) else EXIT_OK
+        return EXIT_FAILED if any(i.phase in ("failed", "failing", "timeout") for i in self.items) else EXIT_OK
 
     def summary(self) -> dict:
         counts: dict = {}
@@ -91,7 +91,7 @@ def select(aws: Aws, match: Optional[str] = None, endpoints: Optional[str] = Non
 
 def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str = "blue-green",
          deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0,
-         changes: Any = None) -> FleetRun:
+         changes: Any = None, startup_timeout: Optional[int] = None) -> FleetRun:
     """Plan every endpoint in parallel; nothing changes. What every plan reads once (caller identity,
     quotas, the image's digest and architecture) is read once for the whole fleet (Aws.memo)."""
     items = [FleetItem(endpoint=n, canary=i < canary) for i, n in enumerate(names)]
@@ -99,7 +99,8 @@ def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str =
     def one(item: FleetItem) -> None:
         try:
             item.plan = plan_update(aws, item.endpoint, image, strategy=strategy, force=force,
-                                    deployment_config=deployment_config, changes=changes)
+                                    deployment_config=deployment_config, changes=changes,
+                                    startup_timeout=startup_timeout, review_startup=False)
             item.phase = "unchanged" if item.plan.unchanged else "planned"
         except ByocError as exc:
             if exc.exit_code == EXIT_AUTH:
@@ -154,8 +155,10 @@ def _check_concurrent_capacity(run: FleetRun, limits: dict, concurrency: int) ->
 
 def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: bool = False, timeout: float = 3600.0,
         keep: int = 5, verify: Optional[Callable[[str, str], tuple]] = None,
-        on_change: Optional[Callable[[FleetItem], None]] = None) -> FleetRun:
-    """Apply the planned updates: canaries first (then verified), the rest at most `concurrency` at a time."""
+        on_change: Optional[Callable[[FleetItem], None]] = None, fail_fast: bool = False) -> FleetRun:
+    """Apply the planned updates: canaries first (then verified), the rest at most `concurrency` at a time.
+    The first early verdict (deploy/verdict.py) starts no more endpoints (unless `continue_on_failure`
+    and it is not a canary); with `fail_fast` that endpoint ends `failing` at once."""
     if fleet.refused:
         return fleet
     stop = threading.Event()
@@ -175,12 +178,15 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
         planned = item.plan
         assert planned is not None  # every item reaching apply was planned
 
-        def on_event(kind: str, **data: Any) -> None:
-            if kind == "phase":
-                set_phase(item, "updating", data["text"])
+        def events(kind: str, **d: Any) -> None:
+            if kind in ("phase", "countdown", "verdict"):
+                set_phase(item, "updating", d["text"])
+            if kind == "verdict" and (item.canary or not continue_on_failure):
+                stop.set()
 
         try:
-            result = apply.apply(aws, planned, wait=True, timeout=timeout, keep=keep, events=on_event, follow_logs=False)
+            result = apply.apply(aws, planned, wait=True, timeout=timeout, keep=keep, events=events,
+                                 follow_logs=False, fail_fast=fail_fast)
         except ByocError as exc:
             item.error = str(exc)
             set_phase(item, "failed", "refused at apply time")
@@ -201,7 +207,7 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
             set_phase(item, "updated", f"{result.elapsed_seconds}s")
         else:
             item.error = result.failure_reason or result.result
-            set_phase(item, result.result if result.result == "timeout" else "failed", item.error or "")
+            set_phase(item, result.result if result.result in ("timeout", "failing") else "failed", item.error or "")
             if not continue_on_failure or item.canary:
                 stop.set()
 

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from byoc.aws import partitions, shapes
 from byoc.aws.client import Aws
-from byoc.deploy import autoscaling, capacity, guardrails, instance_checks
+from byoc.deploy import autoscaling, capacity, guardrails, instance_checks, startup
 from byoc.deploy.changes import Changes, check_environment
 from byoc.endpoint import lock, revisions, solution
 from byoc.endpoint import view as endpoint_view
@@ -57,6 +57,11 @@ class UpdatePlan:
     restore_autoscaling: list = field(default_factory=list)  # ... and to register again afterwards
     autoscaling_record: Optional[int] = None  # revision of a record an interrupted run left in tags
     caller: str = ""
+    startup_timeout: Optional[int] = None  # --startup-timeout: the new revision's window (seconds)
+    current_window: Optional[int] = None  # the live config's startup window (its variants' longest)
+    startup_review: Optional[startup.Review] = None  # the current window and image's measured start
+    idle_variants: list = field(default_factory=list)  # async variants at 0 instances: nothing to health-check
+    prove: bool = False  # start the new fleet on one instance and send one request before calling it updated
     view: Optional[endpoint_view.EndpointView] = field(default=None, repr=False)
 
     @property
@@ -79,6 +84,9 @@ class UpdatePlan:
             "env_changes": self.env_changes, "instance_types": {k: list(v) for k, v in self.instance_types.items()},
             "autoscaling": {"paused": [r.variant for r in self.restore_autoscaling],
                             "left_by_interrupted_run": self.autoscaling_record is not None},
+            "startup_timeout": self.startup_timeout, "current_window": self.current_window,
+            "idle_variants": self.idle_variants, "prove": self.prove,
+            "startup_review": self.startup_review.to_dict() if self.startup_review else None,
         }
 
 
@@ -251,8 +259,10 @@ def plan_autoscaling(aws: Aws, plan: UpdatePlan, changed_variants: list) -> None
 
 def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
                 deployment_config: Optional[dict] = None, default_override: Optional[str] = None,
-                changes: Optional[Changes] = None) -> UpdatePlan:
-    """Everything `update` will do, after every pre-flight check; changes nothing."""
+                changes: Optional[Changes] = None, startup_timeout: Optional[int] = None,
+                review_startup: bool = True) -> UpdatePlan:
+    """Everything `update` will do, after every pre-flight check; changes nothing. `review_startup`:
+    measure the current image's start when its window is long (reads its logs; fleets skip it)."""
     changes = changes or Changes()
     if strategy not in STRATEGIES:
         raise BadInput(f"Unknown strategy '{strategy}'.", f"Use one of: {', '.join(STRATEGIES)}.")
@@ -281,7 +291,8 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         digest=resolved.digest, revision=0, previous_image=previous.image if previous else None,
         previous_digest=previous.digest if previous else None, previous_config=view.config_name,
         endpoint_config=view.config_name, models={}, deployment_config=deployment_config, tags=tags,
-        caller=caller, view=view, retained=retained, changes=changes, instance_types=new_types)
+        caller=caller, view=view, retained=retained, changes=changes, instance_types=new_types,
+        startup_timeout=startup_timeout, current_window=startup.window_of(view.config))
     if new_types:
         plan.warnings += instance_checks.check(view, new_types, image, resolved.architectures, capacity.quotas(aws),
                                                aws.region)
@@ -291,18 +302,17 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         plan.resume, plan.reuse, plan.endpoint_config = True, True, str(pending)
         plan.revision = revisions.number(str(pending)) or 0
         return plan
+    same_window = startup_timeout is None or startup_timeout == startup.window_of(view.config)
     if (live_digests == {resolved.digest} and not force and view.status == "InService"
-            and _live_matches(view, changes, new_types)):
+            and _live_matches(view, changes, new_types) and same_window):
         plan.unchanged = True
         plan.revision = revisions.number(view.config_name) or 0
         plan.models = {m: m for m in view.models}
         return plan
-    for v in variants:
-        if view.is_async and (v.current_instances == 0 or v.desired_instances == 0):
-            plan.warnings.append(
-                f"Variant {v.name} is scaled to 0 instances: the new image will not be health-checked until "
-                "traffic arrives and autoscaling starts an instance. Run `byoc verify` afterwards.")
-    existing = _existing_revision(aws, view, stem_configs, tags, resolved.digest, target, changes, new_types)
+    set_idle(plan, view)
+    plan.startup_review = startup.review(aws, view) if review_startup else None
+    existing = None if startup_timeout else _existing_revision(aws, view, stem_configs, tags, resolved.digest, target,
+                                                               changes, new_types)
     if existing and existing["EndpointConfigName"] != view.config_name:
         plan.reuse, plan.endpoint_config = True, existing["EndpointConfigName"]
         plan.revision = revisions.number(plan.endpoint_config) or 0
@@ -312,6 +322,8 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
         check_model_access(aws, plan, ref)
         assert plan.create_config is not None  # set by _plan_new_revision
+        if startup_timeout:
+            startup.apply_to(plan.create_config, startup_timeout)
         new_config = plan.create_config
     for model, env in desired_envs(view, changes, target).items():
         check_environment(env, model)
@@ -334,6 +346,25 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         plan.quotas = {t: limits[t][0] for t in plan.extra_capacity if t in limits}
     return plan
 
+
+
+def set_idle(plan: UpdatePlan, view: endpoint_view.EndpointView) -> None:
+    """An async endpoint scaled to 0 has no instance SageMaker could health-check: a broken image
+    would "succeed" and the first request would find it. byoc proves the image on one instance
+    (see apply.prove) unless the caller turns `plan.prove` off (--no-verify)."""
+    plan.idle_variants = [v.name for v in view.variants
+                          if view.is_async and (v.current_instances == 0 or v.desired_instances == 0)]
+    plan.prove = bool(plan.idle_variants)
+
+
+def no_verify(plan: UpdatePlan) -> None:
+    """--no-verify: deploy at 0 instances, unproven, and say so."""
+    if plan.prove:
+        plan.prove = False
+        plan.warnings.append(
+            f"Variant(s) {', '.join(plan.idle_variants)} are scaled to 0 instances and --no-verify is set: the new "
+            "image is not proven. SageMaker has no instance to health-check, so a broken image ends `updated` and "
+            "the first request finds it. Run `byoc verify` afterwards.")
 
 
 def _plan_new_revision(aws: Aws, plan: UpdatePlan, view: endpoint_view.EndpointView, tags: dict,

@@ -8,13 +8,13 @@ from typing import Optional
 from byoc.errors import EXIT_DECLINED, EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 
 EXIT_BY_RESULT = {"updated": EXIT_OK, "unchanged": EXIT_OK, "planned": EXIT_OK, "in-progress": EXIT_OK,
-                  "failed": EXIT_FAILED, "timeout": EXIT_TIMEOUT, "declined": EXIT_DECLINED}
+                  "failed": EXIT_FAILED, "failing": EXIT_FAILED, "timeout": EXIT_TIMEOUT, "declined": EXIT_DECLINED}
 
 
 @dataclass
 class UpdateResult:
     endpoint: str
-    result: str  # updated | unchanged | failed | timeout | planned | in-progress | declined
+    result: str  # updated | unchanged | failed | failing | timeout | planned | in-progress | declined
     image: Optional[str]
     digest: Optional[str]
     revision: int
@@ -30,6 +30,8 @@ class UpdateResult:
     resume_command: Optional[str] = None
     swept: list = field(default_factory=list)
     plan: Optional[dict] = None
+    verdict_seconds: Optional[float] = None  # UpdateEndpoint to byoc's early verdict
+    rollback_expected_at: Optional[str] = None  # when SageMaker's startup window closes (UTC)
     interrupted: bool = False  # Ctrl-C stopped byoc watching; SageMaker goes on (the CLI exits 130)
 
     @property
@@ -41,6 +43,9 @@ class UpdateResult:
             "endpoint", "result", "image", "digest", "revision", "previous_image", "endpoint_config", "model",
             "elapsed_seconds", "diagnosis", "strategy", "failure_reason", "warnings", "downtime_seconds",
             "resume_command", "swept", "interrupted")}
+        if self.verdict_seconds is not None:
+            out["verdict_seconds"] = self.verdict_seconds
+            out["rollback_expected_at"] = self.rollback_expected_at
         if self.plan is not None:
             out["plan"] = self.plan
         return out

@@ -6,18 +6,20 @@ from typing import Any, Optional
 
 from byoc.aws.client import Aws
 from byoc.deploy import guardrails
-from byoc.deploy.plan import UpdatePlan, check_status, plan_autoscaling, plan_update
+from byoc.deploy.plan import UpdatePlan, check_status, plan_autoscaling, plan_update, set_idle
 from byoc.endpoint import revisions
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import BadInput
 
 
-def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None) -> UpdatePlan:
-    """UpdateEndpoint back to revision `to` (default: the newest retained one that is not live)."""
+def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None,
+                  startup_timeout: Optional[int] = None) -> UpdatePlan:
+    """UpdateEndpoint back to revision `to` (default: the newest retained one that is not live).
+    With `startup_timeout` the revision's image is deployed as a new revision with that window."""
     view = endpoint_view.load(aws, endpoint)
     tags = revisions.list_tags(aws, view.endpoint["EndpointArn"])
     revs = revisions.history(aws, view, tags)
-    usable = [r for r in revs if r.config]
+    usable = [r for r in revs if r.config and r.outcome != "failing"]  # SageMaker is still rolling that back
     if to is None:
         candidates = [r for r in usable if not r.live]
         if not candidates:
@@ -31,6 +33,10 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
             raise BadInput(f"Revision {to} of {endpoint} is not retained (retained: {known}).",
                            f"See `byoc history {endpoint}`; `byoc update {endpoint} IMAGE` deploys any image again.")
         target = matches[0]
+    if startup_timeout and target.image:
+        pinned = target.image if "@" in target.image or not target.digest else f"{target.image}@{target.digest}"
+        return plan_update(aws, endpoint, pinned, force=True, deployment_config=deployment_config,
+                           startup_timeout=startup_timeout)
     check_status(view, "blue-green", resuming=False, tags=tags)
     variants = view.variants
     previous = variants[0] if variants else None
@@ -56,6 +62,7 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
                                   {k: x for k, x in after.items() if k != "IMAGE_URL"})
         if any(diff.values()):
             plan.env_changes[live_model] = diff
+    set_idle(plan, view)
     return plan
 
 

@@ -15,13 +15,15 @@ from byoc.errors import AwsError
 
 @dataclass
 class Settled:
-    status: Optional[str]  # None on timeout
+    status: Optional[str]  # None on timeout, or when `tick` stopped the watch
     endpoint: dict
     timed_out: bool = False
+    stopped: bool = False  # `tick` asked to stop watching (an early verdict with --fail-fast)
 
 
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.5, 1.0, 20.0
 LOG_POLL_SECONDS = 2.0  # one FilterLogEvents (CloudWatch Logs) per poll while live lines are shown
+TICK_SECONDS = 1.0  # how often the health watch (countdown, early verdict) looks between status polls
 
 
 def poll_interval(since_change: float) -> float:
@@ -34,7 +36,10 @@ def poll_interval(since_change: float) -> float:
     return min(POLL_MAX, POLL_FIRST + POLL_GROWTH * since_change) * random.uniform(0.8, 1.2)
 
 
-def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None) -> Settled:
+def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None,
+                  tick: Optional[Callable[[dict], bool]] = None) -> Settled:
+    """Poll DescribeEndpoint until nothing is in progress. `tick(last answer)` runs about every
+    TICK_SECONDS between polls (no API call of its own) and stops the watch by returning True."""
     start = changed = time.monotonic()
     last = None
     while True:
@@ -53,10 +58,17 @@ def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[C
         last = key
         if d["EndpointStatus"] not in BUSY:
             return Settled(status=d["EndpointStatus"], endpoint=d)
+        if tick and tick(d):
+            return Settled(status=None, endpoint=d, stopped=True)
         elapsed = time.monotonic() - start
         if elapsed >= timeout:
             return Settled(status=None, endpoint=d, timed_out=True)
-        time.sleep(min(poll_interval(time.monotonic() - changed), max(0.05, timeout - elapsed)))
+        wake = time.monotonic() + min(poll_interval(time.monotonic() - changed), max(0.05, timeout - elapsed))
+        while tick and time.monotonic() < wake - TICK_SECONDS:
+            time.sleep(TICK_SECONDS)
+            if tick(d):
+                return Settled(status=None, endpoint=d, stopped=True)
+        time.sleep(max(0.0, wake - time.monotonic()))
 
 
 def _phase(d: dict) -> str:

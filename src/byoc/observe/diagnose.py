@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Union
 from byoc import timespec
 from byoc.aws.client import Aws
 from byoc.aws.partitions import logs_console_url
-from byoc.diagnosis import Finding, KeyLine, key_lines, load, match
+from byoc.diagnosis import Finding, KeyLine, key_lines, load, match, starts
 from byoc.diagnosis.logtext import LogText
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import AuthError, AwsError
@@ -144,9 +144,12 @@ def ecr_fact(aws: Aws, image: Optional[str]) -> Optional[str]:
 
 
 def startup_fact(log: LogText, failed_at: Optional[int]) -> Optional[str]:
-    """Set when an instance was still writing start-up lines when the health check gave up."""
+    """Set when an instance was still writing start-up lines when the health check gave up (not
+    when its container kept exiting and starting again: that is a crash loop, whose cause the
+    other signatures name)."""
     if failed_at is None or not len(log):
         return None
+    restarted = {s.stream for s in starts.split(log.events) if s.number >= 2}
     ready_streams = {log.events[i].get("logStreamName") for rule in load().ready
                      for i, _ in log.find(rule.regex, rule.needles)}
     first: Dict[str, int] = {}
@@ -156,7 +159,7 @@ def startup_fact(log: LogText, failed_at: Optional[int]) -> Optional[str]:
         first.setdefault(stream, ts)
         last[stream] = ts
     for stream, start in first.items():
-        if stream in ready_streams or failed_at <= start:
+        if stream in ready_streams or stream in restarted or failed_at <= start:
             continue
         if (last[stream] - start) >= STILL_STARTING * (failed_at - start):
             return (f"{stream} was still writing start-up lines when the health check gave up, "

@@ -197,14 +197,14 @@ def _invocations(instance_type: str, service: str) -> int:
 
 def solution(clients: Any, region: str = "us-east-1", endpoint_id: str = "a1b2c3d", realtime_id: Optional[str] = "f9e8d7c",
              instance_type: str = "ml.g5.2xlarge", wait: bool = True, generation: str = "infer",
-             version: Optional[str] = None, service: str = "sd") -> dict:
+             version: Optional[str] = None, service: str = "sd", startup_timeout: Optional[int] = None) -> dict:
     """Create what one release of the solution creates: an async endpoint (S3 output, SNS topics, autoscaling
     with minimum 0, the release's default image, names, environment and startup window) and optionally a
     real-time one. `generation` is infer (v1.0-v1.3), esd (v1.4, v1.5) or v1.6 (v1.6, v1.7; `service` sd or
     comfy); `version` picks the release (default: the generation's last). v1.3 made async endpoints only: the
     real-time `infer-endpoint-<realtime_id>` stands for one a user made in that naming. Every resource also
     carries a user's tag (solution=esd; the solution tags nothing) so tests see that byoc keeps tags.
-    Returns names and ARNs."""
+    `startup_timeout` overrides the release's ContainerStartupHealthCheckTimeoutInSeconds. Returns names and ARNs."""
     spec = GENERATIONS[generation]
     version = version or spec["version"]
     s3, sns, iam, ecr = (clients.client(s) for s in ("s3", "sns", "iam", "ecr"))
@@ -248,6 +248,8 @@ def solution(clients: Any, region: str = "us-east-1", endpoint_id: str = "a1b2c3
         windows = STARTUP.get(_minor(version))
         if windows:
             variant["ContainerStartupHealthCheckTimeoutInSeconds"], variant["ModelDataDownloadTimeoutInSeconds"] = windows
+        if startup_timeout:
+            variant["ContainerStartupHealthCheckTimeoutInSeconds"] = startup_timeout
         cfg: Dict[str, Any] = {"EndpointConfigName": config, "ProductionVariants": [variant], "Tags": tags}
         if is_async:
             cfg["AsyncInferenceConfig"] = {

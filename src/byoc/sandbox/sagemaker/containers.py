@@ -16,12 +16,24 @@ from typing import Optional
 
 BEHAVIOR_KEY = "org.byoc.sandbox.behavior"
 ARCH_KEY = "org.byoc.sandbox.architecture"
-BEHAVIORS = ("healthy", "crash", "ping-timeout", "wrong-port", "slow-start", "oom", "invoke-error", "missing-env")
+BEHAVIORS = ("healthy", "crash", "ping-timeout", "wrong-port", "slow-start", "oom", "invoke-error", "missing-env",
+             "exec-format")
 
 # Simulated seconds (see clock.py).
 BOOT_HEALTHY = 60
-CRASH_DETECT = 60
-DEFAULT_STARTUP_TIMEOUT = 600
+# When a variant sets no ContainerStartupHealthCheckTimeoutInSeconds: "If the container does not begin
+# to pass health checks by consistently responding with 200s during the 8 minutes after startup, the
+# new instance launch fails" ("How Your Container Should Respond to Health Check (Ping) Requests",
+# your-algorithms-inference-code.html, SageMaker Developer Guide).
+DEFAULT_STARTUP_TIMEOUT = 480
+# A container that exits at startup is started again on the same instance, over and over, until the
+# startup window closes; only then does the deployment fail. Users see the same failure repeat in
+# the logs for the whole window: aws/sagemaker-python-sdk issue 3987 (asks for a 60 s startup
+# timeout "so that a bad model deployment would fail after only one minute"),
+# aws/amazon-sagemaker-examples issue 3432 ("failing only after 1 hour" with a 3600 s window),
+# aws-samples/amazon-sagemaker-custom-container issue 3 (an `exec format error` image that "takes a
+# lot of time before failing"). The pause between two starts of a crashing container:
+RESTART_DELAYS = (60, 75, 90)
 
 # Graviton (arm64) instance families: ml.c6g, ml.c7g, ml.m6g, ml.r7gd, ml.c6gn ...
 # ("Instance types for SageMaker hosting", SageMaker Developer Guide).
@@ -42,13 +54,25 @@ class Behavior:
 
 @dataclass
 class Boot:
-    """The script of one container start: lines now, then ready or failed after a delay."""
+    """The script of one container start: lines now, then ready after a delay, or exits (and is
+    started again until the startup window closes), or never answers /ping until the window closes
+    (then `failure_lines`)."""
 
     start_lines: list = field(default_factory=list)
     ready_after: Optional[float] = None
-    fail_after: Optional[float] = None
+    exits: bool = False
     failure_lines: list = field(default_factory=list)
     invoke_error: bool = False
+
+
+def restart_delay(starts: int) -> float:
+    """Simulated seconds between start number `starts` of a crashing container and the next."""
+    return RESTART_DELAYS[(starts - 1) % len(RESTART_DELAYS)]
+
+
+def startup_window(seconds: Optional[int]) -> int:
+    """The variant's ContainerStartupHealthCheckTimeoutInSeconds, or the documented default."""
+    return int(seconds or DEFAULT_STARTUP_TIMEOUT)
 
 
 def behavior_of(manifest: dict) -> Behavior:
@@ -84,12 +108,14 @@ def _banner(endpoint: str, variant: str, instance_type: str, env: dict) -> list:
 def boot(behavior: Behavior, endpoint: str, variant: str, instance_type: str, env: dict,
          startup_timeout: Optional[int]) -> Boot:
     """The script for one instance of `variant` starting this image."""
-    timeout = startup_timeout or DEFAULT_STARTUP_TIMEOUT
+    timeout = startup_window(startup_timeout)
     arm_image = behavior.architecture == "arm64"
-    if arm_image != is_graviton(instance_type):
-        # An image built for another CPU architecture cannot even exec its entrypoint.
+    if arm_image != is_graviton(instance_type) or behavior.kind == "exec-format":
+        # An image built for another CPU architecture cannot even exec its entrypoint; `exec-format` is
+        # one whose config claims the instance's architecture but whose entrypoint binary is for the
+        # other CPU (built under emulation, or a binary copied in), so no pre-flight can tell.
         entry = "/usr/local/bin/dockerd-entrypoint.py"
-        return Boot(start_lines=[f"exec {entry}: exec format error"], fail_after=CRASH_DETECT)
+        return Boot(start_lines=[f"exec {entry}: exec format error"], exits=True)
     lines = _banner(endpoint, variant, instance_type, env)
     kind = behavior.kind
     if kind == "missing-env" and behavior.arg and env.get(behavior.arg):
@@ -103,9 +129,8 @@ def boot(behavior: Behavior, endpoint: str, variant: str, instance_type: str, en
         needed = float(behavior.arg or 300)
         slow = lines + ["Loading model weights from /opt/ml/model ..."]
         if needed <= timeout:
-            return Boot(start_lines=slow, ready_after=needed,)
-        return Boot(start_lines=slow, fail_after=timeout,
-                    failure_lines=["Still loading model weights ..."])
+            return Boot(start_lines=slow, ready_after=needed)
+        return Boot(start_lines=slow, failure_lines=["Still loading model weights ..."])
     if kind == "crash":
         return Boot(start_lines=lines + [
             "Traceback (most recent call last):",
@@ -114,14 +139,13 @@ def boot(behavior: Behavior, endpoint: str, variant: str, instance_type: str, en
             '  File "/opt/program/pipeline.py", line 3, in <module>',
             "    import xformers.ops",
             "ModuleNotFoundError: No module named 'xformers'",
-        ], fail_after=CRASH_DETECT)
+        ], exits=True)
     if kind == "ping-timeout":
         return Boot(start_lines=lines + ["Loading model weights from /opt/ml/model ...",
-                                         "Compiling UNet with torch.compile, this can take a while ..."],
-                    fail_after=timeout)
+                                         "Compiling UNet with torch.compile, this can take a while ..."])
     if kind == "wrong-port":
         return Boot(start_lines=lines + uvicorn_start + [
-            "INFO:     Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C to quit)"], fail_after=timeout)
+            "INFO:     Uvicorn running on http://127.0.0.1:8000 (Press CTRL+C to quit)"])
     if kind == "oom":
         return Boot(start_lines=lines + [
             "Loading pipeline components...: 100%|##########| 7/7 [00:04<00:00,  1.52it/s]",
@@ -131,9 +155,9 @@ def boot(behavior: Behavior, endpoint: str, variant: str, instance_type: str, en
             "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 22.20 GiB total "
             "capacity; 20.91 GiB already allocated; 1.05 GiB free; 21.03 GiB reserved in total by PyTorch) If "
             "reserved memory is >> allocated memory try setting max_split_size_mb to avoid fragmentation.",
-        ], fail_after=CRASH_DETECT)
+        ], exits=True)
     if kind == "missing-env":
-        return Boot(start_lines=lines + [f"{behavior.arg or 'ESD_VERSION'} is not set"], fail_after=CRASH_DETECT)
+        return Boot(start_lines=lines + [f"{behavior.arg or 'ESD_VERSION'} is not set"], exits=True)
     return Boot(start_lines=lines + serving, ready_after=BOOT_HEALTHY)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 from byoc.sandbox import peers
+from byoc.sandbox import validation as shapes
 from byoc.sandbox.protocol import ServiceError, validation
 from byoc.sandbox.sagemaker import access, deploy, notifications
 from byoc.sandbox.sagemaker.resources import Endpoint, EndpointConfig, Model, arn
@@ -295,7 +296,6 @@ class SageMaker:
         policy = p.get("DeploymentConfig") or {}
         if not policy and p.get("RetainDeploymentConfig"):
             policy = copy.deepcopy(ep.deployment_config or {})
-        self._check_deployment_config(reg, ep, cfg, policy)
         counts, weights = {}, {}
         live = ep.live.variants if ep.live else {}
         excluded = {e.get("VariantPropertyType") for e in p.get("ExcludeRetainedVariantProperties") or []}
@@ -305,6 +305,7 @@ class SageMaker:
                     counts[name] = vf.desired
                 if "DesiredWeight" not in excluded:
                     weights[name] = vf.weight
+        self._check_deployment_config(reg, ep, cfg, policy, counts)
         self._check_quota(reg, cfg, ep, counts, rolling=policy.get("RollingUpdatePolicy"))
         fleet = self.deployer.build_fleet(reg, ep, cfg, counts, weights)
         ep.pending, ep.pending_started = fleet, time.time()
@@ -315,6 +316,9 @@ class SageMaker:
             ep.deployment_config = policy or None
         self._start(reg, ep, fleet)
         notifications.send_test(reg.account, reg.region, cfg.spec.get("AsyncInferenceConfig"))
+        limit = deploy.max_execution_time(policy)
+        if limit:
+            self.deployer.time_limit(reg, ep, fleet, ep.generation, limit)
         return {"EndpointArn": ep.arn}
 
     def _check_autoscaling(self, reg: Region, ep: Endpoint, cfg: Any) -> None:
@@ -337,10 +341,10 @@ class SageMaker:
                 "targets with Application Auto Scaling and this update would remove them or change their instance "
                 "type. Deregister them (DeregisterScalableTarget) before updating, then register them again.")
 
-    def _check_deployment_config(self, reg: Region, ep: Endpoint, cfg: Any, policy: dict) -> None:
+    def _check_deployment_config(self, reg: Region, ep: Endpoint, cfg: Any, policy: dict, counts: dict) -> None:
         """Deployment guardrails' exclusions (deployment-guardrails-exclusions.html): blue/green and
         rolling need the same variant names; rolling is not for serverless or multi-variant endpoints;
-        auto-rollback alarms must exist."""
+        auto-rollback alarms must exist. Then their documented limits (deploy.guardrail_errors)."""
         if not policy:
             return
         live = set(ep.live.variants) if ep.live else set()
@@ -356,6 +360,12 @@ class SageMaker:
         for alarm in ((policy.get("AutoRollbackConfiguration") or {}).get("Alarms") or []):
             if peers.alarm_state(reg.account, reg.region, alarm.get("AlarmName", "")) is None:
                 raise validation(f"CloudWatch alarm {alarm.get('AlarmName')} does not exist.")
+        for v in cfg.variants:
+            if "InstanceType" not in v:
+                continue
+            errors = deploy.guardrail_errors(policy, int(counts.get(v["VariantName"], v.get("InitialInstanceCount", 1))))
+            if errors:
+                raise validation(shapes.message(errors))
 
     def _check_quota(self, reg: Region, cfg: EndpointConfig, ep: Optional[Endpoint], counts: Optional[dict] = None,
                      rolling: Any = None) -> None:

@@ -94,38 +94,63 @@ class Deployer:
             found = resolve(account, region, vf.resolved) or {"digest": None, "manifest": {}}
             behavior = containers.behavior_of(found["manifest"])
             env = dict((model.containers[0] if model.containers else {}).get("Environment") or {})
-            variant_spec: dict = next((v for v in reg.configs[fleet.config].variants if v["VariantName"] == vf.name), {}) \
-                if fleet.config in reg.configs else {}
-            timeout = variant_spec.get("ContainerStartupHealthCheckTimeoutInSeconds")
+            timeout = variant_spec(reg, fleet.config, vf.name).get("ContainerStartupHealthCheckTimeoutInSeconds")
             for _ in range(vf.desired):
                 self.start_instance(reg, ep, fleet, vf, behavior, env, timeout, generation)
         self.check_ready(reg, ep, fleet, generation)
 
-    def start_instance(self, reg: Region, ep: Endpoint, fleet: Any, vf: Any, behavior: Any, env: Any, timeout: Any, generation: Any) -> Instance:
+    def start_instance(self, reg: Region, ep: Endpoint, fleet: Any, vf: Any, behavior: Any, env: Any, timeout: Any,
+                       generation: Any) -> Instance:
+        return self._boot(reg, ep, fleet, vf, behavior, env, timeout,
+                          on_ready=lambda: self.check_ready(reg, ep, fleet, generation),
+                          on_failed=lambda: self.fail(reg, ep, fleet, generation,
+                                                      containers.PING_FAILURE.format(variant=vf.name)))
+
+    def _boot(self, reg: Region, ep: Endpoint, fleet: Any, vf: Any, behavior: Any, env: Any, timeout: Any,
+              on_ready: Callable[[], None], on_failed: Callable[[], None]) -> Instance:
+        """Start one instance's container; a container that exits is started again after
+        containers.restart_delay() (its lines written again) until the startup window closes, and
+        only then does the instance fail (see containers.RESTART_DELAYS for the sources)."""
         script = containers.boot(behavior, ep.name, vf.name, vf.instance_type or "ml.serverless", env, timeout)
+        window = containers.startup_window(timeout)
         inst = Instance(id=instance_id(), variant=vf.name, invoke_error=script.invoke_error)
         vf.instances.append(inst)
         self._write(reg, ep, inst, script.start_lines)
 
+        def starting() -> bool:
+            return inst.state == "Pending" and fleet.state != "Terminated"
+
         def ready() -> None:
-            if inst.state != "Pending" or fleet.state == "Terminated":
-                return
-            inst.state = "InService"
-            self._write(reg, ep, inst, ['INFO:     169.254.178.2:50412 - "GET /ping HTTP/1.1" 200 OK'])
-            self.check_ready(reg, ep, fleet, generation)
+            if starting():
+                inst.state = "InService"
+                self._write(reg, ep, inst, ['INFO:     169.254.178.2:50412 - "GET /ping HTTP/1.1" 200 OK'])
+                on_ready()
 
         def failed() -> None:
-            if inst.state != "Pending" or fleet.state == "Terminated":
+            if starting():
+                inst.state = "Failed"
+                if script.failure_lines:
+                    self._write(reg, ep, inst, script.failure_lines)
+                on_failed()
+
+        def restart(starts: int, elapsed: float) -> None:
+            delay = containers.restart_delay(starts)
+            if elapsed + delay >= window:
                 return
-            inst.state = "Failed"
-            if script.failure_lines:
-                self._write(reg, ep, inst, script.failure_lines)
-            self.fail(reg, ep, fleet, generation, containers.PING_FAILURE.format(variant=vf.name))
+
+            def again() -> None:
+                if starting():
+                    self._write(reg, ep, inst, script.start_lines)
+                    restart(starts + 1, elapsed + delay)
+
+            self.clock.after(delay, again)
 
         if script.ready_after is not None:
             self.clock.after(script.ready_after, ready)
-        else:
-            self.clock.after(script.fail_after or containers.CRASH_DETECT, failed)
+            return inst
+        if script.exits:
+            restart(1, 0.0)
+        self.clock.after(window, failed)
         return inst
 
     def check_ready(self, reg: Region, ep: Endpoint, fleet: Fleet, generation: int) -> None:
@@ -175,7 +200,7 @@ class Deployer:
             self.clock.after(wait + TERMINATE, lambda: self.terminate(reg, ep, old))
 
     def _bake(self, reg: Region, ep: Endpoint, fleet: Any, generation: Any, steps: Any, policy: Any, remaining: Any) -> None:
-        if ep.generation != generation:
+        if ep.generation != generation or fleet.state == "RollingBack":
             return
         alarm = self.alarm_in_alarm(reg, ep)
         if alarm:
@@ -190,6 +215,22 @@ class Deployer:
             return self._next(reg, ep, fleet, generation, steps, policy)
         step = min(ALARM_POLL, remaining)
         self.clock.after(step, lambda: self._bake(reg, ep, fleet, generation, steps, policy, remaining - step))
+
+    def time_limit(self, reg: Region, ep: Endpoint, fleet: Fleet, generation: int, seconds: float) -> None:
+        """MaximumExecutionTimeoutInSeconds of a blue/green or rolling policy: "The time limit for the
+        total deployment. Exceeding this limit causes a timeout" (API_RollingUpdatePolicy,
+        API_BlueGreenUpdatePolicy); a deployment still running then is rolled back like an alarm."""
+        def expire() -> None:
+            if ep.generation != generation or ep.pending is not fleet or fleet.state not in ("Provisioning", "Ready"):
+                return
+            fleet.state = "RollingBack"  # no instance becoming ready promotes it any more
+            ep.traffic_to_pending = 0.0
+            ep.status = "RollingBack"
+            reason = (f"Deployment rolled back: the deployment did not complete within its "
+                      f"MaximumExecutionTimeoutInSeconds ({int(seconds)} seconds).")
+            self.clock.after(TERMINATE, lambda: self.fail(reg, ep, fleet, generation, reason))
+
+        self.clock.after(seconds, expire)
 
     def alarm_in_alarm(self, reg: Region, ep: Endpoint) -> Optional[str]:
         account, region = self.account_of(reg)
@@ -251,6 +292,7 @@ class Deployer:
         model = reg.models.get(vf.model)
         env = dict((model.containers[0] if model and model.containers else {}).get("Environment") or {})
         behavior = containers.behavior_of(found["manifest"])
+        timeout = variant_spec(reg, fleet.config, vf.name).get("ContainerStartupHealthCheckTimeoutInSeconds")
 
         def _ready(inst: Any) -> None:
             if inst.state == "Pending":
@@ -263,18 +305,17 @@ class Deployer:
 
         def boot_more() -> None:
             for _ in range(missing):
-                script = containers.boot(behavior, ep.name, vf.name, vf.instance_type or "ml.serverless", env, None)
-                inst = Instance(id=instance_id(), variant=vf.name, invoke_error=script.invoke_error)
-                vf.instances.append(inst)
-                self._write(reg, ep, inst, script.start_lines)
-                if script.ready_after is not None:
-                    self.clock.after(script.ready_after, lambda i=inst: _ready(i))
-                else:
-                    self.clock.after(script.fail_after or containers.CRASH_DETECT, lambda i=inst: _failed(i))
+                self._boot(reg, ep, fleet, vf, behavior, env, timeout, on_ready=lambda: None, on_failed=lambda: None)
             if done:
                 self.clock.after(containers.BOOT_HEALTHY, done)
 
         self.clock.after(PROVISION, boot_more)
+
+
+def variant_spec(reg: Region, config: str, variant: str) -> dict:
+    """The production variant `variant` of endpoint config `config` as created ({} if gone)."""
+    cfg = reg.configs.get(config)
+    return next((v for v in cfg.variants if v["VariantName"] == variant), {}) if cfg else {}
 
 
 def traffic_steps(routing: dict, total: int) -> list:
@@ -309,6 +350,59 @@ def rolling_steps(policy: dict, total: int) -> list:
         done += batch
         steps.append((done / total, wait))
     return steps + [(1.0, 0)]
+
+
+def max_execution_time(config: Optional[dict]) -> Optional[float]:
+    policy = (config or {}).get("BlueGreenUpdatePolicy") or (config or {}).get("RollingUpdatePolicy") or {}
+    value = policy.get("MaximumExecutionTimeoutInSeconds")
+    return float(value) if value else None
+
+
+def _size_errors(size: Optional[dict], total: int, where: str, low: int, high: int) -> list:
+    """A CapacitySize that must be `low`..`high` percent of the variant's total instance count."""
+    if not size:
+        return []
+    value = float(size.get("Value", 0))
+    percent = value if size.get("Type") == "CAPACITY_PERCENT" else 100.0 * value / max(total, 1)
+    if low <= percent <= high:
+        return []
+    return [f"Value '{size.get('Value')}' at '{where}.value' failed to satisfy constraint: Member must be "
+            f"{'between ' + str(low) + '% and ' if low else 'less than or equal to '}{high}% of the variant's total "
+            f"instance count ({total})"]
+
+
+def guardrail_errors(config: dict, total: int) -> list:
+    """The documented limits of a DeploymentConfig for a variant of `total` instances:
+    CanarySize "must be less than or equal to 50% of the variant's total instance count",
+    LinearStepSize "must be 10-50%" of it (TrafficRoutingConfig; deployment-guardrails-blue-green-canary.html),
+    MaximumBatchSize "must be between 5% to 50% of the variant's total instance count"
+    (API_RollingUpdatePolicy), and MaximumExecutionTimeoutInSeconds "should be larger than the
+    total waiting time specified in TerminationWaitInSeconds and WaitIntervalInSeconds"
+    (API_BlueGreenUpdatePolicy)."""
+    errors: list = []
+    blue_green = config.get("BlueGreenUpdatePolicy")
+    rolling = config.get("RollingUpdatePolicy")
+    if blue_green:
+        routing = blue_green.get("TrafficRoutingConfiguration") or {}
+        where = "deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration"
+        if routing.get("Type") == "CANARY":
+            errors += _size_errors(routing.get("CanarySize"), total, f"{where}.canarySize", 0, 50)
+        if routing.get("Type") == "LINEAR":
+            errors += _size_errors(routing.get("LinearStepSize"), total, f"{where}.linearStepSize", 10, 50)
+        waits = sum(bake for _, bake in traffic_steps(routing, total)) + float(blue_green.get("TerminationWaitInSeconds", 0))
+        policy, where = blue_green, "deploymentConfig.blueGreenUpdatePolicy"
+    elif rolling:
+        errors += _size_errors(rolling.get("MaximumBatchSize"), total,
+                               "deploymentConfig.rollingUpdatePolicy.maximumBatchSize", 5, 50)
+        waits = sum(bake for _, bake in rolling_steps(rolling, total))
+        policy, where = rolling, "deploymentConfig.rollingUpdatePolicy"
+    else:
+        return errors
+    limit = policy.get("MaximumExecutionTimeoutInSeconds")
+    if limit is not None and limit <= waits:
+        errors.append(f"Value '{limit}' at '{where}.maximumExecutionTimeoutInSeconds' failed to satisfy constraint: "
+                      f"Member must be larger than the total waiting time of the deployment ({int(waits)} seconds)")
+    return errors
 
 
 def batch_instances(size: dict, total: int) -> int:
