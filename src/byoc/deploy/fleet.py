@@ -164,6 +164,8 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
     stop = threading.Event()
 
     def set_phase(item: FleetItem, phase: str, detail: str = "") -> None:
+        if item.phase == "interrupted":  # final: the thread still watching it after Ctrl-C must not undo it
+            return
         item.phase, item.detail = phase, detail
         if on_change:
             on_change(item)
