@@ -24,7 +24,6 @@ from typing import Callable, Optional
 from byoc.aws.client import Aws
 from byoc.deploy import sweep
 from byoc.endpoint import revisions
-from byoc.errors import AwsError
 
 RESOURCE_TYPES = ("sagemaker:model", "sagemaker:endpoint-config")
 GONE, BEYOND_KEEP = "endpoint deleted", "beyond --keep"
@@ -122,28 +121,7 @@ def in_use(aws: Aws, candidates: list) -> tuple:
 
 
 def _every_endpoints_use(aws: Aws) -> tuple:
-    configs: set = set()
-    models: set = set()
-    for name in live_endpoints(aws):
-        try:
-            d = aws.sagemaker.describe_endpoint(EndpointName=name)
-        except AwsError as exc:
-            if exc.not_found:
-                continue
-            raise
-        configs.add(d["EndpointConfigName"])
-        pending = (d.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-        if pending:
-            configs.add(pending)
-    for name in list(configs):
-        try:
-            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
-        except AwsError as exc:
-            if exc.not_found:
-                continue
-            raise
-        models.update(v["ModelName"] for v in cfg.get("ProductionVariants", []) + (cfg.get("ShadowProductionVariants") or []))
-    return configs, models
+    return sweep.used_by(aws, list(live_endpoints(aws)))
 
 
 def _when(created_at: Optional[str]) -> Optional[datetime.datetime]:

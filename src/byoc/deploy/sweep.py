@@ -36,31 +36,36 @@ def used_elsewhere(aws: Aws, endpoint: str, since: Any) -> Optional[tuple]:
         names += [e["EndpointName"] for e in page.get("Endpoints", []) if e["EndpointName"] != endpoint]
         if len(names) > MAX_RECENT:
             return None
-    configs: set = set()
-    models: set = set()
     try:
-        for name in names:
-            try:
-                d = aws.sagemaker.describe_endpoint(EndpointName=name)
-            except AwsError as exc:
-                if exc.not_found:
-                    continue
-                raise
-            configs.add(d["EndpointConfigName"])
-            pending = (d.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-            if pending:
-                configs.add(pending)
-        for name in configs:
-            try:
-                cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
-            except AwsError as exc:
-                if exc.not_found:
-                    continue
-                raise
-            models.update(v["ModelName"] for v in cfg.get("ProductionVariants", [])
-                          + (cfg.get("ShadowProductionVariants") or []))
+        return used_by(aws, names)
     except (AuthError, AwsError):
         return None
+
+
+def used_by(aws: Aws, names: list) -> tuple:
+    """(configs, models) the endpoints `names` use, live or being deployed (gone ones are skipped)."""
+    configs: set = set()
+    models: set = set()
+    for name in names:
+        try:
+            d = aws.sagemaker.describe_endpoint(EndpointName=name)
+        except AwsError as exc:
+            if exc.not_found:
+                continue
+            raise
+        configs.add(d["EndpointConfigName"])
+        pending = (d.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+        if pending:
+            configs.add(pending)
+    for name in list(configs):
+        try:
+            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
+        except AwsError as exc:
+            if exc.not_found:
+                continue
+            raise
+        models.update(v["ModelName"] for v in cfg.get("ProductionVariants", [])
+                      + (cfg.get("ShadowProductionVariants") or []))
     return configs, models
 
 
