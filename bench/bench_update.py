@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fleet import sandbox_process  # noqa: E402
 from byoc.aws.client import Aws  # noqa: E402
-from byoc.deploy import apply as deploy_apply  # noqa: E402
+from byoc.deploy import watch  # noqa: E402
 from byoc.deploy.apply import apply  # noqa: E402
 from byoc.deploy.plan import plan_update  # noqa: E402
 from byoc.sandbox import seed  # noqa: E402
@@ -110,7 +110,7 @@ def cost_of_one_update(url: str) -> dict:
     aws = Aws()
     aws.identity()  # one GetCallerIdentity per process, not per update
     polls = Counter()
-    until_settled = deploy_apply.watch.until_settled
+    until_settled = watch.until_settled
 
     def counted(aws_, *args, **kwargs):
         before = aws_.calls["sagemaker:DescribeEndpoint"]
@@ -119,14 +119,14 @@ def cost_of_one_update(url: str) -> dict:
         finally:
             polls["sagemaker:DescribeEndpoint"] += aws_.calls["sagemaker:DescribeEndpoint"] - before
 
-    deploy_apply.watch.until_settled = counted
+    watch.until_settled = counted
     try:
         aws.calls.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         result = apply(aws, plan_update(aws, ENDPOINT, dep["good"]), follow_logs=False)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
-        deploy_apply.watch.until_settled = until_settled
+        watch.until_settled = until_settled
     assert result.result == "updated", result
     calls = Counter(aws.calls)
     calls.subtract(polls)

@@ -29,17 +29,14 @@ def session(region: Optional[str] = None, profile: Optional[str] = None, endpoin
     return Aws(region=region, profile=profile, endpoint_url=endpoint_url)
 
 
-def _run(aws: Aws, plan: UpdatePlan, dry_run: bool, wait: bool, timeout: float, keep: int,
+def _run(aws: Aws, plan: UpdatePlan, dry_run: bool, wait: bool, timeout: float,
          events: Optional[Callable]) -> UpdateResult:
-    from byoc.deploy.apply import apply, result_of
+    """The CLI's code path: `dry_run` returns the plan `byoc ... --dry-run -o json` prints."""
+    from byoc.deploy import apply
 
     if dry_run:
-        import time
-
-        result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
-        result.plan = plan.to_dict()
-        return result
-    return apply(aws, plan, wait=wait, timeout=timeout, keep=keep, events=events)
+        return apply.dry_run(plan)
+    return apply.apply(aws, plan, wait=wait, timeout=timeout, events=events)
 
 
 def update(endpoint: str, image: str, *, aws: Optional[Aws] = None, region: Optional[str] = None,
@@ -59,9 +56,9 @@ def update(endpoint: str, image: str, *, aws: Optional[Aws] = None, region: Opti
     changes = parse(env=tuple(f"{k}={v}" for k, v in (env or {}).items()), unset_env=tuple(unset_env),
                     env_files=tuple(env_files), instance_type=types)
     aws = aws or session(region, profile)
-    plan = plan_update(aws, endpoint, image, strategy=strategy, force=force,
+    plan = plan_update(aws, endpoint, image, strategy=strategy, force=force, keep=keep,
                        deployment_config=deployment_config(traffic, rolling, tuple(alarms), max_time), changes=changes)
-    return _run(aws, plan, dry_run, wait, timeout, keep, events)
+    return _run(aws, plan, dry_run, wait, timeout, events)
 
 
 def restore(endpoint: str, *, default_image: Optional[str] = None, aws: Optional[Aws] = None,
@@ -71,7 +68,7 @@ def restore(endpoint: str, *, default_image: Optional[str] = None, aws: Optional
     from byoc.deploy.rollback import plan_restore
 
     aws = aws or session(region, profile)
-    return _run(aws, plan_restore(aws, endpoint, default_image), dry_run, wait, timeout, keep, events)
+    return _run(aws, plan_restore(aws, endpoint, default_image, keep=keep), dry_run, wait, timeout, events)
 
 
 def rollback(endpoint: str, *, to: Optional[int] = None, aws: Optional[Aws] = None, region: Optional[str] = None,
@@ -81,7 +78,7 @@ def rollback(endpoint: str, *, to: Optional[int] = None, aws: Optional[Aws] = No
     from byoc.deploy.rollback import plan_rollback
 
     aws = aws or session(region, profile)
-    return _run(aws, plan_rollback(aws, endpoint, to), dry_run, wait, timeout, 5, events)
+    return _run(aws, plan_rollback(aws, endpoint, to), dry_run, wait, timeout, events)
 
 
 def history(endpoint: str, *, aws: Optional[Aws] = None, region: Optional[str] = None,

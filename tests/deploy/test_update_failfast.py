@@ -48,6 +48,10 @@ def test_fail_fast_exits_failing_long_before_the_rollback_and_the_next_command_r
     # The next byoc command records the outcome and sweeps the failed revision.
     code, doc2, err = run_json(capsys, "update", REALTIME_EP, dep["custom_image"], "--yes", "--quiet")
     assert code == 0 and doc2["result"] == "updated", err
+    assert doc["executed"][-1]["step"] == "record-outcome" and doc["executed"][-1]["outcome"] == "failing"
+    ended = [s for s in doc2["executed"] if s.get("revision") == doc["revision"]]  # steps of the plan, as planned
+    assert [(s["step"], s.get("outcome"), s.get("config")) for s in ended] == [
+        ("record-outcome", "failed", None), ("delete-revision", None, doc["endpoint_config"])]
     assert doc["endpoint_config"] not in resources(sm)[1]
     assert doc["model"] not in resources(sm)[0]
     code, hist, _ = run_json(capsys, "history", REALTIME_EP)

@@ -235,6 +235,8 @@ def test_async_endpoint_at_zero_proves_a_good_image_with_a_request(capsys, sm, c
     code, out, err = run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")
     assert code == 0, err
     assert "prove     prod at 0 instances" in err
+    assert "the new fleet starts on the config's initial instance count)" in err  # the plan's steps
+    assert "send one request to the new image; if it fails, roll infer-endpoint-a1b2c3d back" in err
     assert "the new image answered the verification request" in err
     d = live(sm, ASYNC_EP)
     assert d["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"].endswith(dep["custom_digest"])
@@ -255,6 +257,7 @@ def test_async_endpoint_at_zero_rolls_a_failing_image_back(capsys, sm, ecr, clie
         assert doc["diagnosis"][0]["id"] == "python-import"
     else:  # it passed /ping, but the verification request failed, so byoc rolled it back
         assert "failed its verification request" in doc["failure_reason"]
+        assert [s["step"] for s in doc["executed"]][-3:] == ["prove-image", "record-outcome", "delete-revision"]
     d = live(sm, ASYNC_EP)
     assert d["EndpointConfigName"] == "infer-config-a1b2c3d"  # back on the previous revision
     assert _autoscaling(clients) == scaling  # exactly as before
@@ -266,6 +269,8 @@ def test_no_verify_leaves_an_async_endpoint_at_zero_unproven_and_says_so(capsys,
     code, doc, err = run_json(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q", "--no-verify")
     assert code == 0 and doc["result"] == "updated", err
     assert any("--no-verify is set: the new image is not proven" in w for w in doc["warnings"])
+    executed = {s["step"]: s for s in doc["executed"]}
+    assert executed["update-endpoint"]["start_instances"] is False and "prove-image" not in executed
     assert live(sm, ASYNC_EP)["ProductionVariants"][0]["DesiredInstanceCount"] == 0  # autoscaling's choice kept
 
 

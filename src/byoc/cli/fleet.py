@@ -175,7 +175,7 @@ def fleet_update_cmd(c: Ctx, image: str, match: Any, endpoints: Any, exclude: An
     config = deployment_config(traffic, rolling, alarms, max_time)
     names = fleet_ops.select(c.aws, match, endpoints, exclude)
     fleet = fleet_ops.plan(c.aws, image, names, concurrency=concurrency, strategy=strategy,
-                           deployment_config=config, force=force, canary=canary,
+                           deployment_config=config, force=force, canary=canary, keep=keep,
                            changes=changes(env, unset_env, env_files, instance_type),
                            startup_timeout=startup_timeout_option(startup_timeout))
     return _execute(c, fleet, yes=yes, dry_run=dry_run, concurrency=concurrency,

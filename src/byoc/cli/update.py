@@ -54,12 +54,11 @@ def render_plan(c: Ctx, plan: Any) -> None:
         lines += [f"  env       - {key}" for key in diff["removed"]]
     for line in dict.fromkeys(lines):
         out(line)
-    if plan.unchanged:
+    if plan.mode == "unchanged":
         out("  nothing to do: the endpoint already runs this digest (use --force to redeploy)")
-        return
-    if plan.resume:
+    elif plan.mode == "resume":
         out(f"  SageMaker is already deploying {plan.endpoint_config}: byoc watches it to the end")
-    elif plan.reuse:
+    elif plan.mode == "reuse":
         out(f"  config    {plan.previous_config} -> {plan.endpoint_config} (revision {plan.revision}, already exists)")
     else:
         out(f"  models    {', '.join(m['ModelName'] for m in plan.create_models)} (new, revision {plan.revision})")
@@ -71,6 +70,8 @@ def render_plan(c: Ctx, plan: Any) -> None:
         else:
             out(f"  autoscaling {reg.variant}: deregistered before the update (autoscaling is paused meanwhile), "
                 f"registered again exactly afterwards, also if it fails ({reg.summary()})")
+    if plan.deletions:
+        out(f"  sweep     {', '.join(plan.deletions)} (after a successful deployment; --keep {plan.keep})")
     if plan.extra_capacity:
         extra = ", ".join(f"{n} x {t}" for t, n in plan.extra_capacity.items())
         out(f"  capacity  {extra} extra while both fleets run (blue/green)")
@@ -92,6 +93,9 @@ def render_plan(c: Ctx, plan: Any) -> None:
             "the new fleet starts on the config's initial instance count, and one request must succeed before "
             f"`updated`; otherwise byoc rolls back to {plan.previous_config} (autoscaling is not touched and scales "
             "the instance in when idle; --no-verify skips this)")
+    from byoc.deploy.executor import DisplayExecutor
+
+    DisplayExecutor(out).execute(plan)
     for w in plan.warnings:
         click.secho(f"  warning: {w}", fg="yellow", err=True)
 
@@ -129,26 +133,25 @@ def finding_lines(f: dict) -> list:
     return lines
 
 
-def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, keep: Any, quiet: bool,
+def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, timeout: Any, quiet: bool,
              fail_fast: bool = False, no_verify: bool = False) -> int:
-    from byoc.deploy.apply import apply, result_of
+    from byoc.deploy import apply
+    from byoc.deploy.executor import result_of
     from byoc.deploy.plan import no_verify as skip_verification
 
     if no_verify:
         skip_verification(plan)
     render_plan(c, plan)
     if dry_run:
-        result = result_of(plan, "unchanged" if plan.unchanged else "planned", time.monotonic())
-        result.plan = plan.to_dict()
-        return emit_result(c, result)
-    if not yes and not plan.unchanged and not confirm_change(question(plan)):
+        return emit_result(c, apply.dry_run(plan))
+    if not yes and plan.mode != "unchanged" and not confirm_change(question(plan)):
         return emit_result(c, result_of(plan, "declined", time.monotonic()))
     started = time.monotonic()
     try:
-        result = apply(c.aws, plan, wait=not no_wait, timeout=timeout, keep=keep,
-                                     events=progress_printer(c, quiet), fail_fast=fail_fast)
+        result = apply.apply(c.aws, plan, wait=not no_wait, timeout=timeout, events=progress_printer(c, quiet),
+                             fail_fast=fail_fast)
     except KeyboardInterrupt:
-        # The lock is released (apply's finally); SageMaker goes on with whatever UpdateEndpoint started.
+        # The lock is released (the executor's finally); SageMaker goes on with whatever UpdateEndpoint started.
         result = result_of(plan, "in-progress", started, resume_command=rerun_command(), interrupted=True)
         emit_result(c, result)
         return EXIT_INTERRUPTED
@@ -255,10 +258,10 @@ def update_cmd(c: Ctx, endpoint: str, image: str, yes: bool, dry_run: bool, no_w
 
     check_endpoint_name(endpoint)
     config = deployment_config(traffic, rolling, alarms, max_time)
-    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config,
+    plan = plan_update(c.aws, endpoint, image, strategy=strategy, force=force, deployment_config=config, keep=keep,
                        changes=changes(env, unset_env, env_files, instance_type),
                        startup_timeout=startup_timeout_option(startup_timeout))
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet,
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, quiet=quiet,
                     fail_fast=fail_fast, no_verify=no_verify)
 
 
@@ -278,9 +281,9 @@ def restore_cmd(c: Ctx, endpoint: str, default_image: Any, yes: bool, dry_run: b
 
     check_endpoint_name(endpoint)
     config = deployment_config(traffic, rolling, alarms, max_time)
-    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config,
+    plan = plan_restore(c.aws, endpoint, default_image, strategy=strategy, deployment_config=config, keep=keep,
                         startup_timeout=startup_timeout_option(startup_timeout))
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet,
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, quiet=quiet,
                     fail_fast=fail_fast, no_verify=no_verify)
 
 
@@ -299,8 +302,8 @@ def rollback_cmd(c: Ctx, endpoint: str, to: Any, yes: bool, dry_run: bool, no_wa
 
     check_endpoint_name(endpoint)
     plan = plan_rollback(c.aws, endpoint, to, deployment_config(traffic, rolling, alarms, max_time),
-                         startup_timeout_option(startup_timeout))
-    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, keep=keep, quiet=quiet,
+                         startup_timeout_option(startup_timeout), keep=keep)
+    return run_plan(c, plan, yes=yes, dry_run=dry_run, no_wait=no_wait, timeout=timeout, quiet=quiet,
                     fail_fast=fail_fast, no_verify=no_verify)
 
 

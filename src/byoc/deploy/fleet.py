@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from byoc.aws.client import Aws
-from byoc.deploy import apply, capacity
+from byoc.deploy import apply, capacity, executor
 from byoc.deploy.plan import UpdatePlan, plan_update
 from byoc.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput, ByocError
 
@@ -91,7 +91,7 @@ def select(aws: Aws, match: Optional[str] = None, endpoints: Optional[str] = Non
 
 def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str = "blue-green",
          deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0,
-         changes: Any = None, startup_timeout: Optional[int] = None) -> FleetRun:
+         changes: Any = None, startup_timeout: Optional[int] = None, keep: int = 5) -> FleetRun:
     """Plan every endpoint in parallel; nothing changes. What every plan reads once (caller identity,
     quotas, the image's digest and architecture) is read once for the whole fleet (Aws.memo)."""
     items = [FleetItem(endpoint=n, canary=i < canary) for i, n in enumerate(names)]
@@ -100,8 +100,8 @@ def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str =
         try:
             item.plan = plan_update(aws, item.endpoint, image, strategy=strategy, force=force,
                                     deployment_config=deployment_config, changes=changes,
-                                    startup_timeout=startup_timeout, review_startup=False)
-            item.phase = "unchanged" if item.plan.unchanged else "planned"
+                                    startup_timeout=startup_timeout, review_startup=False, keep=keep)
+            item.phase = "unchanged" if item.plan.mode == "unchanged" else "planned"
         except ByocError as exc:
             if exc.exit_code == EXIT_AUTH:
                 raise
@@ -202,7 +202,7 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
                 ok, why = verify(item.endpoint, planned.target)
                 if not ok:
                     item.error = why
-                    item.result["diagnosis"] = apply.diagnose_failure(aws, item.endpoint, None)
+                    item.result["diagnosis"] = executor.diagnose_failure(aws, item.endpoint, None)
                     set_phase(item, "failed", "canary verification failed")
                     stop.set()
                     return
@@ -249,7 +249,7 @@ def run(aws: Aws, fleet: FleetRun, *, concurrency: int, continue_on_failure: boo
 
 def resume(plan: UpdatePlan) -> str:
     """The command that watches an interrupted endpoint's deployment to its end and records it."""
-    if plan.reuse:
+    if plan.mode in ("reuse", "resume"):
         return f"byoc rollback {plan.endpoint} --to {plan.revision} --yes"
     return f"byoc update {plan.endpoint} {plan.image} --yes"
 
@@ -263,7 +263,7 @@ def plan_rollback(aws: Aws, names: list, to: Optional[int] = None) -> FleetRun:
         item = FleetItem(endpoint=name)
         try:
             item.plan = plan_one(aws, name, to)
-            item.phase = "unchanged" if item.plan.unchanged else "planned"
+            item.phase = "unchanged" if item.plan.mode == "unchanged" else "planned"
             item.detail = f"to revision {item.plan.revision} ({item.plan.endpoint_config})"
         except ByocError as exc:
             if exc.exit_code == EXIT_AUTH:

@@ -1,17 +1,20 @@
-"""Plan an image update: read the endpoint, run every pre-flight check, and decide what to create.
+"""Plan an image update: read the endpoint, run every pre-flight check, and decide every step.
 
-Nothing here changes AWS. A refusal raises PreflightFailed/BadInput (exit 2) with the fix.
+The plan is an ordered tuple of typed steps (deploy/steps.py), the sweep's deletions included,
+run by deploy/executor.py or shown by its display executor (--dry-run). Nothing here changes
+AWS. A refusal raises PreflightFailed/BadInput (exit 2) with the fix.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, List, Optional, Sequence
 
 from byoc.aws import partitions, shapes
 from byoc.aws.client import Aws
-from byoc.deploy import autoscaling, capacity, guardrails, instance_checks, startup
+from byoc.deploy import autoscaling, capacity, guardrails, instance_checks, startup, steps, sweep
 from byoc.deploy.changes import Changes, check_environment
 from byoc.endpoint import lock, revisions, solution
 from byoc.endpoint import view as endpoint_view
@@ -39,12 +42,11 @@ class UpdatePlan:
     previous_config: str
     endpoint_config: str
     models: dict  # current model -> model of the new revision
-    create_models: list = field(default_factory=list)  # CreateModel requests still to make
-    create_config: Optional[dict] = None  # CreateEndpointConfig request, None when it exists
+    mode: str = "create"  # one of steps.MODES
+    steps: tuple = ()  # what apply does, in order (the sweep's deletions included)
+    on_failure: tuple = ()  # what it does instead of the rest when the deployment fails
+    keep: int = 5  # revisions the sweep keeps
     deployment_config: Optional[dict] = None
-    reuse: bool = False  # the revision's resources exist already (rollback, rerun, restore)
-    resume: bool = False  # SageMaker is already deploying this revision (a rerun after interruption)
-    unchanged: bool = False
     warnings: list = field(default_factory=list)
     extra_capacity: dict = field(default_factory=dict)  # instance type -> extra instances during the update
     quotas: dict = field(default_factory=dict)  # instance type -> its "for endpoint usage" quota, when readable
@@ -70,6 +72,21 @@ class UpdatePlan:
         assert self.view is not None, "a plan is made from the endpoint's view"
         return self.view
 
+    @property
+    def create_models(self) -> list:
+        """The CreateModel requests the plan makes."""
+        return [s.request for s in self.steps if isinstance(s, steps.CreateModel)]
+
+    @property
+    def create_config(self) -> Optional[dict]:
+        """The CreateEndpointConfig request the plan makes, None when the config exists."""
+        return next((s.request for s in self.steps if isinstance(s, steps.CreateEndpointConfig)), None)
+
+    @property
+    def deletions(self) -> list:
+        """The names the sweep deletes once the deployment succeeded."""
+        return [n for s in self.steps if isinstance(s, steps.DeleteRevision) for n in s.names]
+
     def to_dict(self) -> dict:
         return {
             "endpoint": self.endpoint, "region": self.region, "strategy": self.strategy, "image": self.image,
@@ -78,15 +95,18 @@ class UpdatePlan:
             "previous_config": self.previous_config, "endpoint_config": self.endpoint_config,
             "models": list(self.models.values()), "create_models": [m["ModelName"] for m in self.create_models],
             "create_config": self.create_config["EndpointConfigName"] if self.create_config else None,
-            "deployment_config": self.deployment_config, "reuse": self.reuse, "resume": self.resume,
-            "unchanged": self.unchanged, "warnings": self.warnings, "extra_capacity": self.extra_capacity,
-            "quotas": self.quotas,
+            "deployment_config": self.deployment_config, "reuse": self.mode in ("reuse", "resume"),
+            "resume": self.mode == "resume", "unchanged": self.mode == "unchanged", "warnings": self.warnings,
+            "extra_capacity": self.extra_capacity, "quotas": self.quotas,
             "env_changes": self.env_changes, "instance_types": {k: list(v) for k, v in self.instance_types.items()},
             "autoscaling": {"paused": [r.variant for r in self.restore_autoscaling],
                             "left_by_interrupted_run": self.autoscaling_record is not None},
             "startup_timeout": self.startup_timeout, "current_window": self.current_window,
             "idle_variants": self.idle_variants, "prove": self.prove,
             "startup_review": self.startup_review.to_dict() if self.startup_review else None,
+            "mode": self.mode, "keep": self.keep,
+            "steps": [s.to_dict() for s in self.steps], "on_failure": [s.to_dict() for s in self.on_failure],
+            "deletions": self.deletions,
         }
 
 
@@ -144,12 +164,13 @@ def check_architecture(resolved: ecr.ResolvedImage, view: endpoint_view.Endpoint
                 f"Rebuild it with `byoc build --platform {platform} --push` (or docker buildx --platform {platform}).")
 
 
-def check_model_access(aws: Aws, plan: UpdatePlan, ref: image_ref.ImageRef) -> None:
-    """What CreateModel checks with each new model's execution role, before anything changes: SageMaker
-    can assume the role, and a repository in another account lets the role pull the image."""
+def check_model_access(aws: Aws, plan: UpdatePlan, ref: image_ref.ImageRef, requests: list) -> None:
+    """What CreateModel checks with each new model's execution role (`requests`: the plan's CreateModel
+    requests), before anything changes: SageMaker can assume the role, and a repository in another
+    account lets the role pull the image."""
     copied_from = {new: old for old, new in plan.models.items()}
-    for role in sorted({req.get("ExecutionRoleArn") or "" for req in plan.create_models} - {""}):
-        model = next(copied_from.get(r["ModelName"], r["ModelName"]) for r in plan.create_models
+    for role in sorted({req.get("ExecutionRoleArn") or "" for req in requests} - {""}):
+        model = next(copied_from.get(r["ModelName"], r["ModelName"]) for r in requests
                      if r.get("ExecutionRoleArn") == role)
         execution_role.check(aws, role, model)
         warning = pull.check(aws, ref, role)
@@ -260,7 +281,7 @@ def plan_autoscaling(aws: Aws, plan: UpdatePlan, changed_variants: list) -> None
 def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
                 deployment_config: Optional[dict] = None, default_override: Optional[str] = None,
                 changes: Optional[Changes] = None, startup_timeout: Optional[int] = None,
-                review_startup: bool = True) -> UpdatePlan:
+                review_startup: bool = True, keep: int = 5) -> UpdatePlan:
     """Everything `update` will do, after every pre-flight check; changes nothing. `review_startup`:
     measure the current image's start when its window is long (reads its logs; fleets skip it)."""
     changes = changes or Changes()
@@ -292,39 +313,39 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         previous_digest=previous.digest if previous else None, previous_config=view.config_name,
         endpoint_config=view.config_name, models={}, deployment_config=deployment_config, tags=tags,
         caller=caller, view=view, retained=retained, changes=changes, instance_types=new_types,
-        startup_timeout=startup_timeout, current_window=startup.window_of(view.config))
+        startup_timeout=startup_timeout, current_window=startup.window_of(view.config), keep=keep)
     if new_types:
         plan.warnings += instance_checks.check(view, new_types, image, resolved.architectures, capacity.quotas(aws),
                                                aws.region)
     if strategy == "blue-green":
         plan_autoscaling(aws, plan, sorted(new_types))
     if resuming:
-        plan.resume, plan.reuse, plan.endpoint_config = True, True, str(pending)
+        plan.mode, plan.endpoint_config = "resume", str(pending)
         plan.revision = revisions.number(str(pending)) or 0
-        return plan
+        return assemble(aws, plan)
     same_window = startup_timeout is None or startup_timeout == startup.window_of(view.config)
     if (live_digests == {resolved.digest} and not force and view.status == "InService"
             and _live_matches(view, changes, new_types) and same_window):
-        plan.unchanged = True
+        plan.mode = "unchanged"
         plan.revision = revisions.number(view.config_name) or 0
         plan.models = {m: m for m in view.models}
-        return plan
+        return assemble(aws, plan)
     set_idle(plan, view)
     plan.startup_review = startup.review(aws, view) if review_startup else None
     existing = None if startup_timeout else _existing_revision(aws, view, stem_configs, tags, resolved.digest, target,
                                                                changes, new_types)
+    creates: list = []
     if existing and existing["EndpointConfigName"] != view.config_name:
-        plan.reuse, plan.endpoint_config = True, existing["EndpointConfigName"]
+        plan.mode, plan.endpoint_config = "reuse", existing["EndpointConfigName"]
         plan.revision = revisions.number(plan.endpoint_config) or 0
         plan.models = {v["ModelName"]: v["ModelName"] for v in existing["ProductionVariants"]}
         new_config = existing
     else:
-        _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
-        check_model_access(aws, plan, ref)
-        assert plan.create_config is not None  # set by _plan_new_revision
+        creates = _plan_new_revision(aws, plan, view, tags, stem_configs, ref, resolved)
+        check_model_access(aws, plan, ref, [s.request for s in creates if isinstance(s, steps.CreateModel)])
+        new_config = creates[-1].request
         if startup_timeout:
-            startup.apply_to(plan.create_config, startup_timeout)
-        new_config = plan.create_config
+            startup.apply_to(new_config, startup_timeout)
     for model, env in desired_envs(view, changes, target).items():
         check_environment(env, model)
         plan.env_changes[model] = revisions.env_diff(endpoint_view.container(view.models[model]).get("Environment") or {}, env)
@@ -344,31 +365,22 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         rolling = bool((deployment_config or {}).get("RollingUpdatePolicy"))
         capacity.check(endpoint, plan.extra_capacity, rolling, limits)
         plan.quotas = {t: limits[t][0] for t in plan.extra_capacity if t in limits}
-    return plan
+    return assemble(aws, plan, creates)
 
 
 
 def set_idle(plan: UpdatePlan, view: endpoint_view.EndpointView) -> None:
     """An async endpoint scaled to 0 has no instance SageMaker could health-check: a broken image
     would "succeed" and the first request would find it. byoc proves the image on one instance
-    (see apply.prove) unless the caller turns `plan.prove` off (--no-verify)."""
+    (the plan's ProveImage step) unless the caller turns `plan.prove` off (--no-verify)."""
     plan.idle_variants = [v.name for v in view.variants
                           if view.is_async and (v.current_instances == 0 or v.desired_instances == 0)]
     plan.prove = bool(plan.idle_variants)
 
 
-def no_verify(plan: UpdatePlan) -> None:
-    """--no-verify: deploy at 0 instances, unproven, and say so."""
-    if plan.prove:
-        plan.prove = False
-        plan.warnings.append(
-            f"Variant(s) {', '.join(plan.idle_variants)} are scaled to 0 instances and --no-verify is set: the new "
-            "image is not proven. SageMaker has no instance to health-check, so a broken image ends `updated` and "
-            "the first request finds it. Run `byoc verify` afterwards.")
-
-
 def _plan_new_revision(aws: Aws, plan: UpdatePlan, view: endpoint_view.EndpointView, tags: dict,
-                       stem_configs: Any, ref: image_ref.ImageRef, resolved: Any) -> None:
+                       stem_configs: Any, ref: image_ref.ImageRef, resolved: Any) -> list:
+    """Name revision n and return its CreateModel and CreateEndpointConfig steps (the config last)."""
     numbers = [revisions.number(c) or 0 for c in stem_configs]
     # Failed attempts keep their numbers; one still "in-progress" without a config (counted above when it
     # exists) was interrupted before UpdateEndpoint, and its number is reused by this run.
@@ -381,6 +393,7 @@ def _plan_new_revision(aws: Aws, plan: UpdatePlan, view: endpoint_view.EndpointV
     rev_tags = revisions.revision_tags(plan.endpoint, n, plan.image, resolved.digest, plan.caller, at,
                                        instance_types=_types_tag(view, plan.instance_types),
                                        env_changes=_env_tag(plan.changes))
+    creates: list = []
     for old, new in model_names.items():
         described = view.models.get(old)
         if described is None:
@@ -388,14 +401,17 @@ def _plan_new_revision(aws: Aws, plan: UpdatePlan, view: endpoint_view.EndpointV
                 f"Model {old} of endpoint config {view.config_name} no longer exists, so byoc cannot copy it.",
                 "Restore the model, or use --strategy recreate after creating a new endpoint config by hand.")
         model_tags = revisions.list_tags(aws, described["ModelArn"])
-        plan.create_models.append(_lossless_model(described, new, resolved.pinned, _merge_tags(model_tags, rev_tags),
-                                                  plan.changes))
+        creates.append(steps.CreateModel(name=new, image=resolved.pinned, request=_lossless_model(
+            described, new, resolved.pinned, _merge_tags(model_tags, rev_tags), plan.changes)))
     config_tags = revisions.list_tags(aws, view.config["EndpointConfigArn"])
-    plan.create_config = _lossless_config(view.config, config_name, model_names,
-                                          _merge_tags(config_tags, rev_tags), plan.instance_types)
+    creates.append(steps.CreateEndpointConfig(
+        name=config_name, models=tuple(dict.fromkeys(model_names.values())),
+        request=_lossless_config(view.config, config_name, model_names, _merge_tags(config_tags, rev_tags),
+                                 plan.instance_types)))
     plan.models = model_names
     plan.endpoint_config = config_name
     plan.revision = n
+    return creates
 
 
 def _types_tag(view: endpoint_view.EndpointView, new_types: dict) -> str:
@@ -409,3 +425,156 @@ def _env_tag(changes: Changes) -> str:
     name alone, never its value; '*' is not allowed in tag values)."""
     return " ".join([k if is_secret_name(k) else f"{k}={v}" for k, v in changes.env]
                     + [f"-{k}" for k in changes.unset_env])
+
+
+def first_update(plan: UpdatePlan) -> bool:
+    """No byoc update has run on the endpoint yet: its config and models become revision 0."""
+    return not plan.tags.get(revisions.T_ORIGINAL) and revisions.number(plan.previous_config) is None
+
+
+def interrupted_before(plan: UpdatePlan) -> dict:
+    """Attempts an earlier run left in progress (revision -> when it began; its run was killed):
+    they may have left models behind."""
+    out = {}
+    for key, value in plan.tags.items():
+        m = revisions.OUTCOME_TAG.match(key)
+        if m and int(m.group(1)) != plan.revision and value.startswith("in-progress"):
+            began = revisions.parse_outcome(value).get("created_at") or ""
+            try:
+                out[int(m.group(1))] = datetime.datetime.fromisoformat(began.replace("Z", "+00:00"))
+            except ValueError:
+                continue  # when it began is unknown, so who could use its models cannot be bounded
+    return out
+
+
+def assemble(aws: Aws, plan: UpdatePlan, creates: Sequence[steps.Step] = ()) -> UpdatePlan:
+    """Fill in the plan's steps for its mode and strategy, the sweep's deletions (for plan.keep) included."""
+    e, n = plan.endpoint, plan.revision
+    ended = _ended_attempts(aws, plan)
+    reconciled = {s.config for s in ended if isinstance(s, steps.DeleteRevision)}
+    if plan.mode == "unchanged":
+        # A run killed while SageMaker deployed the live revision left it "in-progress": record it as
+        # deployed and sweep, as that run would have.
+        value = plan.tags.get(revisions.outcome_key(n), "")
+        plan.steps = tuple(ended)
+        if value.startswith("in-progress ") and plan.current.config_name == plan.endpoint_config:
+            plan.steps += (steps.RecordOutcome(endpoint=e, revision=n, outcome="deployed",
+                                               value="deployed" + value[len("in-progress"):]),
+                           *_sweep_except(aws, plan, reconciled))
+        plan.steps += _resume_autoscaling(plan)
+        return plan
+    watching_only = plan.mode == "resume" and plan.strategy != "recreate"
+    prepare: List[steps.Step] = [steps.LockEndpoint(endpoint=e, revision=None if watching_only else n,
+                                  original_config=plan.previous_config if first_update(plan) else None)]
+    prepare += ended
+    if plan.mode != "resume" and first_update(plan):
+        prepare.append(_tag_revision_zero(plan))
+    prepare += list(creates)
+    if plan.strategy == "recreate":
+        own = tuple((k, v) for k, v in plan.tags.items()
+                    if not k.startswith(("aws:", revisions.T_LOCK, revisions.T_AUTOSCALING)))
+        deploy: List[steps.Step] = [steps.RecreateEndpoint(endpoint=e, config=plan.endpoint_config, previous_config=plan.previous_config,
+                                         was_serving=plan.current.status == "InService", tags=own)]
+    elif plan.mode == "resume":
+        deploy = [steps.WatchDeployment(endpoint=e, config=plan.endpoint_config)]
+        deploy += list(_resume_autoscaling(plan))
+    else:
+        pause = ([steps.PauseAutoscaling(endpoint=e, variants=tuple(r.variant for r in plan.pause_autoscaling))]
+                 if plan.pause_autoscaling else [])
+        prove = [steps.ProveImage(endpoint=e, image=plan.target, previous_config=plan.previous_config)] \
+            if plan.prove else []
+        deploy = [*pause, steps.UpdateEndpoint(endpoint=e, config=plan.endpoint_config,
+                                               deployment_config=plan.deployment_config, start_instances=plan.prove),
+                  steps.WatchDeployment(endpoint=e, config=plan.endpoint_config), *prove, *_resume_autoscaling(plan)]
+    record = steps.RecordOutcome(endpoint=e, revision=n, outcome="deployed")
+    plan.steps = (*prepare, *deploy, record, *_sweep_except(aws, plan, reconciled))
+    plan.on_failure = (*_resume_autoscaling(plan), steps.RecordOutcome(endpoint=e, revision=n, outcome="failed"))
+    if plan.mode == "create":
+        plan.on_failure += (steps.DeleteRevision(
+            revision=n, config=plan.endpoint_config, models=tuple(dict.fromkeys(plan.models.values())),
+            reason="the failed attempt's; SageMaker went back to the previous config"),)
+    return plan
+
+
+def _ended_attempts(aws: Aws, plan: UpdatePlan) -> list:
+    """An attempt an earlier run left `failing` (--fail-fast) has ended since: SageMaker rolled it back
+    (record it failed, delete its unused model and config) or, unexpectedly, deployed it."""
+    out: List[steps.Step] = []
+    configs = None
+    for key, value in sorted(plan.tags.items()):
+        m = revisions.OUTCOME_TAG.match(key)
+        if not m or not value.startswith("failing "):
+            continue
+        n = int(m.group(1))
+        if plan.mode == "resume" and n == plan.revision:
+            continue  # still deploying: this run watches it to its end
+        live = revisions.number(plan.current.config_name) == n
+        rest = value[len("failing"):]
+        out.append(steps.RecordOutcome(endpoint=plan.endpoint, revision=n, outcome="deployed" if live else "failed",
+                                       value=("deployed" if live else "failed") + rest,
+                                       why="" if live else " (--fail-fast left it failing; SageMaker rolled it back)"))
+        if live:
+            continue
+        if configs is None:
+            configs = [c["EndpointConfigName"] for c in plan.retained] if plan.retained is not None else \
+                revisions.retained_configs(aws, plan.endpoint, plan.current.config_name)
+        stem = revisions.config_stem(plan.endpoint, plan.current.config_name)
+        config = next((c for c in configs if revisions.number(c) == n and revisions.base(c) == stem), None)
+        if config is None or config == plan.endpoint_config:
+            continue
+        try:
+            models = [v["ModelName"] for v in aws.sagemaker.describe_endpoint_config(
+                EndpointConfigName=config)["ProductionVariants"]]
+        except AwsError:
+            continue
+        out.append(steps.DeleteRevision(revision=n, config=config, reason="the failed attempt's",
+                                        models=tuple(x for x in models if x not in plan.models.values())))
+    return out
+
+
+def _sweep_except(aws: Aws, plan: UpdatePlan, reconciled: set) -> list:
+    return [d for d in plan_sweep(aws, plan) if d.config is None or d.config not in reconciled]
+
+
+def no_verify(plan: UpdatePlan) -> None:
+    """--no-verify: deploy at 0 instances, unproven, and say so."""
+    if not plan.prove:
+        return
+    plan.prove = False
+    plan.steps = tuple(dataclasses.replace(s, start_instances=False) if isinstance(s, steps.UpdateEndpoint) else s
+                       for s in plan.steps if not isinstance(s, steps.ProveImage))
+    plan.warnings.append(
+        f"Variant(s) {', '.join(plan.idle_variants)} are scaled to 0 instances and --no-verify is set: the new "
+        "image is not proven. SageMaker has no instance to health-check, so a broken image ends `updated` and "
+        "the first request finds it. Run `byoc verify` afterwards.")
+
+
+def _resume_autoscaling(plan: UpdatePlan) -> tuple:
+    """The step registering the paused (or an interrupted run's) autoscaling again, if any."""
+    if not plan.restore_autoscaling:
+        return ()
+    return (steps.ResumeAutoscaling(endpoint=plan.endpoint, variants=tuple(r.variant for r in plan.restore_autoscaling),
+                                    interrupted_revision=plan.autoscaling_record),)
+
+
+def _tag_revision_zero(plan: UpdatePlan) -> steps.TagRevisionZero:
+    view = plan.current
+    tags = [{"Key": revisions.T_ENDPOINT, "Value": plan.endpoint}, {"Key": revisions.T_REVISION, "Value": "0"}]
+    if plan.previous_image:
+        tags.append({"Key": revisions.T_IMAGE, "Value": plan.previous_image[:256]})
+    if plan.previous_digest:
+        tags.append({"Key": revisions.T_DIGEST, "Value": plan.previous_digest})
+    return steps.TagRevisionZero(config=view.config_name, models=tuple(view.models), tags=tuple(tags),
+                                 arns=(view.config["EndpointConfigArn"], *(m["ModelArn"] for m in view.models.values())))
+
+
+def with_keep(aws: Aws, plan: UpdatePlan, keep: int) -> UpdatePlan:
+    """The same plan with the sweep planned for `keep` revisions."""
+    replanned = dataclasses.replace(plan, keep=keep, steps=(), on_failure=())
+    return assemble(aws, replanned, [s for s in plan.steps if isinstance(s, (steps.CreateModel, steps.CreateEndpointConfig))])
+
+
+def plan_sweep(aws: Aws, plan: UpdatePlan) -> list:
+    """The sweep's deletions once the plan's config is live, for plan.keep."""
+    return sweep.plan(aws, plan.endpoint, plan.endpoint_config, [revisions.base(m) for m in plan.models.values()],
+                      plan.keep, interrupted=interrupted_before(plan), listed=plan.retained)

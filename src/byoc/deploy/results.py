@@ -29,6 +29,7 @@ class UpdateResult:
     downtime_seconds: Optional[float] = None
     resume_command: Optional[str] = None
     swept: list = field(default_factory=list)
+    executed: list = field(default_factory=list)  # the plan's steps that ran, in order (deploy/steps.py)
     plan: Optional[dict] = None
     verdict_seconds: Optional[float] = None  # UpdateEndpoint to byoc's early verdict
     rollback_expected_at: Optional[str] = None  # when SageMaker's startup window closes (UTC)
@@ -42,7 +43,7 @@ class UpdateResult:
         out = {k: getattr(self, k) for k in (
             "endpoint", "result", "image", "digest", "revision", "previous_image", "endpoint_config", "model",
             "elapsed_seconds", "diagnosis", "strategy", "failure_reason", "warnings", "downtime_seconds",
-            "resume_command", "swept", "interrupted")}
+            "resume_command", "swept", "interrupted", "executed")}
         if self.verdict_seconds is not None:
             out["verdict_seconds"] = self.verdict_seconds
             out["rollback_expected_at"] = self.rollback_expected_at

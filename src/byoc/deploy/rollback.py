@@ -6,14 +6,14 @@ from typing import Any, Optional
 
 from byoc.aws.client import Aws
 from byoc.deploy import guardrails
-from byoc.deploy.plan import UpdatePlan, check_status, plan_autoscaling, plan_update, set_idle
+from byoc.deploy.plan import UpdatePlan, assemble, check_status, plan_autoscaling, plan_update, set_idle
 from byoc.endpoint import revisions
 from byoc.endpoint import view as endpoint_view
 from byoc.errors import BadInput
 
 
 def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_config: Optional[dict] = None,
-                  startup_timeout: Optional[int] = None) -> UpdatePlan:
+                  startup_timeout: Optional[int] = None, keep: int = 5) -> UpdatePlan:
     """UpdateEndpoint back to revision `to` (default: the newest retained one that is not live).
     With `startup_timeout` the revision's image is deployed as a new revision with that window."""
     view = endpoint_view.load(aws, endpoint)
@@ -36,7 +36,7 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
     if startup_timeout and target.image:
         pinned = target.image if "@" in target.image or not target.digest else f"{target.image}@{target.digest}"
         return plan_update(aws, endpoint, pinned, force=True, deployment_config=deployment_config,
-                           startup_timeout=startup_timeout)
+                           startup_timeout=startup_timeout, keep=keep)
     check_status(view, "blue-green", resuming=False, tags=tags)
     variants = view.variants
     previous = variants[0] if variants else None
@@ -45,8 +45,8 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
         target=target.image or "", digest=target.digest or "", revision=target.number,
         previous_image=previous.image if previous else None, previous_digest=previous.digest if previous else None,
         previous_config=view.config_name, endpoint_config=target.config or "", models={m: m for m in target.models or []},
-        reuse=True, unchanged=target.live, tags=tags, caller=aws.caller_arn, view=view,
-        deployment_config=deployment_config)
+        mode="unchanged" if target.live else "reuse", tags=tags, caller=aws.caller_arn, view=view,
+        deployment_config=deployment_config, keep=keep)
     cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=target.config)
     guardrails.check_exclusions(aws, deployment_config, view, [v["VariantName"] for v in cfg["ProductionVariants"]])
     live_types = {v.name: v.instance_type for v in variants}
@@ -63,7 +63,7 @@ def plan_rollback(aws: Aws, endpoint: str, to: Optional[int] = None, deployment_
         if any(diff.values()):
             plan.env_changes[live_model] = diff
     set_idle(plan, view)
-    return plan
+    return assemble(aws, plan)
 
 
 def plan_restore(aws: Aws, endpoint: str, default_image: Optional[str] = None, **kwargs: Any) -> UpdatePlan:

@@ -38,7 +38,8 @@ def record(aws: Aws, endpoint: str, keep: int = 5) -> list:
         if view.status == "InService" and live_n == n:
             revisions.record_outcome(aws, arn, n, "deployed" + rest, tags)
             stems = [revisions.base(name) for name in view.models]
-            out.append((n, "deployed", sweep.sweep(aws, endpoint, view.config_name, stems, keep)))
+            out.append((n, "deployed", sweep.delete_planned(
+                aws, endpoint, sweep.plan(aws, endpoint, view.config_name, stems, keep))))
         else:
             revisions.record_outcome(aws, arn, n, "failed" + rest, tags)
             out.append((n, "failed", _delete_own_revision(aws, view, n, revisions.parse_outcome(value))))

@@ -1,4 +1,8 @@
-"""Delete what an update no longer needs: failed attempts and revisions beyond --keep.
+"""Plan the deletion of what an update no longer needs (revisions beyond --keep, models an interrupted
+run left) and delete a revision when the executor runs such a step (or a failed attempt's).
+
+The deletions are decided with the plan, so --dry-run lists them; what another endpoint uses is
+checked when they run (and kept).
 
 Never deleted: revision 0 (the endpoint's original model and config), the live config and its
 models, anything byoc did not tag as a revision of this endpoint (so where tagging is denied,
@@ -20,6 +24,7 @@ import datetime
 from typing import Any, Callable, Optional
 
 from byoc.aws.client import Aws
+from byoc.deploy.steps import DeleteRevision
 from byoc.endpoint import revisions
 from byoc.errors import AuthError, AwsError
 
@@ -69,11 +74,11 @@ def used_by(aws: Aws, names: list) -> tuple:
     return configs, models
 
 
-def delete_unused(aws: Aws, endpoint: str, config: str, models: list) -> list:
+def delete_unused(aws: Aws, endpoint: str, config: Optional[str], models: list) -> list:
     """Delete one revision of `endpoint` that it does not use (a failed or refused attempt) unless
     another endpoint uses it; returns what was deleted."""
     created = []
-    for call, key, name in [(aws.sagemaker.describe_endpoint_config, "EndpointConfigName", config)] + \
+    for call, key, name in [(aws.sagemaker.describe_endpoint_config, "EndpointConfigName", c) for c in [config] if c] + \
             [(aws.sagemaker.describe_model, "ModelName", m) for m in models]:
         try:
             created.append(call(**{key: name})["CreationTime"])
@@ -86,7 +91,7 @@ def delete_unused(aws: Aws, endpoint: str, config: str, models: list) -> list:
     return [] if used is None else delete_revision(aws, config, models, used)
 
 
-def delete_revision(aws: Aws, config: str, models: list, used: tuple) -> list:
+def delete_revision(aws: Aws, config: Optional[str], models: list, used: tuple) -> list:
     """Delete a byoc-made (-r<N>) config and models unless in `used` (configs, models); returns what was
     deleted (what was already gone is skipped)."""
     used_configs, used_models = used
@@ -112,12 +117,12 @@ def _delete(call: Callable[..., Any], **params: Any) -> bool:
         return False
 
 
-def sweep(aws: Aws, endpoint: str, live_config: str, model_stems: list, keep: int, interrupted: Optional[dict] = None,
-          listed: Optional[list] = None) -> list:
-    """Keep the newest `keep` revisions (the live one included); delete older byoc-made ones and the
-    models of `interrupted` attempts (revision -> when it began) whose config does not exist.
-    `listed`: the endpoint's configs as the plan listed them (those made since are newer, so kept).
-    Costs O(1) requests per candidate, whatever the region holds."""
+def plan(aws: Aws, endpoint: str, live_config: str, model_stems: list, keep: int, interrupted: Optional[dict] = None,
+         listed: Optional[list] = None) -> list:
+    """DeleteRevision steps for once `live_config` is live: keep the newest `keep` revisions (the live
+    one included); delete older byoc-made ones and the models of `interrupted` attempts (revision ->
+    when it began) whose config does not exist. `listed`: the endpoint's configs as the plan listed
+    them (the live one may be made after). Costs O(1) requests per candidate, whatever the region holds."""
     listed = revisions.listed_configs(aws, endpoint, live_config) if listed is None else listed
     ranked = sorted(listed, key=lambda c: revisions.number(c["EndpointConfigName"]) or 0, reverse=True)
     numbers = [revisions.number(c["EndpointConfigName"]) or 0 for c in ranked]
@@ -141,15 +146,21 @@ def sweep(aws: Aws, endpoint: str, live_config: str, model_stems: list, keep: in
         # An attempt's start precedes its model's creation: a window from it is wider, so still sound.
         doomed += [("", [name], began)
                    for name, began in _orphan_models(aws, endpoint, stems, interrupted, config_numbers)]
-    if not doomed:
-        return []
-    used = used_elsewhere(aws, endpoint, min(created for _, _, created in doomed))
+    return [DeleteRevision(revision=revisions.number(config or models[0]), config=config or None,
+                           models=tuple(models), created=created,
+                           reason=f"beyond --keep {keep}" if config else
+                           "no config of its revision exists (left by an interrupted run)")
+            for config, models, created in doomed if config or models]
+
+
+def delete_planned(aws: Aws, endpoint: str, deletions: list) -> list:
+    """Run planned DeleteRevision steps now, outside an update (deploy/settle.py); returns what was deleted.
+    What other endpoints use is read once, as the executor does."""
+    since = [d.created for d in deletions if d.created]
+    used = used_elsewhere(aws, endpoint, min(since)) if since else None
     if used is None:
         return []
-    deleted = []
-    for config, models, _ in doomed:
-        deleted += delete_revision(aws, config, models, used)
-    return deleted
+    return [name for d in deletions for name in delete_revision(aws, d.config, list(d.models), used)]
 
 
 def _model_arn(config_arn: str, model: str) -> str:
