@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict
 from byoc.sandbox.protocol import ServiceError
 
 if TYPE_CHECKING:
-    from byoc.sandbox.sagemaker.control import Region
+    from byoc.sandbox.sagemaker.resources import Region
 
 
 @cache

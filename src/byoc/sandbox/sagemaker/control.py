@@ -11,28 +11,16 @@ from __future__ import annotations
 import base64
 import copy
 import time
-from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 from byoc.sandbox import peers
 from byoc.sandbox import validation as shapes
 from byoc.sandbox.protocol import ServiceError, validation
 from byoc.sandbox.sagemaker import access, deploy, notifications
-from byoc.sandbox.sagemaker.resources import Endpoint, EndpointConfig, Model, arn
+from byoc.sandbox.sagemaker.resources import Endpoint, EndpointConfig, Model, Region, arn
 
 DEFAULT_ENDPOINT_QUOTA = 100  # instances per type "for endpoint usage" unless set via /_sandbox/quotas
 BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "UpdateRollbackFailed")
-
-
-@dataclass
-class Region:
-    account: str
-    region: str
-    models: dict = field(default_factory=dict)
-    configs: dict = field(default_factory=dict)
-    endpoints: dict = field(default_factory=dict)
-    quotas: dict = field(default_factory=dict)  # instance type -> max instances for endpoint usage
-    unoffered: set = field(default_factory=set)  # instance types this region does not host (/_sandbox/quotas)
 
 
 class SageMaker:

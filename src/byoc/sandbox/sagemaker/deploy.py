@@ -17,14 +17,11 @@ Rules emulated, from the SageMaker Developer Guide and API Reference:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from byoc.sandbox import peers
 from byoc.sandbox.sagemaker import access, containers
-from byoc.sandbox.sagemaker.resources import Endpoint, Fleet, Instance, VariantFleet, instance_id
-
-if TYPE_CHECKING:
-    from byoc.sandbox.sagemaker.control import Region
+from byoc.sandbox.sagemaker.resources import Endpoint, Fleet, Instance, Region, VariantFleet, instance_id
 
 # Simulated seconds (see clock.py).
 PROVISION = 180

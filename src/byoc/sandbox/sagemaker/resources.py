@@ -115,3 +115,16 @@ class Endpoint:
     async_config: Optional[dict] = None
     data_capture: Optional[dict] = None
     generation: int = 0  # bumped by each deployment; stale clock callbacks compare it
+
+
+@dataclass
+class Region:
+    """What one account holds in one region."""
+
+    account: str
+    region: str
+    models: dict = field(default_factory=dict)
+    configs: dict = field(default_factory=dict)
+    endpoints: dict = field(default_factory=dict)
+    quotas: dict = field(default_factory=dict)  # instance type -> max instances for endpoint usage
+    unoffered: set = field(default_factory=set)  # instance types this region does not host (/_sandbox/quotas)

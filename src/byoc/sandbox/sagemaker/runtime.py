@@ -19,15 +19,12 @@ import datetime
 import json
 import random
 import uuid
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from byoc.sandbox import peers
 from byoc.sandbox.protocol import ServiceError
 from byoc.sandbox.sagemaker import containers, deploy, notifications
-
-if TYPE_CHECKING:
-    from byoc.sandbox.sagemaker.control import Region
-    from byoc.sandbox.sagemaker.resources import Endpoint
+from byoc.sandbox.sagemaker.resources import Endpoint, Region
 
 ASYNC_PROCESS = 20  # simulated seconds per queued request
 ASYNC_RETRY = 30
