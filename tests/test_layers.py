@@ -1,5 +1,5 @@
 """The house's rules, checked on the source: no import cycle, no import from a lower layer to a
-higher one, no private name taken from another module, and the sandbox never imports byoc."""
+higher one, no private name taken from (or used through) another module, and the sandbox never imports byoc."""
 
 from __future__ import annotations
 
@@ -130,3 +130,31 @@ def test_no_private_name_is_imported_from_another_module(root):
     private = [(str(p.relative_to(base)), mod, n) for p in base.rglob("*.py") for mod, names, _ in imports_of(p)
                if mod.startswith("byoc") for n in names if n.startswith("_") and not n.startswith("__")]
     assert private == []
+
+
+def private_attributes(path: Path) -> list:
+    """`module._name` where `module` is a byoc module the file imported (`from byoc.x import mod`,
+    `import byoc.x as mod`) or a byoc object the tests reach through (`aws._call`)."""
+    tree = ast.parse(path.read_text())
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("byoc"):
+            modules.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("byoc"))
+    return sorted(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}" for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+            and isinstance(node.value, ast.Name) and node.value.id in modules | {"aws", "clock"})
+
+
+def test_a_private_attribute_is_caught(tmp_path):
+    f = tmp_path / "t.py"
+    f.write_text("from byoc.observe import logs\nimport byoc.iam.doctor as doctor\nlogs._groups()\ndoctor._x\n")
+    assert private_attributes(f) == ["t.py:3 logs._groups", "t.py:4 doctor._x"]
+
+
+@pytest.mark.parametrize("root", ["src", "tests", "bench"])
+def test_no_private_name_of_another_module_is_used(root):
+    base = SRC.parent / root
+    used = [hit for p in base.rglob("*.py") for hit in private_attributes(p)]
+    assert used == []

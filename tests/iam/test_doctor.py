@@ -85,20 +85,20 @@ def test_simulation_source(arn, source):
 
 def test_needs_follow_the_generated_policy_per_feature():
     scope = policy.make_scope(None, "us-east-1", ACCOUNT, generations="infer")
-    needs = doctor._needs(policy.parse_features("logs"), scope)
+    needs = doctor.requirements(policy.parse_features("logs"), scope)
     logs = next(n for n in needs if "logs:FilterLogEvents" in n.actions)
     assert logs.features == ["logs"]
     assert logs.resources == [f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/"
                               "infer-endpoint-byoc-check:byoc-check"]
     assert not any(n.passrole for n in needs)
-    passrole = [n for n in doctor._needs(policy.parse_features("update"), scope) if n.passrole]
+    passrole = [n for n in doctor.requirements(policy.parse_features("update"), scope) if n.passrole]
     assert passrole and passrole[0].actions == ["iam:PassRole"]
 
 
 def test_permission_checks_report_missing_actions_per_feature():
     scope = policy.make_scope(None, "us-east-1", ACCOUNT)
     selected = policy.parse_features("update,logs")
-    needs = doctor._needs(selected, scope)
+    needs = doctor.requirements(selected, scope)
     allowed = {a: True for n in needs for a in n.actions}
     allowed["sagemaker:UpdateEndpoint"] = False
     allowed.pop("logs:GetLogEvents")

@@ -59,7 +59,7 @@ def test_streams_are_read_in_parallel(aws, cw, monkeypatch):
     for n, name in enumerate(names):
         write(cw, name, [f"line {n}"], start=t0 + n)
     in_flight, peak, lock = [0], [0], threading.Lock()
-    real_call = aws._call
+    real_call = aws.call
 
     def observed(client, method, params):
         with lock:
@@ -72,7 +72,7 @@ def test_streams_are_read_in_parallel(aws, cw, monkeypatch):
             with lock:
                 in_flight[0] -= 1
 
-    monkeypatch.setattr(aws, "_call", observed)
+    monkeypatch.setattr(aws, "call", observed)
     got = logs.read(aws, EP, start=t0)
     assert len(got.events) == 6
     assert peak[0] >= 3
@@ -111,10 +111,10 @@ def test_max_events_caps_what_is_read(aws, cw):
 
 def test_filter_groups_split_stream_names_within_the_api_limit():
     names = [f"prod/i-{n}" for n in range(250)]
-    groups = logs._groups(names, workers=2)
+    groups = logs.stream_groups(names, workers=2)
     assert len(groups) == 3 and all(len(g) <= 100 for g in groups)
     assert sorted(n for g in groups for n in g) == sorted(names)
-    assert logs._groups(names[:5], workers=8) == [[n] for n in names[:5]]
+    assert logs.stream_groups(names[:5], workers=8) == [[n] for n in names[:5]]
 
 
 def test_created_after_keeps_only_streams_of_the_latest_deployment(aws, cw):

@@ -3,7 +3,6 @@ or as a subprocess, seed a Stable Diffusion deployment, count SageMaker resource
 
 from __future__ import annotations
 
-import heapq
 import json
 import os
 import signal
@@ -97,11 +96,7 @@ def release_deployments(sandbox, time_scale: float = 0.05) -> None:
     """Back to the test speed, and everything the sandbox's clock had scheduled is due now."""
     clock = sandbox.app.clock
     clock.time_scale = time_scale
-    with clock._cv:
-        now = time.monotonic()
-        clock._queue = [(min(due, now), seq, fn) for due, seq, fn in clock._queue]
-        heapq.heapify(clock._queue)
-        clock._cv.notify()
+    clock.due_now()
 
 
 def tags_of(sm, arn: str) -> dict:

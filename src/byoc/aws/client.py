@@ -1,7 +1,7 @@
 """The only place byoc talks to boto3.
 
 `Aws` holds one boto3 session and hands out wrapped clients: every call goes through
-`_call`, which counts it, applies byoc's bounded backoff on throttling on top of botocore's
+`call`, which counts it, applies byoc's bounded backoff on throttling on top of botocore's
 standard retry mode (not adaptive: its client-side rate limiter slows every operation of a client
 when one is throttled, while SageMaker limits each operation on its own), and translates credential and permission errors into `AuthError`
 (exit code 4) naming the denied action. The endpoint URL comes from boto3's own
@@ -161,7 +161,7 @@ def translate(exc: Exception, service: str, operation: str, iam_prefix: str) -> 
 
 
 class _Client:
-    """A boto3 client whose methods go through `Aws._call`."""
+    """A boto3 client whose methods go through `Aws.call`."""
 
     def __init__(self, aws: Aws, service: str) -> None:
         self._aws = aws
@@ -180,13 +180,13 @@ class _Client:
             raise AttributeError(name)
 
         def method(**kwargs: Any) -> Any:
-            return self._aws._call(self, name, kwargs)
+            return self._aws.call(self, name, kwargs)
 
         method.__name__ = name
         return method
 
     def paginate(self, name: str, **kwargs: Any) -> Iterator[dict]:
-        """Yield every page of a paginated operation, each page through `_call`."""
+        """Yield every page of a paginated operation, each page through `call`."""
         paginator = self.raw.get_paginator(name)
         config = paginator._pagination_cfg  # botocore's paginators-1.json entry
         in_token = config["input_token"]
@@ -196,7 +196,7 @@ class _Client:
             params = dict(kwargs)
             if token:
                 params[in_token] = token
-            page = self._aws._call(self, name, params)
+            page = self._aws.call(self, name, params)
             yield page
             token = page.get(out_token)
             if not token:
@@ -273,7 +273,7 @@ class Aws:
             raise AttributeError(name)
         return self.client(name.replace("_", "-"))
 
-    def _call(self, client: _Client, method: str, params: dict) -> Any:
+    def call(self, client: _Client, method: str, params: dict) -> Any:
         from botocore import exceptions as bx
 
         raw = client.raw

@@ -179,7 +179,7 @@ class Need:
     passrole: bool = False
 
 
-def _needs(selected: list, scope: policy.Scope, username: str = "") -> list:
+def requirements(selected: list, scope: policy.Scope, username: str = "") -> list:
     """What byoc needs for the selected features, on sample resources: wildcards become names."""
     generated = policy.generate(selected, policy.concrete(scope))
     out = []
@@ -316,7 +316,7 @@ def run(aws_factory: Callable[[], Aws], endpoint: Optional[str] = None, features
             endpoint_check = DoctorCheck("endpoint", FAIL, exc.message, exc.fix, auth=True)
         head.append(endpoint_check)
     arn = identity["Arn"]
-    needs = _needs(selected, scope, arn.rsplit("/", 1)[-1] if ":user/" in arn else "")
+    needs = requirements(selected, scope, arn.rsplit("/", 1)[-1] if ":user/" in arn else "")
 
     allowed, method = {}, ""
     source = simulation_source(identity["Arn"])
@@ -345,7 +345,7 @@ def run(aws_factory: Callable[[], Aws], endpoint: Optional[str] = None, features
         allowed, method = run_probes(aws, endpoint, scope), "probes"
     fix = None
     if document is not None and endpoint and scope is not base_scope:
-        fix = pattern_fix(document, endpoint, scope, allowed, _needs(selected, base_scope))
+        fix = pattern_fix(document, endpoint, scope, allowed, requirements(selected, base_scope))
     perm_checks, missing = permission_checks(selected, needs, allowed, method, fix)
     return Report(head + perm_checks + checks, missing, method)
 

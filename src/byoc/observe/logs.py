@@ -215,7 +215,7 @@ def merge(batches: Sequence[List[dict]]) -> List[dict]:
     return events
 
 
-def _groups(names: List[str], workers: int) -> List[List[str]]:
+def stream_groups(names: List[str], workers: int) -> List[List[str]]:
     """Split stream names across workers, at most MAX_STREAM_NAMES per FilterLogEvents call."""
     n = max(1, min(workers, len(names)), -(-len(names) // MAX_STREAM_NAMES))
     return [g for g in (names[i::n] for i in range(n)) if g]
@@ -242,7 +242,7 @@ def read(aws: Aws, endpoint: str, start: Optional[int] = None, end: Optional[int
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
         if pattern is not None:
             jobs = [pool.submit(_filter, aws, group, g, None, start, end, pattern, budget)
-                    for g in _groups(names, workers)]
+                    for g in stream_groups(names, workers)]
         else:
             jobs = [pool.submit(_read_stream, aws, group, name, start, end, budget) for name in names]
         batches = [j.result() for j in jobs]
