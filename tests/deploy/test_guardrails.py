@@ -159,6 +159,19 @@ def test_capacity_refusal_names_the_numbers(sandbox, sm, ecr, capsys):
     assert code == 0 and doc["result"] == "updated", err
 
 
+def test_the_capacity_fix_names_a_batch_sagemaker_accepts(sandbox, sm, ecr, capsys):
+    endpoint(sm, ecr, "ep", count=4, instance_type="ml.g5.2xlarge")
+    control(sandbox, "POST", "/_sandbox/quotas", {"instance_type": "ml.g5.2xlarge", "value": 7})
+    image, _ = _image(ecr)
+    code, _, err = run(capsys, "update", "ep", image, "--yes")
+    assert code == 2 and "(3 free)" in err, err
+    assert "--rolling 2:600 (a batch of 2)" in err  # 3 would fit, but SageMaker takes at most 50% of 4
+    code, _, err = run(capsys, "update", "ep", image, "--yes", "--rolling", "3:0")
+    assert code == 2 and "SageMaker accepts 5..50%" in err
+    code, doc, err = run_json(capsys, "update", "ep", image, "--yes", "--rolling", "2:0")
+    assert code == 0 and doc["result"] == "updated", err
+
+
 def test_sandbox_refuses_what_exceeds_the_quota(sandbox, sm, ecr):
     control(sandbox, "POST", "/_sandbox/quotas", {"instance_type": "ml.g5.xlarge", "value": 1})
     endpoint(sm, ecr, "ep", count=1)

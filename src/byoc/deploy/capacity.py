@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from byoc.aws.client import Aws
+from byoc.deploy.guardrails import largest_batch
 from byoc.errors import AuthError, AwsError, PreflightFailed
 
 QUOTA_SUFFIX = " for endpoint usage"
@@ -65,15 +66,23 @@ def _increase(code: Optional[str], desired: int) -> str:
             f"--desired-value {desired}")
 
 
-def check(endpoint: str, extra: dict, rolling: bool, limits: dict) -> None:
-    """Refuse what can never fit: `extra` instances of a type beyond the whole quota."""
+def _rolling_hint(room: int, fleet: Optional[int]) -> str:
+    """"--rolling N:600, " with the largest batch that fits in `room` and that SageMaker accepts for a
+    single-variant fleet of `fleet` instances (5-50%); "" when none does (or rolling does not apply)."""
+    batch = min(room, largest_batch(fleet)) if fleet else 0
+    return f"--rolling {batch}:600 (a batch of {batch}), " if batch else ""
+
+
+def check(endpoint: str, extra: dict, rolling: bool, limits: dict, fleet: Optional[int] = None) -> None:
+    """Refuse what can never fit: `extra` instances of a type beyond the whole quota. `fleet`: the
+    instances of a single-variant endpoint (rolling updates apply only to those)."""
     for itype, n in extra.items():
         if itype in limits and n > limits[itype][0]:
             limit, code = limits[itype]
             raise PreflightFailed(
                 f"Not enough {itype} capacity for {endpoint}: {_what(rolling)} needs {n} instance(s) and the quota "
                 f"'{itype}{QUOTA_SUFFIX}' is {limit}.",
-                f"Use --rolling with a batch of at most {limit}, --strategy recreate (downtime), or ask for more: "
+                f"Use {_rolling_hint(limit, fleet)}--strategy recreate (downtime), or ask for more: "
                 f"{_increase(code, n)}" if limit else
                 f"Ask for the quota: {_increase(code, n)} (or use another instance type).")
 
@@ -88,17 +97,18 @@ def refusal(exc: AwsError) -> Optional[Refusal]:
     return Refusal(m.group("type"), int(m.group("limit")), int(m.group("used")), int(m.group("delta")))
 
 
-def refused(aws: Aws, endpoint: str, found: Refusal, rolling: bool, message: str) -> PreflightFailed:
-    """The exit-2 error for SageMaker's refusal: the numbers, and what to do instead."""
+def refused(aws: Aws, endpoint: str, found: Refusal, rolling: bool, message: str,
+            fleet: Optional[int] = None) -> PreflightFailed:
+    """The exit-2 error for SageMaker's refusal: the numbers, and what to do instead (`fleet`: as in check)."""
     if not found.instance_type:
         return PreflightFailed(f"SageMaker refused the update of {endpoint}: {message}",
                                "Free capacity or ask for more with AWS Service Quotas, then run the update again.")
     itype, limit, used, delta = found.instance_type, found.limit, found.used, found.delta
     room = max(0, limit - used)
     code = quotas(aws).get(itype, (None, None))[1]
-    hint = f"--rolling {room}:600 (a batch of {room})" if room else "--rolling with a smaller batch once room frees up"
     return PreflightFailed(
         f"Not enough {itype} capacity for {endpoint}: {_what(rolling)} needs {delta} more instance(s), the quota "
         f"'{itype}{QUOTA_SUFFIX}' is {limit} and {used} are in use ({room} free). SageMaker refused the update; "
         "nothing was changed.",
-        f"Use {hint}, --strategy recreate (downtime), or ask for more: {_increase(code, used + delta)}")
+        f"Use {_rolling_hint(room, fleet)}--strategy recreate (downtime), or ask for more: "
+        f"{_increase(code, used + delta)}")

@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable, Optional
 
 from byoc.aws.client import Aws
-from byoc.deploy import autoscaling, capacity, healthwatch, recreate, steps, sweep, watch
+from byoc.deploy import autoscaling, capacity, guardrails, healthwatch, recreate, steps, sweep, watch
 from byoc.deploy.plan import UpdatePlan, now_iso
 from byoc.deploy.results import UpdateResult
 from byoc.endpoint import revisions
@@ -232,7 +232,8 @@ class Executor:
                 raise
             self._undo_start()
             rolling = bool((step.deployment_config or {}).get("RollingUpdatePolicy"))
-            raise capacity.refused(self.aws, step.endpoint, found, rolling, exc.aws_message) from exc
+            raise capacity.refused(self.aws, step.endpoint, found, rolling, exc.aws_message,
+                                   guardrails.rolling_fleet(self.plan.current)) from exc
         emit(self.events, "phase", text=f"UpdateEndpoint -> {step.config} (blue/green; the endpoint keeps serving)")
 
     def _undo_start(self) -> None:

@@ -129,6 +129,23 @@ def deployment_config(traffic_spec: Optional[str] = None, rolling_spec: Optional
     return config
 
 
+def rolling_fleet(view: EndpointView) -> Optional[int]:
+    """The instances a rolling update would roll (its one variant's); None where rolling updates are not
+    supported (multi-variant and serverless endpoints: deployment-guardrails-exclusions.html)."""
+    if len(view.variants) != 1 or view.variants[0].serverless:
+        return None
+    variant = view.variants[0]
+    return variant.desired_instances if variant.desired_instances is not None else (variant.current_instances or 0)
+
+
+def largest_batch(total: int) -> int:
+    """The largest rolling batch SageMaker accepts for a variant of `total` instances (50%); 0 when no
+    batch fits between the 5% and 50% limits (a single instance cannot roll)."""
+    low, high = PERCENT["rolling"]
+    batch = total * high // 100
+    return batch if batch >= 1 and 100.0 * batch / total >= low else 0
+
+
 def batch_instances(config: Optional[dict], total: int) -> int:
     """Extra instances an update needs at once: the whole fleet (blue/green) or one rolling batch."""
     policy = (config or {}).get("RollingUpdatePolicy")
@@ -158,7 +175,7 @@ def check_exclusions(aws: Aws, config: Optional[dict], view: EndpointView, new_v
             raise PreflightFailed(f"Rolling updates are not supported for serverless endpoints ({view.name}).",
                                   "Use --traffic all-at-once (the default) instead.")
         variant = view.variants[0]
-        total = variant.desired_instances if variant.desired_instances is not None else (variant.current_instances or 0)
+        total = rolling_fleet(view) or 0
         size = config["RollingUpdatePolicy"]["MaximumBatchSize"]
         low, high = PERCENT["rolling"]
         if size["Type"] == "INSTANCE_COUNT" and not low <= 100.0 * size["Value"] / max(total, 1) <= high:

@@ -363,7 +363,7 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
             plan.warnings.append("Capacity for the second fleet was not checked: the Service Quotas for SageMaker "
                                  "could not be read (servicequotas:ListServiceQuotas).")
         rolling = bool((deployment_config or {}).get("RollingUpdatePolicy"))
-        capacity.check(endpoint, plan.extra_capacity, rolling, limits)
+        capacity.check(endpoint, plan.extra_capacity, rolling, limits, guardrails.rolling_fleet(view))
         plan.quotas = {t: limits[t][0] for t in plan.extra_capacity if t in limits}
     return assemble(aws, plan, creates)
 
