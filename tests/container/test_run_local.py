@@ -53,7 +53,8 @@ def test_passing_image_runs_like_sagemaker_streams_logs_and_is_removed(fake, tmp
                              "--env", "SERVE_STEP_SECONDS=0.02", "--startup-timeout", "20")
     assert code == 0, err
     name = container_name(fake)
-    assert fake.argvs()[0] == ["docker", "run", "--detach", "--name", name, "--publish", f"{port}:8080",
+    assert fake.argvs()[0] == ["docker", "info"]  # the engine answers: checked before anything runs
+    assert fake.argvs()[1] == ["docker", "run", "--detach", "--name", name, "--publish", f"{port}:8080",
                                "--env", "SERVE_STEP_SECONDS", "--volume", f"{model}:/opt/ml/model",
                                "byoc-example:ref", "serve"]
     assert ["docker", "logs", "--follow", name] in fake.argvs()
@@ -110,9 +111,9 @@ def test_ecr_image_logs_in_with_the_password_on_stdin(sandbox, fake, capsys):
     fake.example(image)
     code, out, err = run_cli(capsys, "test-image", image, "--port", str(free_port()), "--startup-timeout", "20")
     assert code == 0, err
-    assert fake.argvs()[0] == ["docker", "login", "--username", "AWS", "--password-stdin",
+    assert fake.argvs()[1] == ["docker", "login", "--username", "AWS", "--password-stdin",
                                f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"]
-    assert fake.calls()[0]["stdin"] is True
+    assert fake.calls()[1]["stdin"] is True
     assert fake.logins()[f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"]["password"] == PASSWORD
     assert all(PASSWORD not in a for argv in fake.argvs() for a in argv)
     assert PASSWORD not in out + err
@@ -125,7 +126,7 @@ def test_local_ecr_tagged_image_runs_without_aws_credentials(fake, capsys):
                              "--startup-timeout", "20")
     assert code == 0, err
     assert f"warning: no login to {ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com (No AWS credentials found.)" in err
-    assert [argv[1] for argv in fake.argvs()][0] == "run"
+    assert [argv[1] for argv in fake.argvs()][:2] == ["info", "run"]
     assert "Result: PASS" in out
 
 
@@ -136,6 +137,20 @@ def test_image_that_cannot_start_is_an_error_and_cleanup_stays_quiet(fake, capsy
     assert error.startswith("error: Starting nosuch:image failed (docker exited with 125)")
     assert fake.argvs()[-1][:3] == ["docker", "rm", "--force"]
     assert "could not remove" not in err
+
+
+@pytest.mark.parametrize("wording", ["1", "dial"], ids=["daemon-message", "docker-login-dial"])
+@pytest.mark.parametrize("image", ["byoc-example:ref", f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/sd/webui:v1"],
+                         ids=["local", "ecr"])
+def test_a_builder_without_its_engine_is_one_error_and_runs_nothing(sandbox, fake, capsys, monkeypatch, wording,
+                                                                     image):
+    monkeypatch.setenv("FAKE_NO_DAEMON", wording)
+    code, out, err = run_cli(capsys, "test-image", image, "--port", str(free_port()))
+    assert code == 2
+    assert err.splitlines() == ["error: docker is installed but its daemon is not running.",
+                                "  fix: Start Docker Desktop or `sudo systemctl start docker` (`finch vm start` for "
+                                "Finch, `podman machine start` for Podman)."]
+    assert out == "" and fake.argvs() == [["docker", "info"]]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -302,6 +302,29 @@ NO_ENGINE_FIX = ("Start Docker Desktop or `sudo systemctl start docker` (`finch 
                  "`podman machine start` for Podman).")
 
 
+def engine_problem(path: str) -> Optional[str]:
+    """Why the builder at `path` cannot run anything (its engine does not answer `info`), or None."""
+    try:
+        proc = subprocess.run([path, "info"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if proc.returncode == 0:
+        return None
+    return next((line for line in reversed((proc.stderr or proc.stdout).splitlines()) if line.strip()),
+                f"exit code {proc.returncode}").strip()
+
+
+def no_engine(builder: Builder) -> BadInput:
+    return BadInput(f"{builder.name} is installed but its daemon is not running.", NO_ENGINE_FIX)
+
+
+def check_engine(builder: Builder) -> None:
+    """Refuse (exit 2) when the builder's engine does not answer, before anything runs."""
+    if engine_problem(builder.path):
+        raise no_engine(builder)
+
+
 def builder_error(builder: Builder, what: str, code: int, tail: list,
                   fix: str = "Read the builder output above; fix the Dockerfile or the build context and run again.",
                   ) -> ByocError:
@@ -314,7 +337,7 @@ def builder_error(builder: Builder, what: str, code: int, tail: list,
                          f"Add this statement to your IAM policy: {policy_statement(action, resource)} (or run `byoc policy`).",
                          action=action, resource=resource)
     if _NO_ENGINE_RE.search(text):
-        return BadInput(f"{builder.name} is installed but its daemon is not running.", NO_ENGINE_FIX)
+        return no_engine(builder)
     if re.search(r"port is already allocated|address already in use", text, re.IGNORECASE):
         return BadInput(f"{what} failed: the host port is already in use.", "Pass --port with a free port.")
     if re.search(r"tag invalid|cannot be overwritten because the (?:tag|repository) is immutable", text, re.IGNORECASE):

@@ -1,5 +1,6 @@
 """`byoc test-image`: run an image locally the way SageMaker does and check the hosting contract.
 
+`<builder> info` first: a builder whose engine does not answer is refused before anything runs.
 `<builder> run -d --name byoc-test-<id> -p <port>:8080 [-e NAME]... [--gpus all]
 [-v <model dir>:/opt/ml/model] IMAGE serve`: SageMaker's command (`docker run <image> serve`), its
 port and its model directory. Environment values travel in the builder's environment (`-e NAME`),
@@ -110,7 +111,7 @@ def parse_env(pairs: Sequence[str]) -> dict:
 
 def plan_test(image: str, env_pairs: Sequence[str] = (), gpus: Optional[str] = None, model_dir: Optional[str] = None,
               port: int = CONTAINER_PORT, builder: Optional[str] = None) -> TestPlan:
-    """Validate everything before anything runs."""
+    """Validate everything (the builder's engine answers `info`) before anything runs."""
     if not image or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$", image):
         raise BadInput(f"'{image}' is not an image reference.", "Pass IMAGE as repository[:tag] or repository@sha256:digest.")
     env = parse_env(env_pairs)
@@ -127,6 +128,7 @@ def plan_test(image: str, env_pairs: Sequence[str] = (), gpus: Optional[str] = N
         raise BadInput(f"Port {port} is out of range.", "Pass --port between 1 and 65535.")
     found = buildops.find_builder(builder)
     gpu_flags(found.name, gpus)
+    buildops.check_engine(found)  # a CLI without its engine: one clear error, no container to clean up
     return TestPlan(builder=found, image=image, name=f"byoc-test-{uuid.uuid4().hex[:10]}", port=port,
                     env=env, gpus=gpus, model_dir=mount)
 

@@ -71,28 +71,14 @@ def python_check(version: tuple = tuple(sys.version_info[:3])) -> DoctorCheck:
                  "Use Python 3.9 or newer (AWS CloudShell's python3 is 3.9).")
 
 
-def engine_problem(path: str) -> Optional[str]:
-    """Why the builder at `path` cannot build (its engine does not answer `info`), or None."""
-    import subprocess
-
-    try:
-        proc = subprocess.run([path, "info"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
-    if proc.returncode == 0:
-        return None
-    return next((line for line in reversed((proc.stderr or proc.stdout).splitlines()) if line.strip()),
-                f"exit code {proc.returncode}").strip()
-
-
 def builder_check(which: Callable[[str], Optional[str]] = shutil.which,
-                  engine: Callable[[str], Optional[str]] = engine_problem) -> DoctorCheck:
-    from byoc.container.build import BUILDERS, INSTALL_FIX, NO_ENGINE_FIX
+                  engine: Optional[Callable[[str], Optional[str]]] = None) -> DoctorCheck:
+    from byoc.container.build import BUILDERS, INSTALL_FIX, NO_ENGINE_FIX, engine_problem
 
     for name in BUILDERS:
         path = which(name)
         if path:
-            problem = engine(path)
+            problem = (engine or engine_problem)(path)
             if problem:
                 return DoctorCheck("builder", WARN, f"{name} ({path}) is installed but its engine does not answer: "
                                    f"{problem}", NO_ENGINE_FIX)

@@ -11,7 +11,7 @@ Every call is appended to $FAKE_BUILDER_STATE/calls.jsonl as {"argv": [NAME, ...
   run --detach --name N --publish H:8080 [--env K]... [--volume D:/opt/ml/model] IMAGE serve
         starts the program $FAKE_BUILDER_STATE/programs.json maps IMAGE to, on port H, with the
         --env values taken from this process's environment and MODEL_DIR=D
-  logs --follow N | inspect --format {{.State.ExitCode}} N | rm --force N
+  logs --follow N | inspect --format {{.State.ExitCode}} N | rm --force N | info
 Knobs: FAKE_BUILD_FAIL=1 (the build fails), FAKE_PUSH_DENIED=<ecr action> (push is denied),
 FAKE_NO_DAEMON=1 (every command fails as without a running daemon; =dial: as `docker login` words it).
 """
@@ -213,6 +213,11 @@ def cmd_inspect(args, _stdin):
     return 0
 
 
+def cmd_info(_args, _stdin):
+    print("Server Version: 27.3.1")
+    return 0
+
+
 def cmd_rm(args, _stdin):
     name = args[-1]
     box = STATE / "containers" / name
@@ -229,7 +234,7 @@ def cmd_rm(args, _stdin):
 
 
 COMMANDS = {"login": cmd_login, "build": cmd_build, "push": cmd_push, "run": cmd_run, "logs": cmd_logs,
-            "inspect": cmd_inspect, "rm": cmd_rm}
+            "inspect": cmd_inspect, "rm": cmd_rm, "info": cmd_info}
 
 
 def main(argv):
