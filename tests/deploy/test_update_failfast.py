@@ -131,3 +131,18 @@ def test_max_time_makes_sagemaker_roll_back_a_deployment_still_running(sandbox, 
     assert code == 1, err
     assert doc["result"] == "failed" and "MaximumExecutionTimeoutInSeconds (600 seconds)" in doc["failure_reason"]
     assert live(sm, REALTIME_EP)["EndpointConfigName"] == "infer-config-f9e8d7c"
+
+
+def test_recreate_reports_the_verdict_but_cannot_cut_the_window_short(sandbox, capsys, sm, dep):
+    code, _, err = run(capsys, "update", REALTIME_EP, dep["broken_image"], "--strategy", "recreate", "--dry-run")
+    assert code == 0 and "a broken image keeps infer-endpoint-f9e8d7c down for its whole 60-minute startup" in err
+    sandbox.app.clock.time_scale = 2.0  # the 10 min window lasts 12 s; the second start comes ~5 s in
+    code, doc, err = run_json(capsys, "update", REALTIME_EP, dep["broken_image"], "--yes", "--strategy", "recreate",
+                              "--startup-timeout", "10m", "--fail-fast")
+    assert code == 1 and doc["result"] == "failed", err
+    assert "early verdict: Python cannot import xformers" in err
+    assert "The endpoint is not serving, and SageMaker does not delete an endpoint that is Creating" in err
+    assert any("--fail-fast does not stop a recreate" in w for w in doc["warnings"])
+    assert doc["verdict_seconds"] < doc["downtime_seconds"]
+    d = live(sm, REALTIME_EP)
+    assert (d["EndpointStatus"], d["EndpointConfigName"]) == ("InService", "infer-config-f9e8d7c")

@@ -114,9 +114,13 @@ def progress_printer(c: Ctx, quiet: bool) -> Any:
             for line in finding_lines(data["finding"]):
                 click.echo(f"{stamp}   {line}", err=True)
             when = data.get("rollback_expected_at")
-            click.echo(f"{stamp}   The endpoint keeps serving the previous image; SageMaker rolls the new fleet back"
-                       + (f" by about {when[11:16]} UTC ({when})." if when else " when its startup window closes."),
-                       err=True)
+            by = f" by about {when[11:16]} UTC ({when})." if when else " when its startup window closes."
+            if data.get("serving") is False:  # recreate
+                click.echo(f"{stamp}   The endpoint is not serving, and SageMaker does not delete an endpoint that is "
+                           f"Creating: it marks it Failed{by} byoc then recreates the previous config.", err=True)
+            else:
+                click.echo(f"{stamp}   The endpoint keeps serving the previous image; SageMaker rolls the new fleet "
+                           f"back{by}", err=True)
         elif kind == "log" and not quiet:
             e = data["event"]
             click.echo(f"{stamp}   {e.get('logStreamName', '?')} | {e.get('message', '').rstrip()}", err=True)
@@ -161,9 +165,12 @@ def run_plan(c: Ctx, plan: Any, *, yes: bool, dry_run: bool, no_wait: bool, time
 def question(plan: Any) -> str:
     """The confirmation prompt: what changes, and for recreate that the endpoint stops serving and for how long."""
     if plan.strategy == "recreate":
+        window = plan.startup_timeout or plan.current_window
+        broken = (f" If the new image cannot start, it stays down until its {window // 60}-minute startup window "
+                  "closes, then byoc recreates the previous config." if window else "")
         return (f"Recreate {plan.endpoint}? It is deleted and created again: it stops serving until the new one is "
                 f"InService, usually 5-15 minutes (GPU instances, large images: longer), and async requests queued "
-                f"meanwhile are lost. Continue?")
+                f"meanwhile are lost.{broken} Continue?")
     return f"Update {plan.endpoint} to {plan.target} (blue/green: it keeps serving)?"
 
 

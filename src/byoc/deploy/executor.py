@@ -259,23 +259,11 @@ class Executor:
                                      f"ends and byoc runs again: `byoc update {plan.endpoint} {plan.target}` "
                                      "(with the same options) registers it again exactly.")
             return self._end("in-progress", resume_command=f"byoc status {step.endpoint} --watch")
-        health = healthwatch.HealthWatch(self.new_window(), self.since_ms / 1000.0,
-                                         lambda kind, **data: emit(events, kind, **data), self.context())
-        self.health = health
-
-        def on_log(event: Any) -> None:
-            health.on_event(event)
-            if self.follow_logs:
-                emit(events, "log", event=event)
-
-        follower = watch.LogFollower(self.aws, step.endpoint, self.since_ms, on_log)
-        try:
-            settled = watch.until_settled(self.aws, step.endpoint, self.timeout, self.show_phase,
-                                          tick=lambda d: health.tick(d) is not None and self.fail_fast)
-        finally:
-            follower.close()
+        settled = self.watch_health(step.endpoint, "UpdateEndpoint", self.fail_fast, lambda tick: watch.until_settled(
+            self.aws, step.endpoint, self.timeout, self.show_phase, tick=tick))
         d = settled.endpoint
-        if settled.stopped and health.verdict is not None:
+        health = self.health
+        if settled.stopped and health is not None and health.verdict is not None:
             # --fail-fast: SageMaker still health-checks the new fleet and rolls it back by itself; its
             # model and config stay until then (the next byoc command records the outcome and sweeps).
             return self._end("failing", diagnosis=[health.verdict.finding.to_dict()],
@@ -290,6 +278,28 @@ class Executor:
         reason = d.get("FailureReason") or f"the endpoint is {settled.status} on {d.get('EndpointConfigName')}"
         return self._end("failed", failure_reason=reason,
                          diagnosis=diagnose_failure(self.aws, step.endpoint, events, self.since_ms))
+
+    def watch_health(self, endpoint: str, action: str, stop: bool,
+                     wait: Callable[[Callable[[dict], bool]], watch.Settled]) -> watch.Settled:
+        """Run `wait(tick)` (a watch until SageMaker settles) while the new instances' logs feed the
+        countdown and the early verdict; `stop`: end the watch at the verdict. From now on."""
+        self.since_ms = int(time.time() * 1000)
+        serving = {} if action == "UpdateEndpoint" else {"serving": False}  # recreate: the endpoint is down
+        health = healthwatch.HealthWatch(self.new_window(), self.since_ms / 1000.0,
+                                         lambda kind, **data: emit(self.events, kind, **data, **serving),
+                                         self.context(), action=action)
+        self.health = health
+
+        def on_log(event: Any) -> None:
+            health.on_event(event)
+            if self.follow_logs:
+                emit(self.events, "log", event=event)
+
+        follower = watch.LogFollower(self.aws, endpoint, self.since_ms, on_log)
+        try:
+            return wait(lambda d: health.tick(d) is not None and stop)
+        finally:
+            follower.close()
 
     def new_window(self) -> int:
         """The startup window of the revision being deployed (its variants' longest)."""
@@ -354,7 +364,13 @@ class Executor:
         down, down_ms = time.monotonic(), int(time.time() * 1000)
         autoscaling.deregister(aws, saved)
         recreate.delete_and_wait(aws, step.endpoint, timeout)
-        settled = recreate.create_and_wait(aws, step.endpoint, step.config, tags, timeout, self.show_phase)
+        if self.fail_fast:
+            self.warnings.append("--fail-fast does not stop a recreate: SageMaker does not delete an endpoint that is "
+                                 "Creating, so byoc waits for it to fail to recreate the previous config.")
+        # The verdict is reported, never acted on: an endpoint stays Creating until its startup window closes,
+        # and DeleteEndpoint refuses it meanwhile (aws/amazon-sagemaker-examples#3432: "no option to delete it").
+        settled = self.watch_health(step.endpoint, "CreateEndpoint", False, lambda tick: recreate.create_and_wait(
+            aws, step.endpoint, step.config, tags, timeout, self.show_phase, tick=tick))
         self.arn = settled.endpoint.get("EndpointArn", self.arn)
         if settled.timed_out:
             self.warnings += recreate.pending_autoscaling(saved)

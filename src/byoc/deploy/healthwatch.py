@@ -53,8 +53,8 @@ class HealthWatch:
     (`tick`); emits "countdown" and, once, "verdict" through `emit(kind, **data)`."""
 
     def __init__(self, window: int, started: float, emit: Callable[..., None], context: Optional[dict] = None,
-                 countdown_every: Optional[float] = None):
-        self.window, self.started, self.emit = window, started, emit
+                 countdown_every: Optional[float] = None, action: str = "UpdateEndpoint"):
+        self.window, self.started, self.emit, self.action = window, started, emit, action
         self.context = context or {}
         self.every = COUNTDOWN_EVERY if countdown_every is None else countdown_every
         self.events: list = []
@@ -93,7 +93,7 @@ class HealthWatch:
 
     def countdown_text(self, now: float) -> str:
         if self.first_ms is None:
-            return (f"waiting for the new fleet's instances: {duration(now - self.started)} since UpdateEndpoint; "
+            return (f"waiting for the new fleet's instances: {duration(now - self.started)} since {self.action}; "
                     f"the {span(self.window)} startup window starts with their containers")
         end = self.gives_up_at
         return (f"waiting for /ping on the new fleet: {duration(max(0.0, now - self.first_ms / 1000.0))} of "

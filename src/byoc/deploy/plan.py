@@ -26,6 +26,7 @@ from byoc.instances import architecture as instance_architecture
 from byoc.redaction import is_secret_name
 
 STRATEGIES = ("blue-green", "recreate")
+RECREATE_WINDOW_WARNING = 15 * 60  # seconds: a longer startup window is worth a warning before a recreate
 
 
 @dataclass
@@ -332,6 +333,14 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         return assemble(aws, plan)
     set_idle(plan, view)
     plan.startup_review = startup.review(aws, view) if review_startup else None
+    window = startup_timeout or plan.current_window or 0
+    if strategy == "recreate" and window > RECREATE_WINDOW_WARNING:
+        # An endpoint stays Creating until its startup window closes and cannot be deleted meanwhile
+        # (aws/amazon-sagemaker-examples#3432), so a broken image means downtime for the whole window.
+        plan.warnings.append(
+            f"With --strategy recreate a broken image keeps {endpoint} down for its whole {window // 60}-minute startup "
+            "window (SageMaker does not delete an endpoint that is Creating). --startup-timeout shortens it; blue/green "
+            "keeps serving instead.")
     existing = None if startup_timeout else _existing_revision(aws, view, stem_configs, tags, resolved.digest, target,
                                                                changes, new_types)
     creates: list = []

@@ -37,10 +37,11 @@ def delete_and_wait(aws: Aws, endpoint: str, timeout: float) -> None:
 
 
 def create_and_wait(aws: Aws, endpoint: str, config: str, tags: list, timeout: float,
-                    on_change: Optional[Callable[[dict], Any]] = None) -> watch.Settled:
-    """CreateEndpoint on `config` with `tags` and wait until SageMaker settles."""
+                    on_change: Optional[Callable[[dict], Any]] = None,
+                    tick: Optional[Callable[[dict], bool]] = None) -> watch.Settled:
+    """CreateEndpoint on `config` with `tags` and wait until SageMaker settles (`tick`: as watch.until_settled)."""
     params: dict = {"EndpointName": endpoint, "EndpointConfigName": config}
     if tags:
         params["Tags"] = tags
     aws.sagemaker.create_endpoint(**params)
-    return watch.until_settled(aws, endpoint, timeout, on_change)
+    return watch.until_settled(aws, endpoint, timeout, on_change, tick=tick)
