@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
 from byoc.aws.client import Aws
-from byoc.deploy import sweep
+from byoc.deploy import steps, sweep
 from byoc.endpoint import revisions
 
 RESOURCE_TYPES = ("sagemaker:model", "sagemaker:endpoint-config")
@@ -55,13 +55,10 @@ class Deletion:
 
     @property
     def names(self) -> list:
-        return ([self.config] if self.config else []) + list(self.models)
+        return steps.revision_names(self.config, self.models)
 
     def describe(self) -> str:
-        what = [f"config {self.config}"] if self.config else []
-        if self.models:
-            what.append(f"model(s) {', '.join(self.models)}")
-        return f"delete revision {self.revision} of {self.endpoint}: {' and '.join(what)} ({self.reason})"
+        return steps.deletion_text(self.revision, self.config, self.models, self.reason, self.endpoint)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "age": age(self.created_at)}

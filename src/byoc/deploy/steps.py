@@ -214,10 +214,22 @@ class DeleteRevision(Step):
 
     @property
     def names(self) -> list:
-        return ([self.config] if self.config else []) + list(self.models)
+        return revision_names(self.config, self.models)
 
     def describe(self) -> str:
-        what = [f"config {self.config}"] if self.config else []
-        if self.models:
-            what.append(f"model(s) {', '.join(self.models)}")
-        return f"delete revision {self.revision}: {' and '.join(what)} ({self.reason})"
+        return deletion_text(self.revision, self.config, self.models, self.reason)
+
+
+def revision_names(config: Optional[str], models: Any) -> list:
+    """The names a deletion of a revision's config (if any) and models deletes, config first."""
+    return ([config] if config else []) + list(models)
+
+
+def deletion_text(revision: Optional[int], config: Optional[str], models: Any, reason: str,
+                  endpoint: Optional[str] = None) -> str:
+    """How a deletion of a revision reads, in a plan and in `byoc prune`."""
+    what = [f"config {config}"] if config else []
+    if models:
+        what.append(f"model(s) {', '.join(models)}")
+    of = f" of {endpoint}" if endpoint else ""
+    return f"delete revision {revision}{of}: {' and '.join(what)} ({reason})"
