@@ -65,8 +65,25 @@ def test_each_traffic_mode_reaches_in_service_on_new_image(sandbox, sm, ecr, cap
     assert d["EndpointConfigName"] == doc["endpoint_config"]
     assert d["ProductionVariants"][0]["DeployedImages"][0]["ResolvedImage"].endswith(digest)
     kind = mode.split("=")[1].split(":")[0]
-    if kind != "all-at-once":
-        assert "Baking" in err or "Provisioning" in err  # progress shows the traffic steps
+    policy = d["LastDeploymentConfig"]  # what SageMaker was asked to do
+    if mode.startswith("--rolling"):
+        assert policy["RollingUpdatePolicy"]["MaximumBatchSize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
+    else:
+        routing = policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+        assert routing["Type"] == kind.upper().replace("-", "_")
+
+
+def test_progress_shows_the_traffic_steps_sagemaker_reports():
+    """A poll during baking prints SageMaker's own step (the sandbox's wording is checked against
+    AWS's shape in tests/sandbox/test_sandbox_fidelity.py)."""
+    from byoc.deploy import watch
+
+    described = {"EndpointStatus": "Updating", "PendingDeploymentSummary": {
+        "EndpointConfigName": "ep-r1", "ProductionVariants": [{"VariantStatus": [
+            {"Status": "Baking", "StatusMessage": "Baking: 25% of traffic on the new fleet"}]}]}}
+    assert watch.phase_text(described) == "Updating: Baking: 25% of traffic on the new fleet (ep-r1)"
+    described["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"] = [{"Status": "Creating"}]
+    assert watch.phase_text(described) == "Updating: new fleet Creating: (ep-r1)"
 
 
 def test_alarm_during_baking_rolls_back_with_zero_failed_invocations(sandbox, sm, ecr, clients, capsys):
