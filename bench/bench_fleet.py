@@ -84,6 +84,7 @@ def main() -> None:
     with sandbox_process(args.time_scale) as url:
         clients = seed.session(url)
         sm, ecr = clients.client("sagemaker"), clients.client("ecr")
+        seed.execution_role(clients.client("iam"))  # CreateModel assumes the role (the sandbox checks it exists)
         names = [f"bench-{i:03d}" for i in range(args.endpoints)]
         for name in names:
             endpoint(sm, ecr, name, wait=False)

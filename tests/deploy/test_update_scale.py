@@ -201,3 +201,25 @@ def test_a_fleet_plans_with_one_read_of_what_all_plans_share(sandbox, sm, ecr):
     assert calls["ecr:BatchGetImage"] == 1 and calls["ecr:DescribeImages"] == 0
     assert calls["sagemaker:ListEndpoints"] == 0  # no count of the region's instances
     assert sum(calls.values()) <= 3 + 8 * len(names)  # each plan reads its own endpoint, config, model, tags
+
+
+def test_a_fleets_watches_share_one_listing_of_what_is_updating(sandbox, sm, ecr):
+    from byoc.deploy import fleet
+
+    _others(sm, ecr, 30)
+    names = [f"team-{i}" for i in range(6)]
+    for name in names:
+        endpoint(sm, ecr, name, wait=False)
+    for name in names:
+        seed.wait_status(sm, name)
+    image, _ = seed.push_image(ecr, "sd", "v2", "healthy")
+    aws = Aws()
+    planned = fleet.plan(aws, image, names, concurrency=3)
+    described = aws.calls["sagemaker:DescribeEndpoint"]
+    fleet.run(aws, planned, concurrency=3)
+    assert planned.summary() == {"updated": 6}
+    calls = aws.calls
+    # One DescribeEndpoint each once SageMaker is done (plus a spare), not one per poll; the shared
+    # ListEndpoints lists what is Updating, never the region's 30 others (one page each).
+    assert calls["sagemaker:DescribeEndpoint"] - described <= 2 * len(names), calls
+    assert 0 < calls["sagemaker:ListEndpoints"] <= 10 * len(names), calls

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from byoc.aws.client import Aws
 from byoc.endpoint.view import BUSY
-from byoc.errors import AwsError
+from byoc.errors import AuthError, AwsError
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Settled:
 
 
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.5, 1.0, 20.0
+BOARD_MAX_AGE = 0.5  # seconds one shared ListEndpoints answer serves every watch of the same run
 LOG_POLL_SECONDS = 2.0  # one FilterLogEvents (CloudWatch Logs) per poll while live lines are shown
 TICK_SECONDS = 1.0  # how often the health watch (countdown, early verdict) looks between status polls
 
@@ -38,37 +40,95 @@ def poll_interval(since_change: float) -> float:
 
 def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[Callable[[dict], None]] = None,
                   tick: Optional[Callable[[dict], bool]] = None) -> Settled:
-    """Poll DescribeEndpoint until nothing is in progress. `tick(last answer)` runs about every
-    TICK_SECONDS between polls (no API call of its own) and stops the watch by returning True."""
+    """Poll until nothing is in progress. `tick(last answer)` runs about every TICK_SECONDS between
+    polls (no API call of its own) and stops the watch by returning True. While other watches of the
+    same run go on (a fleet), a poll first asks their shared `Board`."""
     start = changed = time.monotonic()
     last = None
-    while True:
-        try:
-            d = aws.sagemaker.describe_endpoint(EndpointName=endpoint)
-        except AwsError as exc:
-            if exc.not_found:
-                return Settled(status="Deleted", endpoint={})
-            raise
-        key = (d["EndpointStatus"], _phase(d))
-        if key != last:
-            if last is not None:  # a new phase, not the first look
-                changed = time.monotonic()
-            if on_change:
-                on_change(d)
-        last = key
-        if d["EndpointStatus"] not in BUSY:
-            return Settled(status=d["EndpointStatus"], endpoint=d)
-        if tick and tick(d):
-            return Settled(status=None, endpoint=d, stopped=True)
-        elapsed = time.monotonic() - start
-        if elapsed >= timeout:
-            return Settled(status=None, endpoint=d, timed_out=True)
-        wake = time.monotonic() + min(poll_interval(time.monotonic() - changed), max(0.05, timeout - elapsed))
-        while tick and time.monotonic() < wake - TICK_SECONDS:
-            time.sleep(TICK_SECONDS)
-            if tick(d):
+    with _watching(aws) as others:
+        while True:
+            try:
+                d = _look(aws, endpoint, others(), start)
+            except AwsError as exc:
+                if exc.not_found:
+                    return Settled(status="Deleted", endpoint={})
+                raise
+            key = (d["EndpointStatus"], _phase(d) if "EndpointArn" in d or last is None else last[1])
+            if key != last:
+                if last is not None:  # a new phase, not the first look
+                    changed = time.monotonic()
+                if on_change:
+                    on_change(d)
+            last = key
+            if d["EndpointStatus"] not in BUSY:
+                return Settled(status=d["EndpointStatus"], endpoint=d)
+            if tick and tick(d):
                 return Settled(status=None, endpoint=d, stopped=True)
-        time.sleep(max(0.0, wake - time.monotonic()))
+            elapsed = time.monotonic() - start
+            if elapsed >= timeout:
+                return Settled(status=None, endpoint=d, timed_out=True)
+            wake = time.monotonic() + min(poll_interval(time.monotonic() - changed), max(0.05, timeout - elapsed))
+            while tick and time.monotonic() < wake - TICK_SECONDS:
+                time.sleep(TICK_SECONDS)
+                if tick(d):
+                    return Settled(status=None, endpoint=d, stopped=True)
+            time.sleep(max(0.0, wake - time.monotonic()))
+
+
+_active: dict = {}  # id(Aws) -> watches running now (a fleet's updates share one Aws)
+_active_lock = threading.Lock()
+
+
+@contextmanager
+def _watching(aws: Aws) -> Iterator[Callable[[], bool]]:
+    """Count this watch among the run's; yields `others()`: whether another watch runs beside it."""
+    with _active_lock:
+        _active[id(aws)] = _active.get(id(aws), 0) + 1
+    try:
+        yield lambda: _active.get(id(aws), 0) > 1
+    finally:
+        with _active_lock:
+            _active[id(aws)] -= 1
+            if not _active[id(aws)]:
+                del _active[id(aws)]
+
+
+def _look(aws: Aws, endpoint: str, shared: bool, since: float) -> dict:
+    """The endpoint's DescribeEndpoint; or, when `shared` and the board (read since `since`, the
+    watch's start) lists it as still Updating, just that (a stand-in without EndpointArn): a fleet's
+    watches then cost one ListEndpoints per BOARD_MAX_AGE between them, and one DescribeEndpoint each
+    once SageMaker is done."""
+    if shared and endpoint in (aws.memo("watch:board", lambda: Board(aws)).updating(since) or ()):
+        return {"EndpointName": endpoint, "EndpointStatus": "Updating"}
+    return aws.sagemaker.describe_endpoint(EndpointName=endpoint)
+
+
+class Board:
+    """The region's Updating endpoints (ListEndpoints, StatusEquals), read for all of a run's watches
+    at most every BOARD_MAX_AGE seconds. Its size is what is being updated right now, not what the
+    region holds. A watch asks for an answer read after it started (after its UpdateEndpoint), so
+    its endpoint missing from the list means SageMaker is done with it (then it is described):
+    never a wrong "settled", at worst BOARD_MAX_AGE late."""
+
+    def __init__(self, aws: Aws) -> None:
+        self.aws = aws
+        self.lock = threading.Lock()
+        self.read_at = float("-inf")
+        self.names: Optional[frozenset] = None
+
+    def updating(self, since: float) -> Optional[frozenset]:
+        """Names read after `since` and at most BOARD_MAX_AGE ago; None when ListEndpoints cannot be
+        read (each watch describes its own endpoint)."""
+        with self.lock:
+            now = time.monotonic()
+            if self.read_at <= since or now - self.read_at > BOARD_MAX_AGE:
+                try:
+                    self.names = frozenset(e["EndpointName"] for page in self.aws.sagemaker.paginate(
+                        "list_endpoints", StatusEquals="Updating", MaxResults=100) for e in page.get("Endpoints", []))
+                except (AuthError, AwsError):
+                    self.names = None
+                self.read_at = now
+            return self.names
 
 
 def _phase(d: dict) -> str:
