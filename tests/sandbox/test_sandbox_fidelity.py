@@ -113,3 +113,16 @@ def test_shape_check_is_installed_for_every_session(sandbox):
     found = response_shapes.take()
     assert "sagemaker.DescribeEndpoint.Extra: unknown member" in found
     assert "sagemaker.DescribeEndpoint.EndpointArn: required member missing" in found
+
+
+def test_container_lines_reach_cloudwatch_seconds_after_their_timestamp(sandbox, sm, ecr, clients):
+    from byoc.sandbox.sagemaker.deploy import INGEST_LAG
+
+    sandbox.app.clock.time_scale = 2.0  # the lag lasts 0.1 s, creating the endpoint about 4 s
+    endpoint(sm, ecr)
+    cw = clients.client("logs")
+    events = []
+    wait_for(lambda: events.extend(cw.filter_log_events(logGroupName="/aws/sagemaker/Endpoints/ep")["events"])
+             or any("Uvicorn running" in e["message"] for e in events))
+    lags = [e["ingestionTime"] - e["timestamp"] for e in events]
+    assert min(lags) >= sandbox.app.clock.real(INGEST_LAG) * 1000 * 0.9, lags  # visible late, stamped when written

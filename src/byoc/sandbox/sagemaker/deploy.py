@@ -23,6 +23,14 @@ from byoc.sandbox import peers
 from byoc.sandbox.sagemaker import access, containers
 from byoc.sandbox.sagemaker.resources import Endpoint, Fleet, Instance, Region, VariantFleet, instance_id
 
+# A container's stdout reaches CloudWatch Logs seconds after it is written, with its own timestamp:
+# log shippers buffer before PutLogEvents (the CloudWatch agent's force_flush_interval, 5 s by
+# default: "Manually create or edit the CloudWatch agent configuration file", logs section), and
+# readers of SageMaker's endpoint logs wait for late lines (DIAGNijmegen/rse-grand-challenge#4811
+# adds "buffer time to allow logs to complete"). A reader that stops at the newest timestamp it saw,
+# or reads the moment an endpoint settles, misses lines.
+INGEST_LAG = 5.0
+
 # Simulated seconds (see clock.py).
 PROVISION = 180
 TERMINATE = 30
@@ -65,8 +73,11 @@ class Deployer:
         return Fleet(config=cfg.name, variants=variants)
 
     def _write(self, reg: Region, ep: Endpoint, inst: Instance, lines: list) -> None:
+        """A container's lines, stamped now, reach CloudWatch Logs INGEST_LAG simulated seconds later."""
         account, region = self.account_of(reg)
-        peers.put_logs(account, region, log_group(ep.name), inst.stream, lines)
+        now = int(time.time() * 1000)
+        stamped = [line if isinstance(line, tuple) else (now, line) for line in lines]
+        self.clock.after(INGEST_LAG, lambda: peers.put_logs(account, region, log_group(ep.name), inst.stream, stamped))
 
     def launch(self, reg: Region, ep: Endpoint, fleet: Fleet, generation: int) -> None:
         """Provision every variant's instances; each container then boots per its image's behaviour."""
