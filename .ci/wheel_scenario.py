@@ -37,10 +37,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run("init", tmp, "--base", "dlc")
             assert "FROM " in (Path(tmp) / "Dockerfile").read_text()
-        updated = json.loads(run("update", endpoint, dep["custom_image"], "--output", "json"))
+        updated = json.loads(run("update", endpoint, dep["custom_image"], "--yes", "--output", "json"))
         assert updated["result"] == "updated", updated
         run("verify", endpoint)
-        failed = json.loads(run("update", endpoint, dep["broken_image"], "--output", "json", expect=1))
+        failed = json.loads(run("update", endpoint, dep["broken_image"], "--yes", "--output", "json", expect=1))
         assert failed["result"] == "failed" and failed.get("diagnosis"), failed
     print(f"wheel scenario: byoc {byoc.__version__} from {Path(byoc.__file__).parent}: policy, init, update, "
           "verify, failed update diagnosed")
