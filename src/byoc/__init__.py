@@ -6,7 +6,7 @@ The operations are importable (`byoc.update`, `byoc.restore`, `byoc.rollback`, `
 byoc (and `byoc --help`) stays fast.
 """
 
-__version__ = "0.1.0"
+from byoc.version import __version__
 
 _API = ("session", "update", "restore", "rollback", "history", "status", "verify", "diagnose")
 __all__ = ["__version__", *_API]

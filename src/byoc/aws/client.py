@@ -20,9 +20,9 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from byoc import __version__
 from byoc.aws import partitions
 from byoc.errors import AuthError, AwsError, BadInput
+from byoc.version import __version__
 
 # Every region code: <area>-<place...>-<n> (us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1).
 REGION_SHAPE = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d+$")

@@ -9,9 +9,9 @@ from typing import List, Optional
 
 import click
 
-from byoc import __version__
 from byoc.cli.common import ARGV, DEBUG, closed_pipe
 from byoc.cli.completion import COMPLETE_VAR
+from byoc.version import __version__
 
 EXIT_CODES = """\b
 Exit codes:
