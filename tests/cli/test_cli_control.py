@@ -125,6 +125,31 @@ def test_ctrl_c_during_update_text(sandbox, sm, dep):
     assert f"To resume watching and record the outcome: byoc update {REALTIME_EP} {dep['custom_image']} --yes -q" in out
 
 
+def test_ctrl_c_during_a_rollback_then_its_rerun_records_the_rollback_as_its_own_event(sandbox, capsys, sm, dep):
+    assert run(capsys, "update", REALTIME_EP, dep["custom_image"], "--yes", "-q")[0] == 0
+    arn = sm.describe_endpoint(EndpointName=REALTIME_EP)["EndpointArn"]
+    r1 = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}["byoc:r1"]
+    hold_deployments(sandbox)
+    proc = spawn(sandbox, "rollback", REALTIME_EP, "--to", "0", "--yes", "-q", "-o", "json")
+    wait_for(lambda: sm.describe_endpoint(EndpointName=REALTIME_EP).get("PendingDeploymentSummary"), proc=proc)
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc)
+    assert code == 130, err
+    assert json.loads(out)["resume_command"] == f"byoc rollback {REALTIME_EP} --to 0 --yes -q -o json"
+    backs = run_json(capsys, "history", REALTIME_EP)[1]["rollbacks"]
+    assert [(b["number"], b["revision"], b["outcome"]) for b in backs] == [(1, 0, "in-progress")]
+    release_deployments(sandbox)
+    seed.wait_status(sm, REALTIME_EP)
+    code, doc, err = run_json(capsys, "rollback", REALTIME_EP, "--to", "0", "--yes", "-q")  # the resume command
+    assert (code, doc["result"]) == (0, "unchanged"), err
+    code, doc, _ = run_json(capsys, "history", REALTIME_EP)
+    assert [(b["number"], b["revision"], b["outcome"]) for b in doc["rollbacks"]] == [(1, 0, "deployed")]
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags["byoc:r1"] == r1 and "byoc:r0" not in tags  # revision 1's record and revision 0's are untouched
+    assert [(r["number"], r["outcome"], r["live"]) for r in doc["revisions"]] == [(1, "retained", False),
+                                                                                   (0, "original", True)]
+
+
 def test_ctrl_c_during_fleet_update_starts_nothing_new_and_prints_the_summary(sandbox, sm, ecr):
     names = [f"team-{i:02d}" for i in range(4)]
     for name in names:
@@ -186,4 +211,4 @@ def test_a_failed_rollback_seen_by_status_watch_keeps_the_retained_revision(caps
         ResourceArn=sm.describe_endpoint(EndpointName=REALTIME_EP)["EndpointArn"])["Tags"]}
     cfg_arn = sm.describe_endpoint_config(EndpointConfigName=retained)["EndpointConfigArn"]
     made = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=cfg_arn)["Tags"]}["byoc:created-at"]
-    assert made not in tags["byoc:r0"]
+    assert made not in tags["byoc:r0:rollback1"]

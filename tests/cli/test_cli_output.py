@@ -21,6 +21,7 @@ from support.update import (
     error_lines,
     hold_deployments,
     release_deployments,
+    resources,
     run,
     run_json,
 )
@@ -94,18 +95,52 @@ def test_status_while_creating_shows_no_placeholder_values(capsys, sandbox, sm, 
     assert ISO_Z.match(doc["last_modified"])
 
 
-def test_history_times_are_iso_z_and_a_rollback_rewrites_no_revision(capsys, dep):
+def endpoint_tags(sm, name: str) -> dict:
+    arn = sm.describe_endpoint(EndpointName=name)["EndpointArn"]
+    return {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+
+
+def test_history_times_are_iso_z_and_a_rollback_is_its_own_event(capsys, sm, dep):
     assert run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")[0] == 0
     before = {r["number"]: r for r in run_json(capsys, "history", ASYNC_EP)[1]["revisions"]}
     assert all(ISO_Z.match(r["created_at"]) for r in before.values())
     assert (before[0]["outcome"], before[0]["live"]) == ("original", False)
+    r1_tag = endpoint_tags(sm, ASYNC_EP)["byoc:r1"]
     assert run(capsys, "rollback", ASYNC_EP, "--to", "0", "--yes", "-q")[0] == 0
-    after = {r["number"]: r for r in run_json(capsys, "history", ASYNC_EP)[1]["revisions"]}
+    assert run(capsys, "rollback", ASYNC_EP, "--to", "r1", "--yes", "-q")[0] == 0
+    assert run(capsys, "rollback", ASYNC_EP, "--to", "0", "--yes", "-q")[0] == 0
+    code, doc, _ = run_json(capsys, "history", ASYNC_EP)
+    after = {r["number"]: r for r in doc["revisions"]}
     assert (after[0]["outcome"], after[0]["live"]) == ("original", True)
-    for n in (0, 1):
+    assert (after[1]["outcome"], after[1]["live"]) == ("retained", False)
+    for n in (0, 1):  # the past is never rewritten: when and by whom each revision was made
         assert (after[n]["created_at"], after[n]["created_by"]) == (before[n]["created_at"], before[n]["created_by"])
+    tags = endpoint_tags(sm, ASYNC_EP)
+    assert tags["byoc:r1"] == r1_tag and "byoc:r0" not in tags  # each rollback is its own event
+    backs = doc["rollbacks"]
+    assert [(b["number"], b["revision"], b["outcome"]) for b in backs] == [(3, 0, "deployed"), (2, 1, "deployed"),
+                                                                           (1, 0, "deployed")]
+    assert all(ISO_Z.match(b["at"]) and b["by"] for b in backs) and backs[0]["at"] > backs[2]["at"]
+    _, out, _ = run(capsys, "history", ASYNC_EP)
+    assert "Rollbacks of " + ASYNC_EP in out and out.count("deployed") == 3
     status = run_json(capsys, "status", ASYNC_EP)[1]
     assert ISO_Z.match(status["last_modified"]) and ISO_Z.match(status["last_update"]["created_at"])
+    assert (status["last_update"]["revision"], status["last_update"]["rollback"]) == (0, True)
+    assert "last update: rollback to revision 0 deployed" in run(capsys, "status", ASYNC_EP)[1]
+
+
+def test_history_keeps_the_newest_events_within_the_tag_limit(capsys, sm, dep):
+    from byoc.endpoint.revisions import KEEP_OUTCOME_TAGS
+
+    assert run(capsys, "update", ASYNC_EP, dep["custom_image"], "--yes", "-q")[0] == 0
+    for i in range(KEEP_OUTCOME_TAGS + 1):
+        assert run(capsys, "rollback", ASYNC_EP, "--to", str(i % 2), "--yes", "-q")[0] == 0
+    tags = endpoint_tags(sm, ASYNC_EP)
+    events = sorted(k for k in tags if k.startswith("byoc:r"))
+    assert len(events) == KEEP_OUTCOME_TAGS and len(tags) <= 50  # SageMaker: at most 50 tags per resource
+    assert "byoc:r1" not in events  # the oldest event went first
+    backs = run_json(capsys, "history", ASYNC_EP)[1]["rollbacks"]
+    assert [b["number"] for b in backs] == list(range(KEEP_OUTCOME_TAGS + 1, 1, -1))
 
 
 def test_listings_keep_the_tag_the_user_gave(capsys, dep):
@@ -146,13 +181,27 @@ def test_logs_into_a_closed_pipe_exits_0(sandbox, dep):
     assert "Error" not in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_logs_follow_until_settled_stops_when_the_update_ends(capsys, sandbox, dep):
+def test_logs_follow_until_settled_stops_when_the_update_ends_and_records_it(capsys, sandbox, dep):
     hold_deployments(sandbox)
     assert run(capsys, "update", REALTIME_EP, dep["custom_image"], "--yes", "--no-wait", "-q")[0] == 0
     threading.Timer(1.0, release_deployments, args=(sandbox,)).start()
     code, _, err = run(capsys, "logs", REALTIME_EP, "--follow", "--until-settled")
     assert code == 0
     assert f"{REALTIME_EP} settled: InService." in err
+    assert "recorded: revision 1 deployed" in err  # as `update` (or `status --watch`) would have
+    revs = run_json(capsys, "history", REALTIME_EP)[1]["revisions"]
+    assert [(r["number"], r["outcome"]) for r in revs] == [(1, "live"), (0, "original")]
+
+
+def test_logs_follow_until_settled_records_a_failed_update_and_exits_1(capsys, sm, dep):
+    code, doc, err = run_json(capsys, "update", REALTIME_EP, dep["broken_image"], "--yes", "--no-wait", "-q")
+    assert (code, doc["result"]) == (0, "in-progress"), err
+    code, _, err = run(capsys, "logs", REALTIME_EP, "--follow", "--until-settled")
+    assert code == 1, err
+    assert "recorded: revision 1 failed" in err
+    revs = run_json(capsys, "history", REALTIME_EP)[1]["revisions"]
+    assert [(r["number"], r["outcome"]) for r in revs] == [(1, "failed"), (0, "original")]
+    assert doc["endpoint_config"] not in resources(sm)[1]  # the failed attempt's config is swept
 
 
 def test_until_settled_needs_follow(capsys, dep):

@@ -194,6 +194,16 @@ def rerun_command(extra: str = "--yes") -> str:
     return "byoc " + " ".join(shlex.quote(a) for a in argv)
 
 
+def report_recorded(c: Ctx, recorded: list) -> int:
+    """Say what `deploy.settle.record` recorded for a deployment this command saw settle, and return
+    the exit code `update` would have given (1 when it failed)."""
+    from byoc.errors import EXIT_FAILED, EXIT_OK
+
+    for n, outcome, swept in recorded:
+        c.progress(f"recorded: revision {n} {outcome}" + (f"; swept {', '.join(swept)}" if swept else ""))
+    return EXIT_FAILED if any(outcome == "failed" for _, outcome, _ in recorded) else EXIT_OK
+
+
 def confirm_change(question: str) -> bool:
     """Ask on the terminal (default: no). Without a terminal (a pipe, CI) refuse: a change to a
     production endpoint is never confirmed by default (as terraform apply without -auto-approve)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from byoc.cli.common import Ctx, aws_options, complete_endpoint
+from byoc.cli.common import Ctx, aws_options, complete_endpoint, report_recorded
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,7 +62,8 @@ def event_dict(event: dict) -> dict:
 @click.option("--until", metavar="WHEN", help="Up to this time (same forms as --since; default: now).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.option("--until-settled", is_flag=True, help="With --follow: stop once no deployment is in progress "
-              "(the endpoint is InService, Failed or gone), after a last read.")
+              "(the endpoint is InService, Failed or gone), after a last read; record the outcome of a "
+              "deployment byoc started as `update` would, and exit 1 if it failed.")
 @click.option("--tail", "tail", type=click.IntRange(min=1), metavar="N",
               help="Only the last N lines of the window (with --follow: then the new ones).")
 @click.option("--grep", metavar="PATTERN", help="CloudWatch Logs filter pattern, applied server-side "
@@ -144,9 +145,15 @@ def _follow(c: Ctx, endpoint: str, sel: Any, grep: Any, ops: Any, tail: Any, unt
             show(event)
     except KeyboardInterrupt:
         stop.set()
-    if settled:
-        c.progress(f"{endpoint} settled: {settled['status']}.")
-    return 0
+    if not settled:
+        return 0
+    c.progress(f"{endpoint} settled: {settled['status']}.")
+    if settled["status"] == "Deleted":
+        return 0
+    # Whoever sees a deployment settle records its outcome and sweeps, as `update` would have.
+    from byoc.deploy.settle import record
+
+    return report_recorded(c, record(c.aws, endpoint))
 
 
 COMMANDS = [logs_cmd]

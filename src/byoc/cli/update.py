@@ -14,6 +14,7 @@ from byoc.cli.common import (
     aws_options,
     complete_endpoint,
     confirm_change,
+    report_recorded,
     rerun_command,
 )
 from byoc.cli.options import (
@@ -26,7 +27,7 @@ from byoc.cli.options import (
     guard_options,
 )
 from byoc.cli.options import startup_timeout as startup_timeout_option
-from byoc.errors import EXIT_FAILED, EXIT_INTERRUPTED
+from byoc.errors import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -320,13 +321,16 @@ def rollback_cmd(c: Ctx, endpoint: str, to: Any, yes: bool, dry_run: bool, no_wa
               help="What revision N changed from the revision before it: image, instance type, environment.")
 @aws_options
 def history_cmd(c: Ctx, endpoint: str, diff: Optional[int]) -> int:
-    """Revisions of ENDPOINT: number, image, digest, instance types, when, by whom, outcome, which is live."""
+    """Revisions of ENDPOINT: number, image, digest, instance types, when, by whom, outcome, which is live;
+    then each rollback (to which revision, when, by whom, outcome)."""
     from byoc.endpoint import revisions
     from byoc.endpoint import view as endpoint_view
 
     check_endpoint_name(endpoint)
     view = endpoint_view.load(c.aws, endpoint)
-    revs = revisions.history(c.aws, view)
+    tags = revisions.list_tags(c.aws, view.endpoint["EndpointArn"])
+    revs = revisions.history(c.aws, view, tags)
+    backs = revisions.rollbacks(tags)
     if diff is not None:
         return _render_diff(c, endpoint, revisions.diff(c.aws, revs, diff))
 
@@ -344,8 +348,16 @@ def history_cmd(c: Ctx, endpoint: str, diff: Optional[int]) -> int:
         for r in revs:
             if r.note:
                 console.print(f"revision {r.number}: {r.note}", markup=False)
+        if backs:
+            table = Table(title=f"Rollbacks of {endpoint}", title_justify="left")
+            for col in ("#", "To revision", "When", "By", "Outcome"):
+                table.add_column(col)
+            for b in backs:
+                table.add_row(str(b.number), str(b.revision), b.at or "-", b.by or "-", b.outcome)
+            console.print(table)
 
-    c.emit({"endpoint": endpoint, "revisions": [r.to_dict() for r in revs]}, text)
+    c.emit({"endpoint": endpoint, "revisions": [r.to_dict() for r in revs],
+            "rollbacks": [b.to_dict() for b in backs]}, text)
     return 0
 
 
@@ -403,11 +415,9 @@ def status_cmd(c: Ctx, endpoint: str, watch: Any, interval: Any) -> int:
         if not c.json:
             _render_status(c, st)
         time.sleep(interval)
-    for n, outcome, swept in recorded:
-        c.progress(f"recorded: revision {n} {outcome}" + (f"; swept {', '.join(swept)}" if swept else ""))
+    code = report_recorded(c, recorded)  # with --watch, exit as `update` would have (1: it failed)
     _render_status(c, st)
-    # With --watch, exit as `update` would have: 1 when the deployment it saw settle failed.
-    return EXIT_FAILED if any(outcome == "failed" for _, outcome, _ in recorded) else 0
+    return code
 
 
 def _instances(v: dict) -> str:
@@ -442,7 +452,8 @@ def _render_status(c: Ctx, st: Any) -> None:
             console.print(f"[yellow]autoscaling paused:[/] {st.autoscaling_paused}")
         if st.last_update:
             lu = st.last_update
-            console.print(f"last update: revision {lu['revision']} {lu.get('outcome')} at {lu.get('created_at') or '-'}")
+            what = f"rollback to revision {lu['revision']}" if lu.get("rollback") else f"revision {lu['revision']}"
+            console.print(f"last update: {what} {lu.get('outcome')} at {lu.get('created_at') or '-'}")
         if st.failure_reason:
             console.print(f"[red]FailureReason:[/] {escape(st.failure_reason)}")
         if st.in_progress:

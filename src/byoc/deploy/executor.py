@@ -43,10 +43,15 @@ def result_of(plan: UpdatePlan, result: str, started: float, **extra: Any) -> Up
 
 
 def outcome_of(plan: UpdatePlan, outcome: str, at: Optional[str] = None) -> str:
-    """The value of the endpoint's byoc:r<N> tag recording this attempt's outcome now (or `at`)."""
+    """The value of the endpoint tag recording this attempt's outcome now (or `at`); a rollback's is marked."""
     named = plan.image.split("@", 1)[0]
     ref = named.split("/", 1)[1] if "/" in named else named
-    return revisions.outcome_value(outcome, at or now_iso(), ref, plan.digest, plan.caller)
+    return revisions.outcome_value(outcome, at or now_iso(), ref, plan.digest, plan.caller, rollback=returning(plan))
+
+
+def returning(plan: UpdatePlan) -> bool:
+    """The run makes an earlier revision live again: its attempt is a rollback event of its own."""
+    return revisions.returning(plan.revision, plan.tags, plan.mode in ("reuse", "resume"))
 
 
 def diagnose_failure(aws: Aws, endpoint: str, events: Events, since_ms: Optional[int] = None) -> list:
@@ -129,7 +134,7 @@ class Executor:
             # A new revision's attempt is stamped with its config's creation time (byoc:created-at), so whoever
             # later sees it fail (`byoc status --watch`) can tell the attempt's own config from a retained one.
             made = revisions.tags_dict((self.plan.create_config or {}).get("Tags") or []).get(revisions.T_AT)
-            self.start_tags = [{"Key": revisions.outcome_key(step.revision),
+            self.start_tags = [{"Key": revisions.attempt_key(step.revision, self.plan.tags, returning(self.plan)),
                                 "Value": outcome_of(self.plan, "in-progress", made)}]
         if step.original_config:
             self.start_tags.append({"Key": revisions.T_ORIGINAL, "Value": step.original_config})

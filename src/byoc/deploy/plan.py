@@ -464,7 +464,7 @@ def assemble(aws: Aws, plan: UpdatePlan, creates: Sequence[steps.Step] = ()) -> 
     if plan.mode == "unchanged":
         # A run killed while SageMaker deployed the live revision left it "in-progress": record it as
         # deployed and sweep, as that run would have.
-        value = plan.tags.get(revisions.outcome_key(n), "")
+        value = revisions.unfinished_attempt(n, plan.tags)[1]  # its own attempt or a rollback to it
         plan.steps = tuple(ended)
         if value.startswith("in-progress ") and plan.current.config_name == plan.endpoint_config:
             plan.steps += (steps.RecordOutcome(endpoint=e, revision=n, outcome="deployed",

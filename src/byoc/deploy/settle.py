@@ -2,8 +2,8 @@
 an interrupted run): whichever byoc command sees it settle records it and sweeps, as `update` would.
 
 A deployed attempt becomes `deployed` and the revisions beyond --keep are swept; a failed one becomes
-`failed` and its own new model and config are deleted (a rollback's retained target is kept: only a
-config whose byoc:created-at is the attempt's own stamp was made by it).
+`failed` and its own new model and config are deleted (a rollback made none: its target is kept; nor
+is a config deleted whose byoc:created-at is not the attempt's own stamp).
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ def record(aws: Aws, endpoint: str, keep: int = 5) -> list:
             continue
         n, rest = int(m.group(1)), value[len("in-progress"):]
         if view.status == "InService" and live_n == n:
-            revisions.record_outcome(aws, arn, n, "deployed" + rest, tags)
+            revisions.record_outcome(aws, arn, n, "deployed" + rest, tags, key)
             stems = [revisions.base(name) for name in view.models]
             out.append((n, "deployed", sweep.delete_planned(
                 aws, endpoint, sweep.plan(aws, endpoint, view.config_name, stems, keep))))
         else:
-            revisions.record_outcome(aws, arn, n, "failed" + rest, tags)
-            out.append((n, "failed", _delete_own_revision(aws, view, n, revisions.parse_outcome(value))))
+            revisions.record_outcome(aws, arn, n, "failed" + rest, tags, key)
+            rollback = m.group(2) is not None  # made nothing: its target revision stays
+            out.append((n, "failed", [] if rollback else _delete_own_revision(aws, view, n,
+                                                                               revisions.parse_outcome(value))))
     return out
 
 

@@ -8,6 +8,9 @@ History lives in AWS, not on the user's disk:
   for it (autoscaling registered again after an interrupted run);
 - the endpoint carries one `byoc:r<N>` tag per revision attempt: "<outcome> <when> <repo>@<digest> <by>"
   (so failed attempts, whose resources are deleted, stay visible), plus `byoc:lock` during an update;
+- a run that makes an earlier revision N live again (rollback, restore, an update to the image a retained
+  revision runs) is its own event `byoc:r<N>:rollback<K>` ("... <by> rollback", K counting up), so it
+  never rewrites revision N's record; together with the revision tags the newest KEEP_OUTCOME_TAGS stay;
 - while an update holds a variant's autoscaling deregistered, the endpoint carries the exact record
   to register it again (`byoc:autoscaling`, `byoc:autoscaling:<i>`; deploy/autoscaling.py);
 - the endpoint's original model and config are revision 0 (tagged on the first update; never deleted).
@@ -40,13 +43,47 @@ T_AUTOSCALING = "byoc:autoscaling"  # on the endpoint while byoc holds its autos
 T_LOCK = "byoc:lock"
 T_ORIGINAL = "byoc:original-config"  # on the endpoint: the config it ran before its first byoc update
 TAG_PREFIX = "byoc:"
-OUTCOME_TAG = re.compile(r"^byoc:r(\d+)$")
+OUTCOME_TAG = re.compile(r"^byoc:r(\d+)(?::rollback(\d+))?$")  # revision N; K for a rollback event
+# An endpoint has at most 50 tags (SageMaker AddTags; "Tagging AWS resources"): history keeps 20 events.
 KEEP_OUTCOME_TAGS = 20
+ROLLBACK_MARK = "rollback"  # the last word of a rollback event's value
+UNFINISHED = ("in-progress", "failing")
 
 
 def outcome_key(n: int) -> str:
     """The endpoint tag recording revision n's attempt (matches OUTCOME_TAG)."""
     return f"byoc:r{n}"
+
+
+def _rollback_key(n: int, k: int) -> str:
+    return f"byoc:r{n}:rollback{k}"
+
+
+def returning(n: int, tags: dict, reuse: bool) -> bool:
+    """Whether a run of revision n makes an earlier revision live again (its resources exist already:
+    rollback, restore, an update to the image a retained revision runs) rather than deploying or
+    resuming revision n's own attempt."""
+    return reuse and tags.get(outcome_key(n), "").split(" ")[0] not in UNFINISHED
+
+
+def attempt_key(n: int, tags: dict, rollback: bool) -> str:
+    """The endpoint tag recording a run's attempt at revision n: the revision's own `byoc:r<n>`, or a
+    rollback's own event (an unfinished one for n that the run continues, else the next number)."""
+    if not rollback:
+        return outcome_key(n)
+    events = [(int(m.group(2)), int(m.group(1)), v) for k, v in tags.items()
+              if (m := OUTCOME_TAG.match(k)) and m.group(2)]
+    open_ = [k for k, target, v in events if target == n and v.split(" ")[0] in UNFINISHED]
+    return _rollback_key(n, max(open_) if open_ else max([k for k, _, _ in events], default=0) + 1)
+
+
+def unfinished_attempt(n: int, tags: dict) -> tuple:
+    """(key, value) of the attempt at revision n an earlier run left unfinished, or ("", "")."""
+    for rollback in (False, True):
+        key = attempt_key(n, tags, rollback)
+        if tags.get(key, "").split(" ")[0] in UNFINISHED:
+            return key, tags[key]
+    return "", ""
 
 
 def base(name: str) -> str:
@@ -125,14 +162,19 @@ def _tag_value(value: str) -> str:
     return _TAG_VALUE.sub("_", value)[:256]
 
 
-def outcome_value(outcome: str, at: str, repository: str, digest: str, by: str) -> str:
+def outcome_value(outcome: str, at: str, repository: str, digest: str, by: str, rollback: bool = False) -> str:
     by_short = by.split(":", 5)[-1] if by else "unknown"
-    return f"{outcome} {at} {repository}@{digest} {by_short}"[:256]
+    mark = f" {ROLLBACK_MARK}" if rollback else ""
+    return f"{outcome} {at} {repository}@{digest} {by_short}"[:256 - len(mark)] + mark
 
 
 def parse_outcome(value: str) -> dict:
     parts = value.split(" ")
-    out = {"outcome": parts[0] if parts else "", "created_at": parts[1] if len(parts) > 1 else None}
+    rollback = len(parts) > 4 and parts[-1] == ROLLBACK_MARK
+    if rollback:
+        parts = parts[:-1]
+    out = {"outcome": parts[0] if parts else "", "created_at": parts[1] if len(parts) > 1 else None,
+           "rollback": rollback}
     if len(parts) > 2 and "@" in parts[2]:
         out["repository"], out["digest"] = parts[2].split("@", 1)
     if len(parts) > 3:
@@ -140,12 +182,15 @@ def parse_outcome(value: str) -> dict:
     return out
 
 
-def record_outcome(aws: Aws, endpoint_arn: str, n: int, value: str, existing: dict) -> None:
-    """Tag the endpoint with this attempt's outcome and keep only the newest outcome tags."""
+def record_outcome(aws: Aws, endpoint_arn: str, n: int, value: str, existing: dict, key: str = "") -> None:
+    """Tag the endpoint with this attempt's outcome (under `key`, by default the attempt's own tag:
+    `attempt_key`) and keep only the newest KEEP_OUTCOME_TAGS history events."""
+    key = key or attempt_key(n, existing, parse_outcome(value)["rollback"])
     try:
-        aws.sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": outcome_key(n), "Value": value}])
-        olds = sorted(int(m.group(1)) for k in existing if (m := OUTCOME_TAG.match(k)) and int(m.group(1)) != n)
-        drop = [outcome_key(k) for k in olds[: max(0, len(olds) + 1 - KEEP_OUTCOME_TAGS)]]
+        aws.sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": key, "Value": value}])
+        olds = sorted((iso_utc(parse_outcome(v)["created_at"]) or "", k) for k, v in existing.items()
+                      if OUTCOME_TAG.match(k) and k != key)
+        drop = [k for _, k in olds[: max(0, len(olds) + 1 - KEEP_OUTCOME_TAGS)]]
         if drop:
             aws.sagemaker.delete_tags(ResourceArn=endpoint_arn, TagKeys=drop)
     except AuthError:
@@ -196,7 +241,7 @@ def history(aws: Aws, view: EndpointView, endpoint_tags: Optional[dict] = None) 
     revs: dict = {}
     for key, value in tags.items():
         m = OUTCOME_TAG.match(key)
-        if m:
+        if m and not m.group(2):  # rollback events: `rollbacks`
             info = parse_outcome(value)
             revs[int(m.group(1))] = Revision(number=int(m.group(1)), digest=info.get("digest"),
                                              created_at=info.get("created_at"), created_by=info.get("created_by"),
@@ -238,6 +283,34 @@ def history(aws: Aws, view: EndpointView, endpoint_tags: Optional[dict] = None) 
         elif rev.outcome == "deployed":
             rev.outcome = "retained" if rev.config else "superseded"
     return sorted(revs.values(), key=lambda r: r.number, reverse=True)
+
+
+@dataclass
+class Rollback:
+    """A run that made revision `revision` live again, as the endpoint's `byoc:r<N>:rollback<K>` records it."""
+
+    number: int  # K: rollbacks of the endpoint count up
+    revision: int
+    outcome: str  # in-progress | failing | deployed | failed
+    at: Optional[str] = None  # when the outcome was recorded (ISO 8601 UTC, Z)
+    by: Optional[str] = None
+    image: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rollbacks(tags: dict) -> List[Rollback]:
+    """The endpoint's recorded rollback events, newest first."""
+    out = []
+    for key, value in tags.items():
+        m = OUTCOME_TAG.match(key)
+        if m and m.group(2):
+            info = parse_outcome(value)
+            out.append(Rollback(number=int(m.group(2)), revision=int(m.group(1)), outcome=info["outcome"],
+                                at=iso_utc(info.get("created_at")), by=info.get("created_by"),
+                                image=f"{info['repository']}@{info['digest']}" if info.get("digest") else None))
+    return sorted(out, key=lambda r: r.number, reverse=True)
 
 
 def _safe_tags(aws: Aws, arn: str) -> dict:
