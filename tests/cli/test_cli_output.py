@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from byoc.sandbox import seed
-from support.sandbox import config, model
+from support.sandbox import config, endpoint, model
 from support.update import (
     ASYNC_EP,
     BYOC,
@@ -77,6 +77,14 @@ def test_serverless_is_serverless_everywhere_and_shows_no_python_none(capsys, sa
     code, out, _ = run(capsys, "status", "sl")
     assert code == 0
     assert "None" not in out and "serverless" in out
+
+
+def test_a_failed_endpoint_shows_no_python_none(capsys, sandbox, sm, ecr):
+    endpoint(sm, ecr, "never-served", behavior="crash", wait=False)
+    seed.wait_status(sm, "never-served", ("Failed",), timeout=120)
+    code, out, _ = run(capsys, "status", "never-served")
+    assert code == 0
+    assert "None" not in out and "never-served Failed" in out
 
 
 def test_status_while_creating_shows_no_placeholder_values(capsys, sandbox, sm, ecr):
@@ -227,3 +235,45 @@ def test_verify_invokes_every_variant_with_target_variant(capsys, two_variants):
     answered = [c["detail"] for c in doc["checks"] if c["name"] == "invocation"]
     assert len(answered) == 2
     assert "from variant a " in answered[0] and "from variant b " in answered[1]
+
+
+def test_a_failed_fleet_canary_at_80_columns_cuts_nothing_and_says_where_to_look(capsys, monkeypatch, sandbox, sm,
+                                                                                  ecr):
+    names = [f"{LONG[:-4]}{i:04d}" for i in range(2)]
+    for name in names:
+        endpoint(sm, ecr, name, wait=False)
+    for name in names:
+        seed.wait_status(sm, name)
+    broken, _ = seed.push_image(ecr, "custom", "bad", "crash")
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "fleet", "update", broken, "--endpoints", ",".join(names), "--canary", "1", "--yes")
+    assert code == 1, err
+    lines = out.splitlines()
+    assert lines[0].rstrip() == "Fleet: custom:bad"  # the title never wraps
+    assert "…" not in out  # no name and no word of a detail is cut
+    assert all(len(line) <= 80 for line in lines if line[:1] in "┏┃┡│└")
+    assert any(line.startswith(f"{names[0]}: failed (canary): The primary container for production variant")
+               and line.endswith("for this endpoint.") for line in lines)  # the reason whole, on one line
+    assert any(line.startswith("  cause: ") for line in lines)  # the diagnosis' first finding
+    assert f"  more: byoc diagnose {names[0]} --since 30m" in lines
+    assert lines[-1] == "summary: 1 failed, 1 skipped"
+    code, doc, _ = run_json(capsys, "fleet", "status", "--endpoints", ",".join(names))
+    assert code == 0 and all(ISO_Z.match(e["last_modified"]) for e in doc["endpoints"])  # one time format
+
+
+def test_policy_help_does_not_promise_an_inline_user_policy(capsys):
+    code, out, _ = run(capsys, "policy", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "2,048" in text and "aws iam create-policy" in text
+    assert "ready for `aws iam put-user-policy`" not in text
+
+
+def test_the_diagnose_an_update_suggests_names_the_wrong_port_beside_the_old_healthy_fleet(capsys, sandbox, ecr, dep):
+    image, _ = seed.push_image(ecr, "custom", "port", "wrong-port")
+    code, doc, err = run_json(capsys, "update", REALTIME_EP, image, "--yes", "-q")
+    assert (code, doc["result"]) == (1, "failed"), err
+    assert "wrong-port" in [f["id"] for f in doc["diagnosis"]]
+    code, found, _ = run_json(capsys, "diagnose", REALTIME_EP, "--since", "30m")
+    assert code == 0
+    assert "wrong-port" in [f["id"] for f in found["findings"]]  # judged per instance, not per time window

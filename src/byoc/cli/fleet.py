@@ -35,23 +35,31 @@ def _selection(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _table(fleet: Any) -> Any:
+def _table(fleet: Any, width: int) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
+    from byoc.cli.common import fit_columns
     from byoc.observe.endpoints import short_image
 
-    # The title stays short (repository:tag) so it never wraps; names are never cut; details wrap at words.
+    # The title stays short (repository:tag) so it never wraps; names are never cut; details wrap at
+    # words, and when even that leaves them too narrow they go under the name (fit_columns, as `endpoints`).
     title = fleet.image if fleet.image.startswith(("revision", "previous")) else short_image(fleet.image)
     table = Table(title=f"Fleet: {title}", title_justify="left")
-    table.add_column("Endpoint", no_wrap=True, min_width=max((len(i.endpoint) for i in fleet.items), default=8))
-    table.add_column("Canary")
-    table.add_column("Phase")
-    table.add_column("Detail", ratio=1)
-    for i in fleet.items:
+    cells = [{"Endpoint": i.endpoint, "Canary": "yes" if i.canary else "", "Phase": i.phase,
+              "Detail": i.error or i.detail or ""} for i in fleet.items]
+    columns = fit_columns(["Endpoint", "Canary", "Phase", "Detail"], cells, width, droppable=("Canary",),
+                          last="Detail", min_last=24)
+    for col in columns:
+        table.add_column(col, overflow="fold", ratio=1 if col == "Detail" else None,
+                         min_width=max((len(i.endpoint) for i in fleet.items), default=8) if col == "Endpoint" else None)
+    for i, row in zip(fleet.items, cells):
         colour = COLOURS.get(i.phase, "")
-        table.add_row(i.endpoint, "yes" if i.canary else "", f"[{colour}]{i.phase}[/]" if colour else i.phase,
-                      escape(i.error or i.detail or ""))
+        shown = {**row, "Endpoint": escape(row["Endpoint"]), "Detail": escape(row["Detail"]),
+                 "Phase": f"[{colour}]{i.phase}[/]" if colour else i.phase}
+        if "Detail" not in columns and row["Detail"]:
+            shown["Endpoint"] += f"\n  {escape(row['Detail'])}"
+        table.add_row(*(shown[col] for col in columns))
     return table
 
 
@@ -87,7 +95,7 @@ def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, 
 
     err = c.err_console()
     if not c.json:
-        err.print(_table(fleet))
+        err.print(_table(fleet, err.width))
     if fleet.refused or dry_run or not any(i.phase == "planned" for i in fleet.items):
         c.emit(fleet.to_dict(), lambda console: console.print(summary_text(fleet)))
         return fleet.exit_code
@@ -101,13 +109,13 @@ def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, 
     if err.is_terminal and not c.json:
         from rich.live import Live
 
-        live = Live(_table(fleet), console=err, refresh_per_second=4)
+        live = Live(_table(fleet, err.width), console=err, refresh_per_second=4)
         live.start()
 
     def on_change(item: Any) -> None:
         with lock:
             if live is not None:
-                live.update(_table(fleet))
+                live.update(_table(fleet, err.width))
             elif not c.json:
                 click.echo(f"{item.endpoint}: {item.phase} {item.error or item.detail}".rstrip(), err=True)
 
@@ -123,7 +131,7 @@ def _execute(c: Ctx, fleet: Any, *, yes: bool, dry_run: bool, concurrency: Any, 
                    "(each row says how to resume watching it).")
 
     def text(console: Console) -> None:
-        console.print(_table(fleet))
+        console.print(_table(fleet, console.width))
         _failures(console, fleet)
         console.print(summary_text(fleet))
 
