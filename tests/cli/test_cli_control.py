@@ -150,6 +150,30 @@ def test_ctrl_c_during_a_rollback_then_its_rerun_records_the_rollback_as_its_own
                                                                                    (0, "original", True)]
 
 
+def test_a_rollback_plans_its_own_event_and_one_left_failing_never_deletes_its_target(capsys, sm, dep):
+    assert run(capsys, "update", REALTIME_EP, dep["custom_image"], "--yes", "-q")[0] == 0
+    code, dry, err = run_json(capsys, "rollback", REALTIME_EP, "--to", "0", "--dry-run")
+    assert code == 0, err
+    assert [s.get("tag") for s in dry["plan"]["steps"] if s["step"] in ("lock-endpoint", "record-outcome")] == \
+        ["byoc:r0:rollback1", "byoc:r0:rollback1"]
+    assert run(capsys, "rollback", REALTIME_EP, "--to", "0", "--yes", "-q")[0] == 0
+    # As if a `rollback --to 1 --fail-fast` had ended `failing` and SageMaker had then gone back to revision 0.
+    arn = sm.describe_endpoint(EndpointName=REALTIME_EP)["EndpointArn"]
+    r1 = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}["byoc:r1"]
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "byoc:r1:rollback2", "Value": "failing" + r1[len("deployed"):]}])
+    code, dry, err = run_json(capsys, "rollback", REALTIME_EP, "--to", "1", "--dry-run")
+    assert code == 0, err
+    steps = dry["plan"]["steps"]
+    assert {"step": "record-outcome", "tag": "byoc:r1:rollback2", "outcome": "failed"}.items() <= steps[1].items()
+    assert "delete-revision" not in [s["step"] for s in steps]  # revision 1's config is what it goes back to
+    assert steps[0]["tag"] == "byoc:r1:rollback3"
+    code, doc, err = run_json(capsys, "rollback", REALTIME_EP, "--to", "1", "--yes", "-q")
+    assert (code, doc["result"]) == (0, "updated"), err
+    backs = run_json(capsys, "history", REALTIME_EP)[1]["rollbacks"]
+    assert [(b["number"], b["revision"], b["outcome"]) for b in backs] == [(3, 1, "deployed"), (2, 1, "failed"),
+                                                                           (1, 0, "deployed")]
+
+
 def test_ctrl_c_during_fleet_update_starts_nothing_new_and_prints_the_summary(sandbox, sm, ecr):
     names = [f"team-{i:02d}" for i in range(4)]
     for name in names:

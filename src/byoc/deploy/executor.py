@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from byoc.aws.client import Aws
 from byoc.deploy import autoscaling, capacity, guardrails, healthwatch, recreate, steps, sweep, watch
-from byoc.deploy.plan import UpdatePlan, now_iso
+from byoc.deploy.plan import UpdatePlan, attempt_tag, now_iso
 from byoc.deploy.results import UpdateResult
 from byoc.endpoint import revisions
 from byoc.endpoint.lock import EndpointLock
@@ -43,15 +43,10 @@ def result_of(plan: UpdatePlan, result: str, started: float, **extra: Any) -> Up
 
 
 def outcome_of(plan: UpdatePlan, outcome: str, at: Optional[str] = None) -> str:
-    """The value of the endpoint tag recording this attempt's outcome now (or `at`); a rollback's is marked."""
+    """The value of the endpoint's tag recording this attempt's outcome now (or `at`)."""
     named = plan.image.split("@", 1)[0]
     ref = named.split("/", 1)[1] if "/" in named else named
-    return revisions.outcome_value(outcome, at or now_iso(), ref, plan.digest, plan.caller, rollback=returning(plan))
-
-
-def returning(plan: UpdatePlan) -> bool:
-    """The run makes an earlier revision live again: its attempt is a rollback event of its own."""
-    return revisions.returning(plan.revision, plan.tags, plan.mode in ("reuse", "resume"))
+    return revisions.outcome_value(outcome, at or now_iso(), ref, plan.digest, plan.caller)
 
 
 def diagnose_failure(aws: Aws, endpoint: str, events: Events, since_ms: Optional[int] = None) -> list:
@@ -101,7 +96,7 @@ class Executor:
                     self.execute(step)
             elif self.ending == "failing":  # the deployment goes on: only its outcome so far is recorded
                 self.execute(steps.RecordOutcome(endpoint=self.plan.endpoint, revision=self.plan.revision,
-                                                 outcome="failing"))
+                                                 outcome="failing", tag=attempt_tag(self.plan)))
         finally:
             if self.lock:
                 self.lock.release()
@@ -134,8 +129,7 @@ class Executor:
             # A new revision's attempt is stamped with its config's creation time (byoc:created-at), so whoever
             # later sees it fail (`byoc status --watch`) can tell the attempt's own config from a retained one.
             made = revisions.tags_dict((self.plan.create_config or {}).get("Tags") or []).get(revisions.T_AT)
-            self.start_tags = [{"Key": revisions.attempt_key(step.revision, self.plan.tags, returning(self.plan)),
-                                "Value": outcome_of(self.plan, "in-progress", made)}]
+            self.start_tags = [{"Key": step.tag, "Value": outcome_of(self.plan, "in-progress", made)}]
         if step.original_config:
             self.start_tags.append({"Key": revisions.T_ORIGINAL, "Value": step.original_config})
         self.lock.acquire(self.start_tags)
@@ -398,7 +392,7 @@ class Executor:
     def _record_outcome(self, step: steps.RecordOutcome) -> None:
         value = step.value or outcome_of(self.plan, step.outcome)
         # The outcome tags as planned: this run holds the lock, no other run wrote any since.
-        revisions.record_outcome(self.aws, self.arn, step.revision, value, self.plan.tags)
+        revisions.record_outcome(self.aws, self.arn, step.tag, value, self.plan.tags)
 
     def _delete_revision(self, step: steps.DeleteRevision) -> None:
         if step.created is None:  # this run's own revision, which it no longer needs

@@ -441,6 +441,13 @@ def first_update(plan: UpdatePlan) -> bool:
     return not plan.tags.get(revisions.T_ORIGINAL) and revisions.number(plan.previous_config) is None
 
 
+def attempt_tag(plan: UpdatePlan) -> str:
+    """The endpoint tag recording this run's attempt: byoc:r<N>, or for a run that makes an earlier
+    revision live again its own rollback event, so revision N's record is never rewritten."""
+    n, resume = plan.revision, plan.mode == "resume"
+    return revisions.attempt_key(n, plan.tags, revisions.returning(n, plan.tags, resume or plan.mode == "reuse"), resume)
+
+
 def interrupted_before(plan: UpdatePlan) -> dict:
     """Attempts an earlier run left in progress (revision -> when it began; its run was killed):
     they may have left models behind."""
@@ -464,17 +471,19 @@ def assemble(aws: Aws, plan: UpdatePlan, creates: Sequence[steps.Step] = ()) -> 
     if plan.mode == "unchanged":
         # A run killed while SageMaker deployed the live revision left it "in-progress": record it as
         # deployed and sweep, as that run would have.
-        value = revisions.unfinished_attempt(n, plan.tags)[1]  # its own attempt or a rollback to it
+        key, value = revisions.unfinished_attempt(n, plan.tags)  # its own attempt or a rollback to it
         plan.steps = tuple(ended)
         if value.startswith("in-progress ") and plan.current.config_name == plan.endpoint_config:
-            plan.steps += (steps.RecordOutcome(endpoint=e, revision=n, outcome="deployed",
+            plan.steps += (steps.RecordOutcome(endpoint=e, revision=n, outcome="deployed", tag=key,
                                                value="deployed" + value[len("in-progress"):]),
                            *_sweep_except(aws, plan, reconciled))
         plan.steps += _resume_autoscaling(plan)
         return plan
     watching_only = plan.mode == "resume" and plan.strategy != "recreate"
+    tag = attempt_tag(plan)
     prepare: List[steps.Step] = [steps.LockEndpoint(endpoint=e, revision=None if watching_only else n,
-                                  original_config=plan.previous_config if first_update(plan) else None)]
+                                  original_config=plan.previous_config if first_update(plan) else None,
+                                  tag=tag)]
     prepare += ended
     if plan.mode != "resume" and first_update(plan):
         prepare.append(_tag_revision_zero(plan))
@@ -495,9 +504,10 @@ def assemble(aws: Aws, plan: UpdatePlan, creates: Sequence[steps.Step] = ()) -> 
         deploy = [*pause, steps.UpdateEndpoint(endpoint=e, config=plan.endpoint_config,
                                                deployment_config=plan.deployment_config, start_instances=plan.prove),
                   steps.WatchDeployment(endpoint=e, config=plan.endpoint_config), *prove, *_resume_autoscaling(plan)]
-    record = steps.RecordOutcome(endpoint=e, revision=n, outcome="deployed")
+    record = steps.RecordOutcome(endpoint=e, revision=n, outcome="deployed", tag=tag)
     plan.steps = (*prepare, *deploy, record, *_sweep_except(aws, plan, reconciled))
-    plan.on_failure = (*_resume_autoscaling(plan), steps.RecordOutcome(endpoint=e, revision=n, outcome="failed"))
+    plan.on_failure = (*_resume_autoscaling(plan), steps.RecordOutcome(endpoint=e, revision=n, outcome="failed",
+                                                                       tag=tag))
     if plan.mode == "create":
         plan.on_failure += (steps.DeleteRevision(
             revision=n, config=plan.endpoint_config, models=tuple(dict.fromkeys(plan.models.values())),
@@ -520,9 +530,9 @@ def _ended_attempts(aws: Aws, plan: UpdatePlan) -> list:
         live = revisions.number(plan.current.config_name) == n
         rest = value[len("failing"):]
         out.append(steps.RecordOutcome(endpoint=plan.endpoint, revision=n, outcome="deployed" if live else "failed",
-                                       value=("deployed" if live else "failed") + rest,
+                                       tag=key, value=("deployed" if live else "failed") + rest,
                                        why="" if live else " (--fail-fast left it failing; SageMaker rolled it back)"))
-        if live:
+        if live or m.group(2):  # a rollback made nothing: the revision it went back to stays
             continue
         if configs is None:
             configs = [c["EndpointConfigName"] for c in plan.retained] if plan.retained is not None else \

@@ -36,12 +36,12 @@ def record(aws: Aws, endpoint: str, keep: int = 5) -> list:
             continue
         n, rest = int(m.group(1)), value[len("in-progress"):]
         if view.status == "InService" and live_n == n:
-            revisions.record_outcome(aws, arn, n, "deployed" + rest, tags, key)
+            revisions.record_outcome(aws, arn, key, "deployed" + rest, tags)
             stems = [revisions.base(name) for name in view.models]
             out.append((n, "deployed", sweep.delete_planned(
                 aws, endpoint, sweep.plan(aws, endpoint, view.config_name, stems, keep))))
         else:
-            revisions.record_outcome(aws, arn, n, "failed" + rest, tags, key)
+            revisions.record_outcome(aws, arn, key, "failed" + rest, tags)
             rollback = m.group(2) is not None  # made nothing: its target revision stays
             out.append((n, "failed", [] if rollback else _delete_own_revision(aws, view, n,
                                                                                revisions.parse_outcome(value))))

@@ -43,18 +43,20 @@ def _hidden() -> Any:
 
 @dataclass(frozen=True)
 class LockEndpoint(Step):
-    """Take the endpoint's byoc:lock tag, writing this attempt's byoc:r<N> "in-progress" tag (and, on
-    the first update, byoc:original-config) in the same AddTags call."""
+    """Take the endpoint's byoc:lock tag, writing this attempt's "in-progress" tag (byoc:r<N>, or a
+    rollback's own byoc:r<N>:rollback<K>; and, on the first update, byoc:original-config) in the same
+    AddTags call."""
 
     kind: ClassVar[str] = "lock-endpoint"
     endpoint: str
     revision: Optional[int]  # None: only the lock (watching a deployment an earlier run started)
     original_config: Optional[str] = None
+    tag: str = ""  # the attempt's tag (revisions.attempt_key)
 
     def describe(self) -> str:
         what = f"lock {self.endpoint} (tag byoc:lock)"
         if self.revision is not None:
-            what += f", tag byoc:r{self.revision} in-progress"
+            what += f", tag {self.tag} in-progress"
         if self.original_config:
             what += f", byoc:original-config={self.original_config}"
         return what
@@ -187,17 +189,19 @@ class RecreateEndpoint(Step):
 
 @dataclass(frozen=True)
 class RecordOutcome(Step):
-    """Tag the endpoint with the attempt's outcome (byoc:r<N>), keeping the newest outcome tags."""
+    """Tag the endpoint with the attempt's outcome (its tag: byoc:r<N>, or a rollback's own
+    byoc:r<N>:rollback<K>), keeping the newest outcome tags."""
 
     kind: ClassVar[str] = "record-outcome"
     endpoint: str
     revision: int
     outcome: str  # deployed | failed | failing
+    tag: str  # the attempt's tag (revisions.attempt_key)
     value: Optional[str] = None  # the exact tag value; None: "<outcome> <now> <image> <caller>" when run
     why: str = ""  # why, when it is an earlier attempt's outcome
 
     def describe(self) -> str:
-        return f"record revision {self.revision} as {self.outcome} (tag byoc:r{self.revision}){self.why}"
+        return f"record revision {self.revision} as {self.outcome} (tag {self.tag}){self.why}"
 
 
 @dataclass(frozen=True)

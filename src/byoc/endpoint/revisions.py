@@ -9,8 +9,8 @@ History lives in AWS, not on the user's disk:
 - the endpoint carries one `byoc:r<N>` tag per revision attempt: "<outcome> <when> <repo>@<digest> <by>"
   (so failed attempts, whose resources are deleted, stay visible), plus `byoc:lock` during an update;
 - a run that makes an earlier revision N live again (rollback, restore, an update to the image a retained
-  revision runs) is its own event `byoc:r<N>:rollback<K>` ("... <by> rollback", K counting up), so it
-  never rewrites revision N's record; together with the revision tags the newest KEEP_OUTCOME_TAGS stay;
+  revision runs) is its own event `byoc:r<N>:rollback<K>` (the same value; K counts up), so it never
+  rewrites revision N's record; of both kinds the newest KEEP_OUTCOME_TAGS stay;
 - while an update holds a variant's autoscaling deregistered, the endpoint carries the exact record
   to register it again (`byoc:autoscaling`, `byoc:autoscaling:<i>`; deploy/autoscaling.py);
 - the endpoint's original model and config are revision 0 (tagged on the first update; never deleted).
@@ -46,7 +46,6 @@ TAG_PREFIX = "byoc:"
 OUTCOME_TAG = re.compile(r"^byoc:r(\d+)(?::rollback(\d+))?$")  # revision N; K for a rollback event
 # An endpoint has at most 50 tags (SageMaker AddTags; "Tagging AWS resources"): history keeps 20 events.
 KEEP_OUTCOME_TAGS = 20
-ROLLBACK_MARK = "rollback"  # the last word of a rollback event's value
 UNFINISHED = ("in-progress", "failing")
 
 
@@ -66,21 +65,21 @@ def returning(n: int, tags: dict, reuse: bool) -> bool:
     return reuse and tags.get(outcome_key(n), "").split(" ")[0] not in UNFINISHED
 
 
-def attempt_key(n: int, tags: dict, rollback: bool) -> str:
+def attempt_key(n: int, tags: dict, rollback: bool, resume: bool = False) -> str:
     """The endpoint tag recording a run's attempt at revision n: the revision's own `byoc:r<n>`, or a
-    rollback's own event (an unfinished one for n that the run continues, else the next number)."""
+    rollback's own event: the next number, or when the run resumes watching an unfinished one, that."""
     if not rollback:
         return outcome_key(n)
     events = [(int(m.group(2)), int(m.group(1)), v) for k, v in tags.items()
               if (m := OUTCOME_TAG.match(k)) and m.group(2)]
-    open_ = [k for k, target, v in events if target == n and v.split(" ")[0] in UNFINISHED]
+    open_ = [k for k, target, v in events if resume and target == n and v.split(" ")[0] in UNFINISHED]
     return _rollback_key(n, max(open_) if open_ else max([k for k, _, _ in events], default=0) + 1)
 
 
 def unfinished_attempt(n: int, tags: dict) -> tuple:
     """(key, value) of the attempt at revision n an earlier run left unfinished, or ("", "")."""
     for rollback in (False, True):
-        key = attempt_key(n, tags, rollback)
+        key = attempt_key(n, tags, rollback, resume=True)
         if tags.get(key, "").split(" ")[0] in UNFINISHED:
             return key, tags[key]
     return "", ""
@@ -162,19 +161,14 @@ def _tag_value(value: str) -> str:
     return _TAG_VALUE.sub("_", value)[:256]
 
 
-def outcome_value(outcome: str, at: str, repository: str, digest: str, by: str, rollback: bool = False) -> str:
+def outcome_value(outcome: str, at: str, repository: str, digest: str, by: str) -> str:
     by_short = by.split(":", 5)[-1] if by else "unknown"
-    mark = f" {ROLLBACK_MARK}" if rollback else ""
-    return f"{outcome} {at} {repository}@{digest} {by_short}"[:256 - len(mark)] + mark
+    return f"{outcome} {at} {repository}@{digest} {by_short}"[:256]
 
 
 def parse_outcome(value: str) -> dict:
     parts = value.split(" ")
-    rollback = len(parts) > 4 and parts[-1] == ROLLBACK_MARK
-    if rollback:
-        parts = parts[:-1]
-    out = {"outcome": parts[0] if parts else "", "created_at": parts[1] if len(parts) > 1 else None,
-           "rollback": rollback}
+    out = {"outcome": parts[0] if parts else "", "created_at": parts[1] if len(parts) > 1 else None}
     if len(parts) > 2 and "@" in parts[2]:
         out["repository"], out["digest"] = parts[2].split("@", 1)
     if len(parts) > 3:
@@ -182,10 +176,9 @@ def parse_outcome(value: str) -> dict:
     return out
 
 
-def record_outcome(aws: Aws, endpoint_arn: str, n: int, value: str, existing: dict, key: str = "") -> None:
-    """Tag the endpoint with this attempt's outcome (under `key`, by default the attempt's own tag:
-    `attempt_key`) and keep only the newest KEEP_OUTCOME_TAGS history events."""
-    key = key or attempt_key(n, existing, parse_outcome(value)["rollback"])
+def record_outcome(aws: Aws, endpoint_arn: str, key: str, value: str, existing: dict) -> None:
+    """Tag the endpoint with an attempt's outcome (`key`: `attempt_key`) and keep only the newest
+    KEEP_OUTCOME_TAGS history events."""
     try:
         aws.sagemaker.add_tags(ResourceArn=endpoint_arn, Tags=[{"Key": key, "Value": value}])
         olds = sorted((iso_utc(parse_outcome(v)["created_at"]) or "", k) for k, v in existing.items()

@@ -56,11 +56,11 @@ def status(aws: Aws, endpoint: str) -> Status:
                                   f"record in the endpoint's {revisions.T_AUTOSCALING} tags; the next `byoc update` "
                                   f"or `byoc rollback` of {endpoint} registers it again")
     # The latest attempt by time (a rollback to an earlier revision is newer than the attempts after it).
-    outcomes = sorted(((revisions.parse_outcome(v).get("created_at") or "", int(m.group(1)), v)
+    outcomes = sorted(((revisions.parse_outcome(v).get("created_at") or "", int(m.group(1)), bool(m.group(2)), v)
                        for k, v in tags.items() if (m := revisions.OUTCOME_TAG.match(k))), reverse=True)
     if outcomes:
-        _, n, value = outcomes[0]
-        out.last_update = {"revision": n, **revisions.parse_outcome(value)}
+        _, n, rollback, value = outcomes[0]
+        out.last_update = {"revision": n, **revisions.parse_outcome(value), "rollback": rollback}
         out.last_update["created_at"] = iso_utc(out.last_update.get("created_at"))
     pending = d.get("PendingDeploymentSummary")
     holder = lock.holder(tags.get(revisions.T_LOCK))
