@@ -42,10 +42,14 @@ def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[C
                   tick: Optional[Callable[[dict], bool]] = None) -> Settled:
     """Poll until nothing is in progress. `tick(last answer)` runs about every TICK_SECONDS between
     polls (no API call of its own) and stops the watch by returning True. While other watches of the
-    same run go on (a fleet), a poll first asks their shared `Board`."""
+    same run go on (a fleet), a poll first asks their shared `Board`. The first look comes one
+    poll interval after the call that started the change: SageMaker sets the status at once ("When
+    SageMaker receives the request, it sets the endpoint status to Updating", API_UpdateEndpoint;
+    Creating and Deleting likewise), so a look right away would only say that."""
     start = changed = time.monotonic()
     last = None
     with _watching(aws) as others:
+        time.sleep(min(poll_interval(0.0), max(0.0, timeout)))
         while True:
             try:
                 d = _look(aws, endpoint, others(), start)
