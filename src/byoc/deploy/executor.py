@@ -132,7 +132,7 @@ class Executor:
             self.start_tags = [{"Key": step.tag, "Value": outcome_of(self.plan, "in-progress", made)}]
         if step.original_config:
             self.start_tags.append({"Key": revisions.T_ORIGINAL, "Value": step.original_config})
-        self.lock.acquire(self.start_tags)
+        self.lock.acquire(self.start_tags, known=self.plan.tags)
         self.since_ms = int(time.time() * 1000)
 
     def _tag_revision_0(self, step: steps.TagRevisionZero) -> None:
