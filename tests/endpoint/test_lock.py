@@ -62,6 +62,17 @@ def test_a_run_that_locked_since_the_plan_keeps_the_endpoint(sm, ep, other_run):
     assert "byoc:r1" not in tags  # our attempt tag is withdrawn (theirs is written again when they end)
 
 
+def test_withdrawing_keeps_the_original_config_another_first_update_wrote(sm, ep, other_run):
+    value, key = other_run
+    aws = Aws()
+    planned = revisions.list_tags(aws, ep)  # never updated by byoc: both runs are first updates
+    original = {"Key": revisions.T_ORIGINAL, "Value": "ep-c-v1"}
+    sm.add_tags(ResourceArn=ep, Tags=[{"Key": "byoc:lock", "Value": value}, {"Key": key, "Value": value}, original])
+    with pytest.raises(PreflightFailed):
+        lock.EndpointLock(aws, "ep", ep).acquire(START + [original], known=planned)
+    assert _tags(sm, ep)[revisions.T_ORIGINAL] == "ep-c-v1"  # the other run's revision 0 stays known
+
+
 def test_a_run_holding_the_endpoint_when_planned_is_refused_without_a_write(sm, ep, other_run):
     value, key = other_run
     sm.add_tags(ResourceArn=ep, Tags=[{"Key": "byoc:lock", "Value": value}, {"Key": key, "Value": value}])

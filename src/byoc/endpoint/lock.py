@@ -104,10 +104,11 @@ class EndpointLock:
     def _withdraw(self, extra: list, before: dict, now: dict) -> None:
         """Undo this run's announcement: its lock key, `byoc:lock` back to the other run's value, and its
         start tags back to what the plan read (an attempt tag the other run wrote since is lost with ours;
-        that run writes its outcome again when it ends)."""
+        that run writes its outcome again when it ends). `byoc:original-config` stays: its value is the
+        endpoint's original config whoever wrote it, and the other run's first update needs it."""
         other = next((v for k, v in now.items() if k.startswith(LOCK_KEYS) and k != self.key and holder(v)), None)
         restore = [{"Key": t["Key"], "Value": before[t["Key"]]} for t in extra if t["Key"] in before]
-        drop = [self.key] + [t["Key"] for t in extra if t["Key"] not in before]
+        drop = [self.key] + [t["Key"] for t in extra if t["Key"] not in before and t["Key"] != revisions.T_ORIGINAL]
         if other:
             restore.append({"Key": revisions.T_LOCK, "Value": other})
         try:
