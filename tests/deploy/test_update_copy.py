@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from byoc.aws.client import Aws
 from byoc.aws.shapes import as_input
+from byoc.deploy import steps
 from byoc.deploy.plan import plan_update
 from byoc.endpoint import revisions
 from byoc.sandbox import seed
@@ -182,7 +183,14 @@ def _plan_of(aws, sm, models, config, endpoint, new_image):
     return plan_update(aws, endpoint, new_image, strategy="recreate")
 
 
-def _check_plan(plan, models, config, endpoint, old, new_image, digest):
+def _created_tags(aws, plan, planned: dict) -> dict:
+    """The tags a create step's request gets when it runs: byoc's, then its source's own, read then."""
+    step = next(s for s in plan.steps if isinstance(s, (steps.CreateModel, steps.CreateEndpointConfig))
+                and s.request == planned)
+    return revisions.tags_dict(revisions.merge_tags(revisions.list_tags(aws, step.copy_tags_of), planned["Tags"]))
+
+
+def _check_plan(aws, plan, models, config, endpoint, old, new_image, digest):
     target = new_image.rsplit(":", 1)[0] + "@" + digest
     used = list(dict.fromkeys(v["ModelName"] for v in config["ProductionVariants"]))
     expected_names, expected_config = revisions.names(endpoint, used, config["EndpointConfigName"], 1)
@@ -193,7 +201,7 @@ def _check_plan(plan, models, config, endpoint, old, new_image, digest):
         original = by_name[next(k for k, v in expected_names.items() if v == planned["ModelName"])]
         assert without(planned, "ModelName", "Tags") == without(swap_image(original, old, target), "ModelName", "Tags")
         assert len(planned["ModelName"]) <= 63
-        tags = {t["Key"]: t["Value"] for t in planned["Tags"]}
+        tags = _created_tags(aws, plan, planned)
         assert {t["Key"]: t["Value"] for t in original["Tags"]}.items() <= tags.items()
         assert tags[revisions.T_DIGEST] == digest and tags[revisions.T_REVISION] == "1"
     planned = plan.create_config
@@ -202,7 +210,7 @@ def _check_plan(plan, models, config, endpoint, old, new_image, digest):
     for v in expected["ProductionVariants"]:
         v["ModelName"] = expected_names[v["ModelName"]]
     assert without(planned, "EndpointConfigName", "Tags") == without(expected, "EndpointConfigName", "Tags")
-    tags = {t["Key"]: t["Value"] for t in planned["Tags"]}
+    tags = _created_tags(aws, plan, planned)
     assert {t["Key"]: t["Value"] for t in config["Tags"]}.items() <= tags.items()
     assert tags[revisions.T_ENDPOINT] == endpoint
 
@@ -221,7 +229,7 @@ def test_every_optional_member_is_carried_over(aws, sm, images, generated):
     models, config, solution_names, image_url = copy.deepcopy(generated)
     endpoint, models, config = fix_up(models, config, old, solution_names, image_url)
     plan = _plan_of(aws, sm, models, config, endpoint, new_image)
-    _check_plan(plan, models, config, endpoint, old, new_image, digest)
+    _check_plan(aws, plan, models, config, endpoint, old, new_image, digest)
 
 
 @settings(max_examples=10, **SANDBOX_EXAMPLES)
@@ -231,7 +239,7 @@ def test_any_subset_of_members_is_carried_over(aws, sm, images, generated):
     models, config, solution_names, image_url = copy.deepcopy(generated)
     endpoint, models, config = fix_up(models, config, old, solution_names, image_url)
     plan = _plan_of(aws, sm, models, config, endpoint, new_image)
-    _check_plan(plan, models, config, endpoint, old, new_image, digest)
+    _check_plan(aws, plan, models, config, endpoint, old, new_image, digest)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

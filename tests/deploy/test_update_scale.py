@@ -201,6 +201,9 @@ def test_a_fleet_plans_with_one_read_of_what_all_plans_share(sandbox, sm, ecr):
     assert calls["ecr:BatchGetImage"] == 1 and calls["ecr:DescribeImages"] == 0
     assert calls["sagemaker:ListEndpoints"] == 0  # no count of the region's instances
     assert sum(calls.values()) <= 3 + 8 * len(names)  # each plan reads its own endpoint, config, model, tags
+    # Only the endpoint's own tags: the model's and config's are read when their copies are created, so
+    # a fleet's plans (all made before any change) do not queue for SageMaker's ListTags rate.
+    assert calls["sagemaker:ListTags"] == len(names)
 
 
 def test_a_fleets_watches_share_one_listing_of_what_is_updating(sandbox, sm, ecr):

@@ -143,10 +143,22 @@ class Executor:
             pass  # history falls back to the -r<N> names
 
     def _create_model(self, step: steps.CreateModel) -> None:
-        self._create("model", step.name, step.request)
+        self._create("model", step.name, self._with_their_tags(step.request, step.copy_tags_of))
 
     def _create_endpoint_config(self, step: steps.CreateEndpointConfig) -> None:
-        self._create("endpoint-config", step.name, step.request)
+        self._create("endpoint-config", step.name, self._with_their_tags(step.request, step.copy_tags_of))
+
+    def _with_their_tags(self, req: dict, source: str) -> dict:
+        """The request with the copied resource's own tags after byoc's, read now (lossless copy)."""
+        if not source:
+            return req
+        try:
+            theirs = revisions.list_tags(self.aws, source)
+        except AuthError as exc:
+            self.warnings.append(f"The tags of {source.rsplit('/', 1)[-1]} were not copied to its new revision: "
+                                 f"{exc.message}")
+            return req
+        return {**req, "Tags": revisions.merge_tags(theirs, req.get("Tags") or [])}
 
     def _create(self, kind: str, name: str, req: dict) -> None:
         """Create the model or config; one an earlier run left with the same content is reused."""

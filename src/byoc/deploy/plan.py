@@ -211,12 +211,6 @@ def _lossless_config(described: dict, new_name: str, models: dict, tags: list, n
     return req
 
 
-def _merge_tags(original: dict, extra: list) -> list:
-    """byoc's tags first, then the resource's own (aws: ones are reserved), within SageMaker's 50."""
-    theirs = [{"Key": k, "Value": v} for k, v in original.items() if not k.startswith((revisions.TAG_PREFIX, "aws:"))]
-    return (list(extra) + theirs)[:50]
-
-
 def _existing_revision(aws: Aws, view: endpoint_view.EndpointView, stem_configs: list, tags: dict, digest: str,
                        target: str = "", changes: Changes = Changes(),
                        new_types: Optional[dict] = None) -> Optional[dict]:
@@ -409,14 +403,15 @@ def _plan_new_revision(aws: Aws, plan: UpdatePlan, view: endpoint_view.EndpointV
             raise PreflightFailed(
                 f"Model {old} of endpoint config {view.config_name} no longer exists, so byoc cannot copy it.",
                 "Restore the model, or use --strategy recreate after creating a new endpoint config by hand.")
-        model_tags = revisions.list_tags(aws, described["ModelArn"])
-        creates.append(steps.CreateModel(name=new, image=resolved.pinned, request=_lossless_model(
-            described, new, resolved.pinned, _merge_tags(model_tags, rev_tags), plan.changes)))
-    config_tags = revisions.list_tags(aws, view.config["EndpointConfigArn"])
+        # The copy's own tags are read when it is created (the executor adds them to byoc's): a fleet's
+        # plans, which all come before any change, then share SageMaker's ListTags rate with nothing.
+        creates.append(steps.CreateModel(name=new, image=resolved.pinned, copy_tags_of=described["ModelArn"],
+                                         request=_lossless_model(described, new, resolved.pinned, rev_tags,
+                                                                 plan.changes)))
     creates.append(steps.CreateEndpointConfig(
         name=config_name, models=tuple(dict.fromkeys(model_names.values())),
-        request=_lossless_config(view.config, config_name, model_names, _merge_tags(config_tags, rev_tags),
-                                 plan.instance_types)))
+        copy_tags_of=view.config["EndpointConfigArn"],
+        request=_lossless_config(view.config, config_name, model_names, rev_tags, plan.instance_types)))
     plan.models = model_names
     plan.endpoint_config = config_name
     plan.revision = n

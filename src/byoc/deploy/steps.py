@@ -82,6 +82,7 @@ class CreateModel(Step):
     name: str
     image: str
     request: dict = field(default_factory=dict, compare=False, hash=False, repr=False, metadata={"shown": False})
+    copy_tags_of: str = field(default="", compare=False, metadata={"shown": False})  # the resource copied
 
     def describe(self) -> str:
         return f"create model {self.name} (image {self.image})"
@@ -93,6 +94,7 @@ class CreateEndpointConfig(Step):
     name: str
     models: tuple
     request: dict = field(default_factory=dict, compare=False, hash=False, repr=False, metadata={"shown": False})
+    copy_tags_of: str = field(default="", compare=False, metadata={"shown": False})  # the resource copied
 
     def describe(self) -> str:
         return f"create endpoint config {self.name} (model(s) {', '.join(self.models)})"

@@ -140,6 +140,12 @@ def tags_dict(tags: list) -> dict:
     return {t["Key"]: t["Value"] for t in tags or []}
 
 
+def merge_tags(original: dict, extra: list) -> list:
+    """byoc's tags first, then the resource's own (aws: ones are reserved), within SageMaker's 50."""
+    theirs = [{"Key": k, "Value": v} for k, v in original.items() if not k.startswith((TAG_PREFIX, "aws:"))]
+    return (list(extra) + theirs)[:50]
+
+
 def list_tags(aws: Aws, arn: str) -> dict:
     out: dict = {}
     for page in aws.sagemaker.paginate("list_tags", ResourceArn=arn):
