@@ -23,6 +23,7 @@ def _no_real_aws(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # byoc's quota-code cache: one per test
     monkeypatch.delenv("COLUMNS", raising=False)  # piped output is as wide as COLUMNS says: tests set it themselves
 
 

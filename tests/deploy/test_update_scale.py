@@ -5,6 +5,7 @@ Call counts are ceilings, loose on purpose: they catch a return to O(region), no
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -226,3 +227,24 @@ def test_a_fleets_watches_share_one_listing_of_what_is_updating(sandbox, sm, ecr
     # ListEndpoints lists what is Updating, never the region's 30 others (one page each).
     assert calls["sagemaker:DescribeEndpoint"] - described <= 2 * len(names), calls
     assert 0 < calls["sagemaker:ListEndpoints"] <= 10 * len(names), calls
+
+
+def test_the_quota_is_one_get_once_its_code_is_known(sandbox, sm, ecr, capsys):
+    endpoint(sm, ecr, EP)
+    images = [seed.push_image(ecr, "sd", f"r{n}", "healthy")[0] for n in range(1, 4)]
+    first = _update(images[0])[1]
+    assert first["servicequotas:ListServiceQuotas"] == quota_pages(sm) and first["servicequotas:GetServiceQuota"] == 0
+    second = _update(images[1])[1]  # a new run: the codes the first one listed are on disk
+    assert second["servicequotas:ListServiceQuotas"] == 0 and second["servicequotas:GetServiceQuota"] == 1
+    code, doc, err = run_json(capsys, "update", EP, images[2], "--dry-run")
+    assert code == 0 and doc["plan"]["quotas"] == {"ml.g5.xlarge": 100}, err  # the value, as listed
+    from byoc.deploy import capacity
+
+    cache = capacity.codes_file()
+    data = json.loads(cache.read_text())
+    key = next(iter(data))
+    data[key]["ml.g5.xlarge"] = "L-MOVED"  # a code that no longer names the quota: listed again
+    cache.write_text(json.dumps(data))
+    third = _update(images[2])[1]
+    assert third["servicequotas:GetServiceQuota"] == 1 and third["servicequotas:ListServiceQuotas"] == quota_pages(sm)
+    assert json.loads(cache.read_text())[key]["ml.g5.xlarge"] != "L-MOVED"

@@ -12,8 +12,11 @@ numbers and the ways out.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from byoc.aws.client import Aws
@@ -51,9 +54,64 @@ def quotas(aws: Aws) -> dict:
                         out[name[: -len(QUOTA_SUFFIX)]] = (int(q.get("Value", 0)), q.get("QuotaCode"))
         except (AwsError, AuthError):
             return {}
+        _save_codes(aws, {t: code for t, (_, code) in out.items() if code})
         return out
 
     return aws.memo("servicequotas:sagemaker endpoint usage", read, max_age=QUOTAS_MAX_AGE)
+
+
+def quotas_of(aws: Aws, types: list) -> dict:
+    """instance type -> (quota value, quota code) for `types` only: one GetServiceQuota each when their
+    quota codes are known from an earlier listing (kept on disk: a code names the same quota in every
+    account), else the whole listing (SageMaker has hundreds of quotas: several pages)."""
+    codes = _load_codes(aws)
+    if not types or any(t not in codes for t in types):
+        return {t: q for t, q in quotas(aws).items() if t in types}
+
+    def read() -> dict:
+        out = {}
+        for t in types:
+            try:
+                q = aws.client("service-quotas").get_service_quota(ServiceCode="sagemaker", QuotaCode=codes[t])["Quota"]
+            except AuthError:
+                return {t: q for t, q in quotas(aws).items() if t in types}  # may list, not get: as before
+            except AwsError:
+                _save_codes(aws, {}, drop=codes[t])  # a code that moved: list again
+                return {t: q for t, q in quotas(aws).items() if t in types}
+            out[t] = (int(q.get("Value", 0)), q.get("QuotaCode"))
+        return out
+
+    return aws.memo(f"servicequotas:sagemaker {' '.join(sorted(types))}", read, max_age=QUOTAS_MAX_AGE)
+
+
+def codes_file() -> Path:
+    """Where byoc keeps the quota codes it listed ($XDG_CACHE_HOME or ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "byoc" / "quota-codes.json"
+
+
+def _codes_key(aws: Aws) -> str:
+    return aws.endpoint_url or aws.partition.name
+
+
+def _load_codes(aws: Aws) -> dict:
+    try:
+        return json.loads(codes_file().read_text()).get(_codes_key(aws), {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _save_codes(aws: Aws, codes: dict, drop: str = "") -> None:
+    """Remember instance type -> quota code (identifiers, no values); a cache that cannot be written is skipped."""
+    path = codes_file()
+    try:
+        data = json.loads(path.read_text()) if path.exists() else {}
+        known = {t: c for t, c in data.get(_codes_key(aws), {}).items() if c != drop}
+        known.update(codes)
+        data[_codes_key(aws)] = known
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, sort_keys=True))
+    except (OSError, ValueError, AttributeError):
+        return
 
 
 def _what(rolling: bool) -> str:

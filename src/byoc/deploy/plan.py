@@ -361,7 +361,7 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
                 extra = guardrails.batch_instances(deployment_config, total)
                 itype = new_types.get(v.name, (None, v.instance_type))[1]
                 plan.extra_capacity[itype] = plan.extra_capacity.get(itype, 0) + extra
-        limits = capacity.quotas(aws)
+        limits = capacity.quotas_of(aws, sorted(plan.extra_capacity))
         if not limits and plan.extra_capacity:
             plan.warnings.append("Capacity for the second fleet was not checked: the Service Quotas for SageMaker "
                                  "could not be read (servicequotas:ListServiceQuotas).")
