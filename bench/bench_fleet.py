@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from byoc.aws.client import Aws  # noqa: E402
 from byoc.deploy import fleet  # noqa: E402
 from byoc.sandbox import seed  # noqa: E402
-from support.sandbox import endpoint  # noqa: E402
+from support.sandbox import endpoints  # noqa: E402
 
 
 def _control(url: str, method: str, path: str, body=None) -> dict:
@@ -85,11 +85,7 @@ def main() -> None:
         clients = seed.session(url)
         sm, ecr = clients.client("sagemaker"), clients.client("ecr")
         seed.execution_role(clients.client("iam"))  # CreateModel assumes the role (the sandbox checks it exists)
-        names = [f"bench-{i:03d}" for i in range(args.endpoints)]
-        for name in names:
-            endpoint(sm, ecr, name, wait=False)
-        for name in names:
-            seed.wait_status(sm, name, timeout=300)
+        names = endpoints(sm, ecr, [f"bench-{i:03d}" for i in range(args.endpoints)], timeout=300)
         images = [seed.push_image(ecr, "bench", tag, "healthy")[0] for tag in ("c1", "c10")]
         _control(url, "POST", "/_sandbox/faults", {"service": "sagemaker", "throttle_rps": args.throttle})
         serial = run(url, images[0], names, 1)

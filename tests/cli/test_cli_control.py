@@ -16,7 +16,7 @@ import time
 import pytest
 
 from byoc.sandbox import seed
-from support.sandbox import endpoint
+from support.sandbox import endpoints
 from support.update import (
     ASYNC_EP,
     BYOC,
@@ -175,11 +175,7 @@ def test_a_rollback_plans_its_own_event_and_one_left_failing_never_deletes_its_t
 
 
 def test_ctrl_c_during_fleet_update_starts_nothing_new_and_prints_the_summary(sandbox, sm, ecr):
-    names = [f"team-{i:02d}" for i in range(4)]
-    for name in names:
-        endpoint(sm, ecr, name, wait=False)
-    for name in names:
-        seed.wait_status(sm, name)
+    names = endpoints(sm, ecr, [f"team-{i:02d}" for i in range(4)])
     before = {n: config_of(sm, n) for n in names}
     image, _ = seed.push_image(ecr, "custom", "v2", "healthy")
     hold_deployments(sandbox)

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from byoc.sandbox import seed
-from support.sandbox import config, endpoint, model
+from support.sandbox import config, endpoint, endpoints, model
 from support.update import (
     ASYNC_EP,
     BYOC,
@@ -239,11 +239,7 @@ def test_verify_invokes_every_variant_with_target_variant(capsys, two_variants):
 
 def test_a_failed_fleet_canary_at_80_columns_cuts_nothing_and_says_where_to_look(capsys, monkeypatch, sandbox, sm,
                                                                                   ecr):
-    names = [f"{LONG[:-4]}{i:04d}" for i in range(2)]
-    for name in names:
-        endpoint(sm, ecr, name, wait=False)
-    for name in names:
-        seed.wait_status(sm, name)
+    names = endpoints(sm, ecr, [f"{LONG[:-4]}{i:04d}" for i in range(2)])
     broken, _ = seed.push_image(ecr, "custom", "bad", "crash")
     monkeypatch.setenv("COLUMNS", "80")
     code, out, err = run(capsys, "fleet", "update", broken, "--endpoints", ",".join(names), "--canary", "1", "--yes")

@@ -16,7 +16,7 @@ from byoc.deploy import sweep
 from byoc.deploy.apply import apply
 from byoc.deploy.plan import plan_update
 from byoc.sandbox import seed
-from support.sandbox import ROLE, control, endpoint
+from support.sandbox import ROLE, control, endpoint, endpoints
 from support.update import error_lines, resources, run, run_json
 
 EP = "infer-endpoint-abc1234"
@@ -188,11 +188,7 @@ def test_a_plan_that_can_never_fit_is_refused_before_anything(sandbox, sm, ecr, 
 def test_a_fleet_plans_with_one_read_of_what_all_plans_share(sandbox, sm, ecr):
     from byoc.deploy import fleet
 
-    names = [f"team-{i}" for i in range(6)]
-    for name in names:
-        endpoint(sm, ecr, name, wait=False)
-    for name in names:
-        seed.wait_status(sm, name)
+    names = endpoints(sm, ecr, [f"team-{i}" for i in range(6)])
     image, _ = seed.push_image(ecr, "sd", "v2", "healthy")
     aws = Aws()
     run = fleet.plan(aws, image, names, concurrency=3)
@@ -211,11 +207,7 @@ def test_a_fleets_watches_share_one_listing_of_what_is_updating(sandbox, sm, ecr
     from byoc.deploy import fleet
 
     _others(sm, ecr, 30)
-    names = [f"team-{i}" for i in range(6)]
-    for name in names:
-        endpoint(sm, ecr, name, wait=False)
-    for name in names:
-        seed.wait_status(sm, name)
+    names = endpoints(sm, ecr, [f"team-{i}" for i in range(6)])
     image, _ = seed.push_image(ecr, "sd", "v2", "healthy")
     aws = Aws()
     planned = fleet.plan(aws, image, names, concurrency=3)

@@ -90,6 +90,15 @@ def endpoint(sm, ecr, name: str = "ep", behavior: str = "healthy", wait: bool = 
     return cfg, digest
 
 
+def endpoints(sm, ecr, names: list, timeout: float = 30.0) -> list:
+    """Create the endpoints `names` at once (they provision side by side), then wait for them all."""
+    for name in names:
+        endpoint(sm, ecr, name, wait=False)
+    for name in names:
+        seed.wait_status(sm, name, timeout=timeout)
+    return names
+
+
 def settle(sm, name: str, timeout: float = 30.0) -> dict:
     """Describe `name` once it is InService or Failed (after an update: once it left Updating)."""
     return seed.wait_status(sm, name, ("InService", "Failed"), timeout)
