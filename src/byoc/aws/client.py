@@ -337,3 +337,13 @@ class Aws:
     @property
     def caller_arn(self) -> str:
         return self.identity()["Arn"]
+
+
+def unless_gone(call: Callable[..., Any], **params: Any) -> Optional[dict]:
+    """`call(**params)`'s answer; None when the resource does not exist (any more)."""
+    try:
+        return call(**params)
+    except AwsError as exc:
+        if not exc.not_found:
+            raise
+        return None

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from byoc.aws.client import Aws
+from byoc.aws.client import Aws, unless_gone
 from byoc.deploy import autoscaling, watch
-from byoc.errors import AwsError
 
 
 def pending_autoscaling(saved: list) -> list:
@@ -27,13 +26,8 @@ def pending_autoscaling(saved: list) -> list:
 
 def delete_and_wait(aws: Aws, endpoint: str, timeout: float) -> None:
     """DeleteEndpoint and wait until it is gone (already gone is fine)."""
-    try:
-        aws.sagemaker.delete_endpoint(EndpointName=endpoint)
-    except AwsError as exc:
-        if exc.not_found:
-            return
-        raise
-    watch.until_settled(aws, endpoint, timeout)
+    if unless_gone(aws.sagemaker.delete_endpoint, EndpointName=endpoint) is not None:
+        watch.until_settled(aws, endpoint, timeout)
 
 
 def create_and_wait(aws: Aws, endpoint: str, config: str, tags: list, timeout: float,

@@ -21,9 +21,9 @@ again): the sweep never deletes what it could not check. See docs/update.md, "Ho
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from byoc.aws.client import Aws
+from byoc.aws.client import Aws, unless_gone
 from byoc.deploy.steps import DeleteRevision
 from byoc.endpoint import revisions
 from byoc.errors import AuthError, AwsError
@@ -51,40 +51,25 @@ def used_by(aws: Aws, names: list) -> tuple:
     """(configs, models) the endpoints `names` use, live or being deployed (gone ones are skipped)."""
     configs: set = set()
     models: set = set()
-    for name in names:
-        try:
-            d = aws.sagemaker.describe_endpoint(EndpointName=name)
-        except AwsError as exc:
-            if exc.not_found:
-                continue
-            raise
+    for d in filter(None, (unless_gone(aws.sagemaker.describe_endpoint, EndpointName=n) for n in names)):
         configs.add(d["EndpointConfigName"])
         pending = (d.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
         if pending:
             configs.add(pending)
-    for name in list(configs):
-        try:
-            cfg = aws.sagemaker.describe_endpoint_config(EndpointConfigName=name)
-        except AwsError as exc:
-            if exc.not_found:
-                continue
-            raise
+    for cfg in filter(None, (unless_gone(aws.sagemaker.describe_endpoint_config, EndpointConfigName=n)
+                             for n in list(configs))):
         models.update(v["ModelName"] for v in cfg.get("ProductionVariants", [])
                       + (cfg.get("ShadowProductionVariants") or []))
     return configs, models
 
 
+
 def delete_unused(aws: Aws, endpoint: str, config: Optional[str], models: list) -> list:
     """Delete one revision of `endpoint` that it does not use (a failed or refused attempt) unless
     another endpoint uses it; returns what was deleted."""
-    created = []
-    for call, key, name in [(aws.sagemaker.describe_endpoint_config, "EndpointConfigName", c) for c in [config] if c] + \
-            [(aws.sagemaker.describe_model, "ModelName", m) for m in models]:
-        try:
-            created.append(call(**{key: name})["CreationTime"])
-        except AwsError as exc:
-            if not exc.not_found:
-                raise
+    described = [unless_gone(aws.sagemaker.describe_endpoint_config, EndpointConfigName=c) for c in [config] if c] + \
+        [unless_gone(aws.sagemaker.describe_model, ModelName=m) for m in models]
+    created = [d["CreationTime"] for d in described if d]
     if not created:
         return []
     used = used_elsewhere(aws, endpoint, min(created))
@@ -97,24 +82,13 @@ def delete_revision(aws: Aws, config: Optional[str], models: list, used: tuple) 
     used_configs, used_models = used
     deleted = []
     if config and config not in used_configs and revisions.number(config) is not None:
-        if _delete(aws.sagemaker.delete_endpoint_config, EndpointConfigName=config):
+        if unless_gone(aws.sagemaker.delete_endpoint_config, EndpointConfigName=config) is not None:
             deleted.append(config)
     for model in models:
         if model not in used_models and revisions.number(model) is not None:
-            if _delete(aws.sagemaker.delete_model, ModelName=model):
+            if unless_gone(aws.sagemaker.delete_model, ModelName=model) is not None:
                 deleted.append(model)
     return deleted
-
-
-def _delete(call: Callable[..., Any], **params: Any) -> bool:
-    """Delete one resource; False when it was already gone."""
-    try:
-        call(**params)
-        return True
-    except AwsError as exc:
-        if not exc.not_found:
-            raise
-        return False
 
 
 def plan(aws: Aws, endpoint: str, live_config: str, model_stems: list, keep: int, interrupted: Optional[dict] = None,

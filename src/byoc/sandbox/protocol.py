@@ -36,6 +36,15 @@ class ServiceError(Exception):
         self.status = status
 
 
+def json_params(body: bytes) -> Any:
+    """A JSON-protocol request's parameters: AWS JSON protocols reject a body that is not JSON
+    (SerializationException, HTTP 400)."""
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+
+
 def validation(message: str) -> ServiceError:
     return ServiceError("ValidationException", message)
 

@@ -118,10 +118,7 @@ class SandboxApp:
         if operation not in model.operation_names:
             raise ServiceError("UnknownOperationException", f"Unknown operation {operation}.")
         body = protocol.read_body(environ)
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+        params = protocol.json_params(body)
         if not isinstance(params, dict):
             raise ServiceError("SerializationException", "The request body must be a JSON object.")
         shape = model.operation_model(operation).input_shape
@@ -155,10 +152,7 @@ class SandboxApp:
 
         body = protocol.read_body(environ)
         environ["wsgi.input"] = io.BytesIO(body)
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+        params = protocol.json_params(body)
         if params.get("ServiceCode") != "sagemaker":
             return None
         self._gate("servicequotas", operation, params, who)
@@ -172,10 +166,7 @@ class SandboxApp:
 
         body = protocol.read_body(environ)
         environ["wsgi.input"] = io.BytesIO(body)
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+        params = protocol.json_params(body)
         if not isinstance(params, dict) or not tagging.handles(params):
             return None
         self._gate("tagging", "GetResources", params, who)
@@ -187,10 +178,7 @@ class SandboxApp:
     def ecr_layer_url(self, environ: dict, start_response: Callable[..., Any], who: Any) -> Any:
         from byoc.sandbox import ecr_layers
 
-        try:
-            params = json.loads(protocol.read_body(environ) or b"{}")
-        except ValueError:
-            raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+        params = protocol.json_params(protocol.read_body(environ))
         self._gate("ecr", "GetDownloadUrlForLayer", params, who)
         base = f"http://{environ.get('HTTP_HOST', 'localhost')}"
         return protocol.json_response(start_response, ecr_layers.download_url(base, ACCOUNT, who.region, params))
@@ -232,11 +220,7 @@ class SandboxApp:
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         if target:
-            try:
-                params = json.loads(body or b"{}")
-            except ValueError:
-                # AWS JSON protocols reject a body that is not JSON (SerializationException, HTTP 400).
-                raise ServiceError("SerializationException", "Unable to parse the request body as JSON.") from None
+            params = protocol.json_params(body)
             return target.split(".", 1)[-1], params if isinstance(params, dict) else {}
         if "/operation/" in path:  # Smithy RPC v2 (CBOR) services put the operation in the path
             return path.rsplit("/", 1)[-1], {}
