@@ -240,3 +240,15 @@ def test_the_quota_is_one_get_once_its_code_is_known(sandbox, sm, ecr, capsys):
     third = _update(images[2])[1]
     assert third["servicequotas:GetServiceQuota"] == 1 and third["servicequotas:ListServiceQuotas"] == quota_pages(sm)
     assert json.loads(cache.read_text())[key]["ml.g5.xlarge"] != "L-MOVED"
+
+
+def test_a_fleet_reads_each_quota_once_when_its_code_is_known(sandbox, sm, ecr):
+    from byoc.deploy import capacity, fleet
+
+    names = endpoints(sm, ecr, [f"team-{i}" for i in range(4)])
+    capacity.quotas(Aws())  # an earlier run listed the codes
+    image, _ = seed.push_image(ecr, "sd", "v2", "healthy")
+    aws = Aws()
+    run = fleet.plan(aws, image, names, concurrency=2)  # its plans and its concurrency check
+    assert run.summary() == {"planned": 4}
+    assert aws.calls["servicequotas:ListServiceQuotas"] == 0 and aws.calls["servicequotas:GetServiceQuota"] == 1

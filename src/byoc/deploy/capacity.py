@@ -12,6 +12,7 @@ numbers and the ways out.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -65,23 +66,24 @@ def quotas_of(aws: Aws, types: list) -> dict:
     quota codes are known from an earlier listing (kept on disk: a code names the same quota in every
     account), else the whole listing (SageMaker has hundreds of quotas: several pages)."""
     codes = _load_codes(aws)
-    if not types or any(t not in codes for t in types):
+    found = {} if any(t not in codes for t in types) else {  # each type once per run, however plans group them
+        t: aws.memo(f"servicequotas:sagemaker {t}", functools.partial(_get_quota, aws, codes[t]),
+                    max_age=QUOTAS_MAX_AGE) for t in types}
+    if len(found) < len(types) or None in found.values():
         return {t: q for t, q in quotas(aws).items() if t in types}
+    return found
 
-    def read() -> dict:
-        out = {}
-        for t in types:
-            try:
-                q = aws.client("service-quotas").get_service_quota(ServiceCode="sagemaker", QuotaCode=codes[t])["Quota"]
-            except AuthError:
-                return {t: q for t, q in quotas(aws).items() if t in types}  # may list, not get: as before
-            except AwsError:
-                _save_codes(aws, {}, drop=codes[t])  # a code that moved: list again
-                return {t: q for t, q in quotas(aws).items() if t in types}
-            out[t] = (int(q.get("Value", 0)), q.get("QuotaCode"))
-        return out
 
-    return aws.memo(f"servicequotas:sagemaker {' '.join(sorted(types))}", read, max_age=QUOTAS_MAX_AGE)
+def _get_quota(aws: Aws, code: str) -> Optional[tuple]:
+    """(value, code) of one quota; None when it cannot be read by its code (then byoc lists them)."""
+    try:
+        q = aws.client("service-quotas").get_service_quota(ServiceCode="sagemaker", QuotaCode=code)["Quota"]
+    except AuthError:
+        return None  # may list, not get: as before
+    except AwsError:
+        _save_codes(aws, {}, drop=code)  # a code that moved: list again
+        return None
+    return int(q.get("Value", 0)), q.get("QuotaCode")
 
 
 def codes_file() -> Path:

@@ -113,11 +113,11 @@ def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str =
     run = FleetRun(image=image, items=items)
     run.refused = any(i.phase == "refused" for i in items)
     if not run.refused and strategy == "blue-green":
-        _check_concurrent_capacity(run, capacity.quotas(aws), concurrency)
+        _check_concurrent_capacity(aws, run, concurrency)
     return run
 
 
-def _check_concurrent_capacity(run: FleetRun, limits: dict, concurrency: int) -> None:
+def _check_concurrent_capacity(aws: Aws, run: FleetRun, concurrency: int) -> None:
     """Updates running together each need their second fleet at the same time: refuse a concurrency
     whose peak cannot fit the quota beside what the selected endpoints hold themselves (known from
     their plans). Whether it also fits beside the account's other endpoints, SageMaker says at each
@@ -132,6 +132,7 @@ def _check_concurrent_capacity(run: FleetRun, limits: dict, concurrency: int) ->
         if item.phase == "planned":
             for itype, n in item.plan.extra_capacity.items():
                 per_type.setdefault(itype, []).append(n)
+    limits = capacity.quotas_of(aws, sorted(per_type))  # the plans' reads, as they read them (Aws.memo)
     for itype, extras in per_type.items():
         if itype not in limits:
             continue
