@@ -104,7 +104,9 @@ def test_prune_keeps_the_newest_revisions_of_a_live_endpoint_and_asks_only_the_t
     assert [(d.revision, d.config, d.models, d.reason) for d in plan.deletions] == [
         (1, f"{ep}-r1", [f"{ep}-r1"], "beyond --keep 2")]
     assert aws.calls["tag:GetResources"] == 1
-    assert not any(k in aws.calls for k in ("sagemaker:ListModels", "sagemaker:DescribeModel", "sagemaker:ListTags"))
+    # Whether the candidates still exist: one listing by name per kind for the one endpoint with candidates.
+    assert aws.calls["sagemaker:ListModels"] == aws.calls["sagemaker:ListEndpointConfigs"] == 1
+    assert not any(k in aws.calls for k in ("sagemaker:DescribeModel", "sagemaker:ListTags"))
     code, out, err = run(capsys, "prune", "--keep", "2", "--yes")
     assert code == 0, err
     models, configs = resources(sm)

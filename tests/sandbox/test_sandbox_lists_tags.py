@@ -131,3 +131,40 @@ def test_tags_of_a_missing_resource(sm):
     assert err["Code"] == "ValidationException" and "endpoint/nope" in err["Message"]
     err = error_of(sm.add_tags, ResourceArn=f"{ARN_PREFIX}:model/nope", Tags=[{"Key": "a", "Value": "b"}])
     assert err["Code"] == "ValidationException"
+
+
+# -- the Resource Groups Tagging API: an index that follows SageMaker's tags late -------------------------------
+
+def test_get_resources_follows_sagemaker_tags_late(sandbox, clients, sm, ecr):
+    tagging = clients.client("resourcegroupstaggingapi")
+    sandbox.app.clock.time_scale = 10.0  # the index's lag lasts seconds of real time
+    model(sm, ecr, "plain")
+    tagged = sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": sm.describe_model(ModelName="plain")["PrimaryContainer"]["Image"]},
+        Tags=[{"Key": "team", "Value": "a"}])["ModelArn"]
+    plain = sm.describe_model(ModelName="plain")["ModelArn"]
+
+    def listed():
+        return {m["ResourceARN"]: {t["Key"]: t["Value"] for t in m["Tags"]}
+                for m in tagging.get_resources(ResourceARNList=[tagged, plain])["ResourceTagMappingList"]}
+
+    assert listed() == {}  # created moments ago: not in the index yet (and ListTags already has them)
+    sandbox.app.clock.due_now()
+    assert listed() == {tagged: {"team": "a"}}  # a resource never tagged is never listed
+    sm.add_tags(ResourceArn=tagged, Tags=[{"Key": "team", "Value": "b"}])
+    assert listed() == {tagged: {"team": "a"}}  # the old value, for a while
+    sandbox.app.clock.due_now()
+    assert listed() == {tagged: {"team": "b"}}
+    sm.delete_model(ModelName="tagged")
+    assert listed() == {tagged: {"team": "b"}}  # deleted resources stay listed even longer
+    sandbox.app.clock.due_now()
+    assert listed() == {}
+
+
+@pytest.mark.parametrize("extra", [{"TagFilters": [{"Key": "team"}]}, {"ResourceTypeFilters": ["sagemaker:model"]},
+                                   {"ResourcesPerPage": 10}])
+def test_get_resources_by_arn_takes_no_filter_or_paging(clients, extra):
+    tagging = clients.client("resourcegroupstaggingapi")
+    err = error_of(tagging.get_resources, ResourceARNList=[f"{ARN_PREFIX}:model/x"], **extra)
+    assert err["Code"] == "InvalidParameterException"
+    assert tagging.get_resources(ResourceARNList=[f"{ARN_PREFIX}:model/x"])["ResourceTagMappingList"] == []

@@ -13,7 +13,7 @@ only the unused new model and config go; on timeout nothing does.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from byoc.aws.client import Aws
 from byoc.deploy import autoscaling, capacity, guardrails, healthwatch, recreate, steps, sweep, watch
@@ -143,17 +143,19 @@ class Executor:
             pass  # history falls back to the -r<N> names
 
     def _create_model(self, step: steps.CreateModel) -> None:
-        self._create("model", step.name, self._with_their_tags(step.request, step.copy_tags_of))
+        self._create("model", step.name, self._with_their_tags(step))
 
     def _create_endpoint_config(self, step: steps.CreateEndpointConfig) -> None:
-        self._create("endpoint-config", step.name, self._with_their_tags(step.request, step.copy_tags_of))
+        self._create("endpoint-config", step.name, self._with_their_tags(step))
 
-    def _with_their_tags(self, req: dict, source: str) -> dict:
-        """The request with the copied resource's own tags after byoc's, read now (lossless copy)."""
+    def _with_their_tags(self, step: Union[steps.CreateModel, steps.CreateEndpointConfig]) -> dict:
+        """The request with the copied resource's own tags after byoc's (lossless copy): as the plan
+        found them, or read now when the Tagging API did not list the resource."""
+        req, source = step.request, step.copy_tags_of
         if not source:
             return req
         try:
-            theirs = revisions.list_tags(self.aws, source)
+            theirs = dict(step.their_tags) if step.their_tags is not None else revisions.list_tags(self.aws, source)
         except AuthError as exc:
             self.warnings.append(f"The tags of {source.rsplit('/', 1)[-1]} were not copied to its new revision: "
                                  f"{exc.message}")

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from byoc.aws.client import Aws
 from byoc.deploy import apply, capacity, executor
-from byoc.deploy.plan import UpdatePlan, plan_update
+from byoc.deploy.plan import UpdatePlan, plan_update, read_source_tags
 from byoc.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BadInput, ByocError
 
 PLAN_WORKERS = 8  # plans read a handful of resources each; SageMaker's Describe* rate limits are per account
@@ -93,14 +93,16 @@ def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str =
          deployment_config: Optional[dict] = None, force: bool = False, canary: int = 0,
          changes: Any = None, startup_timeout: Optional[int] = None, keep: int = 5) -> FleetRun:
     """Plan every endpoint in parallel; nothing changes. What every plan reads once (caller identity,
-    quotas, the image's digest and architecture) is read once for the whole fleet (Aws.memo)."""
+    quotas, the image's digest and architecture) is read once for the whole fleet (Aws.memo), and the
+    tags of what the new revisions copy in one GetResources per 100 resources."""
     items = [FleetItem(endpoint=n, canary=i < canary) for i, n in enumerate(names)]
 
     def one(item: FleetItem) -> None:
         try:
             item.plan = plan_update(aws, item.endpoint, image, strategy=strategy, force=force,
                                     deployment_config=deployment_config, changes=changes,
-                                    startup_timeout=startup_timeout, review_startup=False, keep=keep)
+                                    startup_timeout=startup_timeout, review_startup=False, keep=keep,
+                                    source_tags=False)
             item.phase = "unchanged" if item.plan.mode == "unchanged" else "planned"
         except ByocError as exc:
             if exc.exit_code == EXIT_AUTH:
@@ -110,6 +112,7 @@ def plan(aws: Aws, image: str, names: list, *, concurrency: int, strategy: str =
     with ThreadPoolExecutor(max_workers=max(1, min(PLAN_WORKERS, len(items)))) as pool:
         for f in as_completed([pool.submit(one, i) for i in items]):
             f.result()
+    read_source_tags(aws, [i.plan for i in items if i.phase == "planned"])  # one GetResources per 100
     run = FleetRun(image=image, items=items)
     run.refused = any(i.phase == "refused" for i in items)
     if not run.refused and strategy == "blue-green":

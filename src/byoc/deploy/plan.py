@@ -276,9 +276,10 @@ def plan_autoscaling(aws: Aws, plan: UpdatePlan, changed_variants: list) -> None
 def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-green", force: bool = False,
                 deployment_config: Optional[dict] = None, default_override: Optional[str] = None,
                 changes: Optional[Changes] = None, startup_timeout: Optional[int] = None,
-                review_startup: bool = True, keep: int = 5) -> UpdatePlan:
+                review_startup: bool = True, keep: int = 5, source_tags: bool = True) -> UpdatePlan:
     """Everything `update` will do, after every pre-flight check; changes nothing. `review_startup`:
-    measure the current image's start when its window is long (reads its logs; fleets skip it)."""
+    measure the current image's start when its window is long (reads its logs; fleets skip it).
+    `source_tags`: read the copied resources' tags now (a fleet reads all its plans' at once)."""
     changes = changes or Changes()
     if strategy not in STRATEGIES:
         raise BadInput(f"Unknown strategy '{strategy}'.", f"Use one of: {', '.join(STRATEGIES)}.")
@@ -368,7 +369,20 @@ def plan_update(aws: Aws, endpoint: str, image: str, *, strategy: str = "blue-gr
         rolling = bool((deployment_config or {}).get("RollingUpdatePolicy"))
         capacity.check(endpoint, plan.extra_capacity, rolling, limits, guardrails.rolling_fleet(view))
         plan.quotas = {t: limits[t][0] for t in plan.extra_capacity if t in limits}
-    return assemble(aws, plan, creates)
+    assemble(aws, plan, creates)
+    if source_tags:
+        read_source_tags(aws, [plan])
+    return plan
+
+
+def read_source_tags(aws: Aws, plans: list) -> None:
+    """Fill in the tags of the resources the plans' new models and configs copy, from one GetResources
+    per 100 of them; a resource the Tagging API does not list is read with ListTags when it is copied."""
+    copies = (steps.CreateModel, steps.CreateEndpointConfig)
+    found = revisions.indexed_tags(aws, [s.copy_tags_of for p in plans for s in p.steps if isinstance(s, copies)])
+    for p in plans:
+        p.steps = tuple(dataclasses.replace(s, their_tags=tuple(found[s.copy_tags_of].items()))
+                        if isinstance(s, copies) and s.copy_tags_of in found else s for s in p.steps)
 
 
 

@@ -11,13 +11,16 @@ executor applies the plan:
 Cost: one Resource Groups Tagging API query (GetResources with TagFilters byoc:endpoint and
 ResourceTypeFilters sagemaker:model, sagemaker:endpoint-config) returns every resource byoc made
 with its tags (endpoint, revision, image, creation time), instead of listing and describing every
-model and config of the region; plus ListEndpoints and what the endpoints modified since the oldest
-candidate use (the update sweeper's rule, deploy/sweep.py).
+model and config of the region; one ListModels and one ListEndpointConfigs (by name) per endpoint
+with candidates, because the tag index still lists resources deleted minutes to hours ago; plus
+ListEndpoints and what the endpoints modified since the oldest candidate use (the update sweeper's
+rule, deploy/sweep.py).
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
@@ -99,6 +102,22 @@ def tagged_resources(aws: Aws) -> list:
     return out
 
 
+def still_there(aws: Aws, candidates: list) -> set:
+    """The candidates' names (lower case) that exist: the tag index lists a resource deleted minutes to
+    hours ago (control.py in the sandbox cites the reports), so each endpoint's candidates are listed
+    by name (ListModels and ListEndpointConfigs with NameContains their common prefix) instead."""
+    groups: dict = {}
+    for t in candidates:
+        groups.setdefault((t.kind, t.endpoint), []).append(t.name)
+    found: set = set()
+    for (kind, _), names in sorted(groups.items()):
+        operation, key = ("list_models", "Models") if kind == "model" else ("list_endpoint_configs", "EndpointConfigs")
+        name_key = "ModelName" if kind == "model" else "EndpointConfigName"
+        for page in aws.sagemaker.paginate(operation, NameContains=os.path.commonprefix(names), MaxResults=100):
+            found |= {item[name_key].lower() for item in page.get(key, [])}
+    return found
+
+
 def live_endpoints(aws: Aws) -> set:
     return {e["EndpointName"] for page in aws.sagemaker.paginate("list_endpoints", MaxResults=100)
             for e in page.get("Endpoints", [])}
@@ -148,6 +167,8 @@ def plan_prune(aws: Aws, keep: int = 5) -> PrunePlan:
                        for n in sorted(numbers) if n not in kept]
         else:
             doomed += [(endpoint, n, [t for t in items if t.revision == n], GONE) for n in sorted(numbers)]
+    present = still_there(aws, [t for _, _, rev, _ in doomed for t in rev])
+    doomed = [(e, n, there, why) for e, n, rev, why in doomed if (there := [t for t in rev if t.name in present])]
     if not doomed:
         return plan
     used_configs, used_models = in_use(aws, [t for _, _, rev, _ in doomed for t in rev])

@@ -83,6 +83,8 @@ class CreateModel(Step):
     image: str
     request: dict = field(default_factory=dict, compare=False, hash=False, repr=False, metadata={"shown": False})
     copy_tags_of: str = field(default="", compare=False, metadata={"shown": False})  # the resource copied
+    # Its tags as the Tagging API listed them when planned ((key, value), ...); None: read when created.
+    their_tags: Optional[tuple] = field(default=None, compare=False, metadata={"shown": False})
 
     def describe(self) -> str:
         return f"create model {self.name} (image {self.image})"
@@ -95,6 +97,8 @@ class CreateEndpointConfig(Step):
     models: tuple
     request: dict = field(default_factory=dict, compare=False, hash=False, repr=False, metadata={"shown": False})
     copy_tags_of: str = field(default="", compare=False, metadata={"shown": False})  # the resource copied
+    # Its tags as the Tagging API listed them when planned ((key, value), ...); None: read when created.
+    their_tags: Optional[tuple] = field(default=None, compare=False, metadata={"shown": False})
 
     def describe(self) -> str:
         return f"create endpoint config {self.name} (model(s) {', '.join(self.models)})"

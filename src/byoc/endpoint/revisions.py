@@ -153,6 +153,27 @@ def list_tags(aws: Aws, arn: str) -> dict:
     return out
 
 
+GET_RESOURCES_ARNS = 100  # ResourceARNList: "Minimum number of 1 item. Maximum number of 100 items." (GetResources)
+
+
+def indexed_tags(aws: Aws, arns: list) -> dict:
+    """arn -> tags of the ARNs the Resource Groups Tagging API lists (GetResources, one call per 100
+    ARNs: a fleet's copy sources in one request instead of a ListTags each). Its index is eventually
+    consistent: a resource created or tagged moments ago may be missing (its caller reads it with
+    ListTags) or listed with the tags it had then. Nothing when tag:GetResources is denied or fails."""
+    wanted = list(dict.fromkeys(a for a in arns if a))
+    out: dict = {}
+    for i in range(0, len(wanted), GET_RESOURCES_ARNS):
+        try:
+            page = aws.client("resourcegroupstaggingapi").get_resources(
+                ResourceARNList=wanted[i:i + GET_RESOURCES_ARNS])
+        except (AuthError, AwsError):
+            return out
+        for mapping in page.get("ResourceTagMappingList") or []:
+            out[mapping["ResourceARN"]] = tags_dict(mapping.get("Tags") or [])
+    return out
+
+
 def revision_tags(endpoint: str, n: int, image: str, digest: str, by: str, at: str, instance_types: str = "",
                   env_changes: str = "") -> list:
     return [{"Key": k, "Value": _tag_value(v)} for k, v in (

@@ -20,9 +20,22 @@ TYPES = {"model": "models", "endpoint-config": "configs", "endpoint": "endpoints
 
 
 def handles(params: dict) -> bool:
-    """Only SageMaker types asked for: the answer is the sandbox's own."""
+    """Only SageMaker types or SageMaker ARNs asked for: the answer is the sandbox's own."""
+    arns = params.get("ResourceARNList") or []
+    if arns:
+        return all(_service(a) == "sagemaker" for a in arns)
     filters = params.get("ResourceTypeFilters") or []
     return bool(filters) and all(f.split(":", 1)[0] == "sagemaker" for f in filters)
+
+
+def _service(arn: str) -> str:
+    parts = str(arn).split(":")
+    return parts[2] if len(parts) > 5 and parts[0] == "arn" else ""
+
+
+def _kind(arn: str) -> str:
+    """arn:<partition>:sagemaker:<region>:<account>:<kind>/<name> -> kind."""
+    return arn.split(":", 5)[5].split("/", 1)[0]
 
 
 def _wanted(filters: list) -> list:
@@ -45,14 +58,17 @@ def _matches(tags: list, tag_filters: list) -> bool:
 
 
 def get_resources(region_state: Any, params: dict) -> dict:
+    """Answered from the region's tag index, which follows SageMaker's tags late (sagemaker/control.py)."""
+    index = region_state.tag_index
+    arns = params.get("ResourceARNList")
+    if arns is not None:
+        return {"ResourceTagMappingList": _listed(index, arns, params), "PaginationToken": ""}
     per_page = int(params.get("ResourcesPerPage") or 50)
     if not 1 <= per_page <= 100:
         raise validation("ResourcesPerPage must be between 1 and 100.")
-    found = []
-    for kind in _wanted(params.get("ResourceTypeFilters") or []):
-        for item in getattr(region_state, TYPES[kind]).values():
-            if item.tags and _matches(item.tags, params.get("TagFilters") or []):
-                found.append({"ResourceARN": item.arn, "Tags": [dict(t) for t in item.tags]})
+    kinds = _wanted(params.get("ResourceTypeFilters") or [])
+    found = [{"ResourceARN": a, "Tags": [dict(t) for t in tags]} for a, tags in index.items()
+             if _kind(a) in kinds and _matches(tags, params.get("TagFilters") or [])]
     start = _offset(params.get("PaginationToken"))
     out = {"ResourceTagMappingList": found[start:start + per_page], "PaginationToken": ""}
     if start + per_page < len(found):
@@ -67,3 +83,19 @@ def _offset(token: Optional[str]) -> int:
         return int(base64.b64decode(token).decode())
     except (ValueError, UnicodeDecodeError):
         raise ServiceError("PaginationTokenExpiredException", "The pagination token is invalid or expired.") from None
+
+
+def _listed(index: dict, arns: list, params: dict) -> list:
+    """ResourceARNList (botocore's GetResources documentation): 1 to 100 ARNs; "You can't specify both
+    this parameter and the ResourceTypeFilters parameter", "... the TagFilters parameter", "... any of
+    the pagination parameters (ResourcesPerPage, TagsPerPage, PaginationToken) in the same request. If
+    you do, you get an Invalid Parameter exception. If a resource specified by this parameter doesn't
+    exist, it doesn't generate an error; it simply isn't included in the response"."""
+    if not 1 <= len(arns) <= 100:
+        raise ServiceError("InvalidParameterException", "ResourceARNList must contain between 1 and 100 ARNs.")
+    both = [k for k in ("ResourceTypeFilters", "TagFilters", "ResourcesPerPage", "TagsPerPage", "PaginationToken")
+            if params.get(k)]
+    if both:
+        raise ServiceError("InvalidParameterException",
+                           f"You can't specify both ResourceARNList and {both[0]} in the same request.")
+    return [{"ResourceARN": a, "Tags": [dict(t) for t in index[a]]} for a in dict.fromkeys(arns) if a in index]

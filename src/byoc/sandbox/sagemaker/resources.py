@@ -126,5 +126,6 @@ class Region:
     models: dict = field(default_factory=dict)
     configs: dict = field(default_factory=dict)
     endpoints: dict = field(default_factory=dict)
+    tag_index: dict = field(default_factory=dict)  # arn -> tags as the Tagging API lists them (control.py)
     quotas: dict = field(default_factory=dict)  # instance type -> max instances for endpoint usage
     unoffered: set = field(default_factory=set)  # instance types this region does not host (/_sandbox/quotas)
