@@ -72,7 +72,8 @@ def run(url: str, image: str, names: list, concurrency: int) -> dict:
     answered = _control(url, "GET", "/_sandbox/health")["requests"] - before - 1
     assert planned.summary() == {"updated": len(names)}, planned.summary()
     return {"concurrency": concurrency, "wall_seconds": round(wall, 1), "api_calls": sum(aws.calls.values()),
-            "answered": answered, "throttled_retried": aws.throttled + aws.retried}
+            "answered": answered, "throttled_retried": aws.throttled + aws.retried,
+            "per_operation": dict(aws.calls.most_common())}
 
 
 def main() -> None:
@@ -97,6 +98,8 @@ def main() -> None:
         print(f"  concurrency {r['concurrency']:>2}: {r['wall_seconds']:>7.1f} s wall, {r['api_calls']} API calls "
               f"({r['api_calls'] / args.endpoints:.1f} per endpoint; {r['answered'] / args.endpoints:.1f} requests "
               f"answered per endpoint), {r['throttled_retried']} throttled calls retried")
+    busiest = ", ".join(f"{op} {n / args.endpoints:.1f}" for op, n in list(parallel["per_operation"].items())[:int(os.environ.get("BENCH_OPS", "8"))])
+    print(f"  busiest operations at concurrency 10 (calls per endpoint): {busiest}")
     speedup = serial["wall_seconds"] / parallel["wall_seconds"]
     print(f"  speed-up at concurrency 10: {speedup:.1f}x, {speedup / 10:.0%} of the ideal (sequential time / 10); "
           f"sandbox refused {faults['throttled']} calls in all, none failed an update")

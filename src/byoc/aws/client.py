@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from byoc.aws import partitions
+from byoc.aws import pacing, partitions
 from byoc.errors import AuthError, AwsError, BadInput
 from byoc.version import __version__
 
@@ -240,6 +240,7 @@ class Aws:
         self._lock = threading.Lock()
         self._clients: dict = {}
         self._memo: dict = {}  # key -> [lock, value]; see `memo`
+        self.pacer = pacing.Pacer()
 
     def _make_client(self, service: str) -> Any:
         from botocore.config import Config
@@ -259,7 +260,25 @@ class Aws:
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         with self._lock:
-            return self._session.client(service, region_name=self.region, **kwargs)
+            client = self._session.client(service, region_name=self.region, **kwargs)
+        if not self.quick:
+            # Every attempt (botocore's retries too) waits for its operation's turn; every throttled
+            # answer slows that operation down (aws/pacing.py).
+            client.meta.events.register("before-send", self._before_send)
+            client.meta.events.register("needs-retry", self._after_attempt)
+        return client
+
+    def _before_send(self, event_name: str, **_: Any) -> None:
+        self.pacer.before_send(event_name.split(".", 1)[1])  # before-send.<service>.<Operation>
+
+    def _after_attempt(self, event_name: str, response: Any = None, **_: Any) -> None:
+        if not (isinstance(response, tuple) and len(response) > 1):
+            return  # no answer (a connection error)
+        operation = event_name.split(".", 1)[1]  # needs-retry.<service>.<Operation>
+        if str((response[1].get("Error") or {}).get("Code", "")) in THROTTLED:
+            self.pacer.throttled(operation)
+        else:
+            self.pacer.accepted(operation)
 
     def client(self, service: str) -> _Client:
         with self._lock:
@@ -309,6 +328,7 @@ class Aws:
         other.__dict__.update(self.__dict__)
         other.region, other.partition = region, partitions.for_region(region)
         other.calls, other._clients, other._memo = Counter(), {}, {}  # quotas and images are per region
+        other.pacer = pacing.Pacer()  # so are AWS's rate limits
         return other
 
     def regions(self, service: str = "sagemaker") -> list:

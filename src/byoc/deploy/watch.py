@@ -49,7 +49,7 @@ def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[C
     start = changed = time.monotonic()
     last = None
     with _watching(aws) as others:
-        time.sleep(min(poll_interval(0.0), max(0.0, timeout)))
+        _wait(aws, endpoint, start, start + min(poll_interval(0.0), max(0.0, timeout)), others)
         while True:
             try:
                 d = _look(aws, endpoint, others(), start)
@@ -72,11 +72,25 @@ def until_settled(aws: Aws, endpoint: str, timeout: float, on_change: Optional[C
             if elapsed >= timeout:
                 return Settled(status=None, endpoint=d, timed_out=True)
             wake = time.monotonic() + min(poll_interval(time.monotonic() - changed), max(0.05, timeout - elapsed))
-            while tick and time.monotonic() < wake - TICK_SECONDS:
-                time.sleep(TICK_SECONDS)
-                if tick(d):
-                    return Settled(status=None, endpoint=d, stopped=True)
-            time.sleep(max(0.0, wake - time.monotonic()))
+            if _wait(aws, endpoint, start, wake, others, tick, d):
+                return Settled(status=None, endpoint=d, stopped=True)
+
+
+def _wait(aws: Aws, endpoint: str, since: float, wake: float, others: Callable[[], bool],
+          tick: Optional[Callable[[dict], bool]] = None, last: Optional[dict] = None) -> bool:
+    """Sleep until the next poll is due (`wake`), running `tick(last)` about every TICK_SECONDS; True
+    when it asked to stop. Beside other watches, end early once the board they keep reading (read
+    after `since`) no longer lists the endpoint: it is polled at once, at no request of its own."""
+    next_tick = time.monotonic() + TICK_SECONDS
+    while (now := time.monotonic()) < wake:
+        time.sleep(max(0.0, min(wake, now + (BOARD_MAX_AGE if others() else TICK_SECONDS), next_tick) - now))
+        if time.monotonic() >= next_tick:
+            next_tick += TICK_SECONDS
+            if tick and last is not None and time.monotonic() < wake and tick(last):
+                return True
+        if others() and aws.memo("watch:board", lambda: Board(aws)).left(endpoint, since):
+            return False
+    return False
 
 
 _active: dict = {}  # id(Aws) -> watches running now (a fleet's updates share one Aws)
@@ -119,6 +133,11 @@ class Board:
         self.lock = threading.Lock()
         self.read_at = float("-inf")
         self.names: Optional[frozenset] = None
+
+    def left(self, endpoint: str, since: float) -> bool:
+        """The newest answer, read after `since`, no longer lists `endpoint` (no request of its own)."""
+        with self.lock:
+            return self.names is not None and self.read_at > since and endpoint not in self.names
 
     def updating(self, since: float) -> Optional[frozenset]:
         """Names read after `since` and at most BOARD_MAX_AGE ago; None when ListEndpoints cannot be
