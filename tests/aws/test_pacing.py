@@ -75,3 +75,34 @@ def test_an_operation_is_not_slowed_before_aws_throttles_it_nor_by_another_ones_
     pacer.before_send("sagemaker.AddTags")
     pacer.before_send("sagemaker.AddTags")
     assert clock.slept > 0
+
+
+def test_a_runs_threads_share_the_pace_aws_set(sandbox, sm, ecr):
+    """Four threads reading tags under a 5 requests/s limit: once throttled, they queue for their turn
+    (few refusals), and every call succeeds."""
+    import threading
+
+    from byoc.aws.client import Aws
+    from support.sandbox import add_fault, control, endpoint
+
+    endpoint(sm, ecr, "ep")
+    arn = sm.describe_endpoint(EndpointName="ep")["EndpointArn"]
+    add_fault(sandbox, service="sagemaker", operation="ListTags", throttle_rps=5)
+    aws = Aws()
+    errors: list = []
+
+    def read() -> None:
+        try:
+            for _ in range(15):
+                aws.sagemaker.list_tags(ResourceArn=arn)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    refused = control(sandbox, "GET", "/_sandbox/faults")[1]["throttled"]
+    assert not errors and aws.calls["sagemaker:ListTags"] == 60
+    assert 0 < refused <= 25, refused  # without the pacer's turns: 45 to 54

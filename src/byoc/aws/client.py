@@ -52,6 +52,7 @@ BAD_CREDENTIALS = {
 }
 THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 
+PACED_ATTEMPTS = 8  # attempts of a throttled request that wait for the pacer instead of botocore's backoff
 # Bounded backoff applied after botocore's own retries gave up on throttling.
 THROTTLE_EXTRA_TRIES = 6
 THROTTLE_MAX_SLEEP = 8.0
@@ -265,20 +266,24 @@ class Aws:
             # Every attempt (botocore's retries too) waits for its operation's turn; every throttled
             # answer slows that operation down (aws/pacing.py).
             client.meta.events.register("before-send", self._before_send)
-            client.meta.events.register("needs-retry", self._after_attempt)
+            client.meta.events.register_first("needs-retry", self._after_attempt)
         return client
 
     def _before_send(self, event_name: str, **_: Any) -> None:
         self.pacer.before_send(event_name.split(".", 1)[1])  # before-send.<service>.<Operation>
 
-    def _after_attempt(self, event_name: str, response: Any = None, **_: Any) -> None:
+    def _after_attempt(self, event_name: str, response: Any = None, attempts: int = 1, **_: Any) -> Optional[float]:
+        """Tell the pacer how AWS answered. A throttled attempt is retried without botocore's random
+        backoff (up to PACED_ATTEMPTS): its turn comes from the pacer, like every other request of
+        its operation. Anything else is botocore's to decide (None)."""
         if not (isinstance(response, tuple) and len(response) > 1):
-            return  # no answer (a connection error)
+            return None  # no answer (a connection error)
         operation = event_name.split(".", 1)[1]  # needs-retry.<service>.<Operation>
-        if str((response[1].get("Error") or {}).get("Code", "")) in THROTTLED:
-            self.pacer.throttled(operation)
-        else:
+        if str((response[1].get("Error") or {}).get("Code", "")) not in THROTTLED:
             self.pacer.accepted(operation)
+            return None
+        self.pacer.throttled(operation)
+        return 0.0 if attempts < PACED_ATTEMPTS else None
 
     def client(self, service: str) -> _Client:
         with self._lock:

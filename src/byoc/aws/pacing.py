@@ -5,8 +5,8 @@ rate it does not publish. An operation is sent freely until AWS throttles it; fr
 requests (every attempt, botocore's retries included) are spaced at the rate AWS accepted it over
 the last WINDOW seconds (or since its first answer, at least a second), a rate that grows by
 RATE_GROWTH requests per second for every second without a throttle (so a limit raised meanwhile is
-found again). Threads of one run then queue for their turn instead of each sleeping a random
-exponential backoff, during which the bucket refills unused. Unlike botocore's adaptive mode, which
+found again); a refused request is sent again at its turn (aws/client.py). Threads of one run then
+queue instead of each sleeping a random exponential backoff, during which the bucket refills unused. Unlike botocore's adaptive mode, which
 slows every operation of a client when one is throttled, one operation's limit never slows another.
 """
 
