@@ -24,6 +24,7 @@ class Settled:
 
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.5, 1.0, 20.0
 BOARD_MAX_AGE = 0.5  # seconds one shared ListEndpoints answer serves every watch of the same run
+BOARD_LOOK_SECONDS = 0.1  # how often a watch beside others looks at their newest answer (no request)
 LOG_POLL_SECONDS = 2.0  # one FilterLogEvents (CloudWatch Logs) per poll while live lines are shown
 TICK_SECONDS = 1.0  # how often the health watch (countdown, early verdict) looks between status polls
 
@@ -83,7 +84,7 @@ def _wait(aws: Aws, endpoint: str, since: float, wake: float, others: Callable[[
     after `since`) no longer lists the endpoint: it is polled at once, at no request of its own."""
     next_tick = time.monotonic() + TICK_SECONDS
     while (now := time.monotonic()) < wake:
-        time.sleep(max(0.0, min(wake, now + (BOARD_MAX_AGE if others() else TICK_SECONDS), next_tick) - now))
+        time.sleep(max(0.0, min(wake, now + (BOARD_LOOK_SECONDS if others() else TICK_SECONDS), next_tick) - now))
         if time.monotonic() >= next_tick:
             next_tick += TICK_SECONDS
             if tick and last is not None and time.monotonic() < wake and tick(last):
