@@ -196,6 +196,40 @@ def test_follow_keeps_to_the_stream_prefixes_and_waits_for_the_group(aws, client
     assert len(waits) == 1 and GROUP in waits[0]
 
 
+class _Waits(threading.Event):
+    """A stop event that records how long each poll waits (without waiting), and at some waits writes
+    lines or stops."""
+
+    def __init__(self, at: dict, stop_after: int) -> None:
+        super().__init__()
+        self.seconds: list = []
+        self.at, self.stop_after = at, stop_after
+
+    def wait(self, timeout=None):
+        self.seconds.append(timeout)
+        if len(self.seconds) in self.at:
+            self.at[len(self.seconds)]()
+        if len(self.seconds) >= self.stop_after:
+            self.set()
+        return self.is_set()
+
+
+def test_a_quiet_follow_polls_less_and_less_then_quickly_again_once_lines_come(aws, cw):
+    since = int(time.time() * 1000)
+    waits = _Waits({6: lambda: write(cw, "prod/i-0new", ["container started"])}, stop_after=9)
+    seen = [e["message"] for e in logs.tail(aws, EP, since, waits, poll_seconds=2.0, quiet_max=16.0)]
+    assert seen == ["container started"]
+    # Nothing for the first six polls (a fleet provisioning): 4, 8, 16, 16 ... then the line, then 2 s again.
+    assert waits.seconds == [4.0, 8.0, 16.0, 16.0, 16.0, 16.0, 2.0, 4.0, 8.0]
+    assert aws.calls["logs:FilterLogEvents"] == 9
+
+
+def test_byoc_logs_follow_keeps_its_pace(aws, cw):
+    waits = _Waits({}, stop_after=4)
+    assert list(logs.tail(aws, EP, int(time.time() * 1000), waits, poll_seconds=2.0)) == []
+    assert waits.seconds == [2.0] * 4
+
+
 # -- a missing log group is explained ---------------------------------------------------------
 
 def test_missing_group_of_an_unknown_endpoint(aws):

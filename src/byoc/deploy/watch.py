@@ -25,7 +25,8 @@ class Settled:
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.5, 1.0, 20.0
 BOARD_MAX_AGE = 0.5  # seconds one shared ListEndpoints answer serves every watch of the same run
 BOARD_LOOK_SECONDS = 0.1  # how often a watch beside others looks at their newest answer (no request)
-LOG_POLL_SECONDS = 2.0  # one FilterLogEvents (CloudWatch Logs) per poll while live lines are shown
+LOG_POLL_SECONDS = 2.0  # one FilterLogEvents (CloudWatch Logs) per poll while the new fleet writes lines
+LOG_QUIET_MAX = 16.0  # ... doubling while it writes none (minutes of provisioning), up to this
 TICK_SECONDS = 1.0  # how often the health watch (countdown, early verdict) looks between status polls
 
 
@@ -196,7 +197,8 @@ class LogFollower:
                 return  # no new instance logs right after UpdateEndpoint: provisioning takes minutes
             try:
                 new_fleet = logs.Selection(since_ms, None, created_after=since_ms)
-                for event in logs.follow(aws, endpoint, new_fleet, self.stop, poll_seconds=LOG_POLL_SECONDS):
+                for event in logs.follow(aws, endpoint, new_fleet, self.stop, poll_seconds=LOG_POLL_SECONDS,
+                                         quiet_max=LOG_QUIET_MAX):
                     self._deliver(event)
             except Exception:  # log streaming is a courtesy: never let it break the update
                 return

@@ -277,20 +277,25 @@ def epoch_ms(value: Union[int, float, str, None]) -> Optional[int]:
 def tail(aws: Aws, endpoint: str, since_ms: int, stop_event: threading.Event,
          stream_prefixes: Optional[Sequence[str]] = None, pattern: Optional[str] = None,
          poll_seconds: float = 2.0, lag_ms: int = FOLLOW_LAG_MS,
-         on_wait: Optional[Callable[[str], None]] = None) -> Iterator[dict]:
+         on_wait: Optional[Callable[[str], None]] = None, quiet_max: Optional[float] = None) -> Iterator[dict]:
     """Yield the endpoint's events from `since_ms` on, as they arrive, until `stop_event` is set.
 
     Each poll re-reads the last `lag_ms` before the newest event seen, so events CloudWatch
     ingests late still appear (no gaps); events already yielded are skipped by
     (stream, eventId) (no duplicates). A missing log group is waited for (`on_wait` is told once).
+    Polls come every `poll_seconds`; with `quiet_max`, each poll that found nothing new doubles the
+    wait up to `quiet_max` (a new fleet provisions for minutes before its first line: a fixed 2 s
+    would cost one FilterLogEvents per 2 s of it, against a quota of 5 to 25 per second per account).
     """
     group = log_group(endpoint)
     prefixes: List[Optional[str]] = [*stream_prefixes] if stream_prefixes else [None]
     seen: Dict[Tuple[str, str], int] = {}
     newest = since_ms
     told = False
+    wait = poll_seconds
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(prefixes)))) as pool:
         while not stop_event.is_set():
+            fresh = False
             start = max(since_ms, newest - lag_ms)
             try:
                 jobs = [pool.submit(_filter, aws, group, None, p, start, None, pattern, _Budget(None))
@@ -310,13 +315,15 @@ def tail(aws: Aws, endpoint: str, since_ms: int, stop_event: threading.Event,
                 ts = int(event.get("timestamp") or 0)
                 seen[key] = ts
                 newest = max(newest, ts)
+                fresh = True
                 yield event
                 if stop_event.is_set():
                     return
             horizon = max(since_ms, newest - lag_ms)
             for key in [k for k, ts in seen.items() if ts < horizon]:
                 del seen[key]  # the next poll starts after them: they cannot come back
-            stop_event.wait(poll_seconds)
+            wait = poll_seconds if fresh or quiet_max is None else min(quiet_max, wait * 2)
+            stop_event.wait(wait)
 
 
 def _identity(event: dict) -> str:
@@ -388,7 +395,8 @@ def read_selection(aws: Aws, endpoint: str, sel: Selection, pattern: Optional[st
 
 
 def follow(aws: Aws, endpoint: str, sel: Selection, stop_event: threading.Event, pattern: Optional[str] = None,
-           poll_seconds: float = 2.0, on_wait: Optional[Callable[[str], None]] = None) -> Iterator[dict]:
+           poll_seconds: float = 2.0, on_wait: Optional[Callable[[str], None]] = None,
+           quiet_max: Optional[float] = None) -> Iterator[dict]:
     """`tail` restricted to the selection's variant, instance and deployment."""
     created: Dict[str, int] = {}
 
@@ -404,6 +412,7 @@ def follow(aws: Aws, endpoint: str, sel: Selection, stop_event: threading.Event,
 
     prefixes = [f"{sel.variant}/"] if sel.variant else None
     start = sel.start if sel.start is not None else timespec.now_ms()
-    for event in tail(aws, endpoint, start, stop_event, prefixes, pattern, poll_seconds, on_wait=on_wait):
+    for event in tail(aws, endpoint, start, stop_event, prefixes, pattern, poll_seconds, on_wait=on_wait,
+                      quiet_max=quiet_max):
         if keep(event.get("logStreamName", "")):
             yield event
