@@ -4,7 +4,7 @@ Prints wall time, requests per endpoint (byoc's API calls, and every request the
 throttled ones included), throttled calls retried, and the speed-up as a share of the ideal
 (sequential time / concurrency) while the sandbox throttles every SageMaker operation to 10
 requests per second (AWS rate-limits each API).
-Run: .venv/bin/python bench/bench_fleet.py [--endpoints 50] [--time-scale 0.05]
+Run: .venv/bin/python bench/bench_fleet.py [--endpoints 50] [--time-scale 0.5] [--operations 8]
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=50)
     parser.add_argument("--time-scale", type=float, default=0.5)
     parser.add_argument("--throttle", type=float, default=10.0)
+    parser.add_argument("--operations", type=int, default=8, help="how many of the busiest operations to print")
     args = parser.parse_args()
     with sandbox_process(args.time_scale) as url:
         clients = seed.session(url)
@@ -98,7 +99,7 @@ def main() -> None:
         print(f"  concurrency {r['concurrency']:>2}: {r['wall_seconds']:>7.1f} s wall, {r['api_calls']} API calls "
               f"({r['api_calls'] / args.endpoints:.1f} per endpoint; {r['answered'] / args.endpoints:.1f} requests "
               f"answered per endpoint), {r['throttled_retried']} throttled calls retried")
-    busiest = ", ".join(f"{op} {n / args.endpoints:.1f}" for op, n in list(parallel["per_operation"].items())[:int(os.environ.get("BENCH_OPS", "8"))])
+    busiest = ", ".join(f"{op} {n / args.endpoints:.1f}" for op, n in list(parallel["per_operation"].items())[:args.operations])
     print(f"  busiest operations at concurrency 10 (calls per endpoint): {busiest}")
     speedup = serial["wall_seconds"] / parallel["wall_seconds"]
     print(f"  speed-up at concurrency 10: {speedup:.1f}x, {speedup / 10:.0%} of the ideal (sequential time / 10); "

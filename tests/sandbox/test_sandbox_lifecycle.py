@@ -202,3 +202,19 @@ def test_delete_of_a_serving_endpoint_stops_its_instances_and_keeps_its_logs(sm,
     for name in names:
         messages = [e["message"] for e in logs.get_log_events(logGroupName=group, logStreamName=name)["events"]]
         assert messages[-1] == "INFO:     Finished server process [1]"
+
+
+def test_due_now_returns_once_what_it_made_due_has_run():
+    import threading
+
+    from byoc.sandbox.clock import Clock
+
+    clock = Clock(threading.RLock(), time_scale=1.0)
+    ran: list = []
+    try:
+        for n in range(3):
+            clock.after(3600, lambda n=n: (time.sleep(0.05), ran.append(n)))  # an hour at scale 1: 36 s
+        clock.due_now()
+        assert ran == [0, 1, 2]
+    finally:
+        clock.stop()

@@ -3,6 +3,8 @@ pagination) and AddTags / ListTags / DeleteTags in the sandbox, through boto3.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from support.sandbox import ARN_PREFIX, ROLE, config, error_of, model, settle
@@ -159,6 +161,17 @@ def test_get_resources_follows_sagemaker_tags_late(sandbox, clients, sm, ecr):
     assert listed() == {tagged: {"team": "b"}}  # deleted resources stay listed even longer
     sandbox.app.clock.due_now()
     assert listed() == {}
+    # Deleted, then made again under the same name: the index keeps the new one once the old one's
+    # deletion reaches it (45 simulated minutes: 27 ms at this scale, in their real order).
+    image = sm.describe_model(ModelName="plain")["PrimaryContainer"]["Image"]
+    sandbox.app.clock.time_scale = 0.001
+    for team in ("c", "d"):
+        sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image},
+                        Tags=[{"Key": "team", "Value": team}])
+        if team == "c":
+            sm.delete_model(ModelName="tagged")
+    time.sleep(0.3)
+    assert listed() == {tagged: {"team": "d"}}
 
 
 @pytest.mark.parametrize("extra", [{"TagFilters": [{"Key": "team"}]}, {"ResourceTypeFilters": ["sagemaker:model"]},

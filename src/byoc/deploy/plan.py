@@ -385,7 +385,6 @@ def read_source_tags(aws: Aws, plans: list) -> None:
                         if isinstance(s, copies) and s.copy_tags_of in found else s for s in p.steps)
 
 
-
 def set_idle(plan: UpdatePlan, view: endpoint_view.EndpointView) -> None:
     """An async endpoint scaled to 0 has no instance SageMaker could health-check: a broken image
     would "succeed" and the first request would find it. byoc proves the image on one instance
@@ -417,8 +416,8 @@ def _plan_new_revision(aws: Aws, plan: UpdatePlan, view: endpoint_view.EndpointV
             raise PreflightFailed(
                 f"Model {old} of endpoint config {view.config_name} no longer exists, so byoc cannot copy it.",
                 "Restore the model, or use --strategy recreate after creating a new endpoint config by hand.")
-        # The copy's own tags are read when it is created (the executor adds them to byoc's): a fleet's
-        # plans, which all come before any change, then share SageMaker's ListTags rate with nothing.
+        # The copy's own tags are added to byoc's as the Tagging API listed them (read_source_tags: one
+        # query for a plan, or for a whole fleet's), else read with ListTags when it is created.
         creates.append(steps.CreateModel(name=new, image=resolved.pinned, copy_tags_of=described["ModelArn"],
                                          request=_lossless_model(described, new, resolved.pinned, rev_tags,
                                                                  plan.changes)))

@@ -11,8 +11,8 @@ executor applies the plan:
 Cost: one Resource Groups Tagging API query (GetResources with TagFilters byoc:endpoint and
 ResourceTypeFilters sagemaker:model, sagemaker:endpoint-config) returns every resource byoc made
 with its tags (endpoint, revision, image, creation time), instead of listing and describing every
-model and config of the region; one ListModels and one ListEndpointConfigs (by name) per endpoint
-with candidates, because the tag index still lists resources deleted minutes to hours ago; plus
+model and config of the region; one ListModels or ListEndpointConfigs per name stem of the
+candidates (one or a few per endpoint), because the tag index still lists resources deleted minutes to hours ago; plus
 ListEndpoints and what the endpoints modified since the oldest candidate use (the update sweeper's
 rule, deploy/sweep.py).
 """
@@ -20,7 +20,6 @@ rule, deploy/sweep.py).
 from __future__ import annotations
 
 import datetime
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
@@ -104,16 +103,14 @@ def tagged_resources(aws: Aws) -> list:
 
 def still_there(aws: Aws, candidates: list) -> set:
     """The candidates' names (lower case) that exist: the tag index lists a resource deleted minutes to
-    hours ago (control.py in the sandbox cites the reports), so each endpoint's candidates are listed
-    by name (ListModels and ListEndpointConfigs with NameContains their common prefix) instead."""
-    groups: dict = {}
-    for t in candidates:
-        groups.setdefault((t.kind, t.endpoint), []).append(t.name)
+    hours ago (control.py in the sandbox cites the reports), so the candidates are listed by name
+    instead: one ListModels or ListEndpointConfigs per name stem (NameContains `<stem>-r`), one or a
+    few per endpoint."""
     found: set = set()
-    for (kind, _), names in sorted(groups.items()):
+    for kind, stem in sorted({(t.kind, revisions.base(t.name)) for t in candidates}):
         operation, key = ("list_models", "Models") if kind == "model" else ("list_endpoint_configs", "EndpointConfigs")
         name_key = "ModelName" if kind == "model" else "EndpointConfigName"
-        for page in aws.sagemaker.paginate(operation, NameContains=os.path.commonprefix(names), MaxResults=100):
+        for page in aws.sagemaker.paginate(operation, NameContains=f"{stem}-r", MaxResults=100):
             found |= {item[name_key].lower() for item in page.get(key, [])}
     return found
 

@@ -63,7 +63,6 @@ def used_by(aws: Aws, names: list) -> tuple:
     return configs, models
 
 
-
 def delete_unused(aws: Aws, endpoint: str, config: Optional[str], models: list) -> list:
     """Delete one revision of `endpoint` that it does not use (a failed or refused attempt) unless
     another endpoint uses it; returns what was deleted."""

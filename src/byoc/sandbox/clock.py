@@ -10,7 +10,7 @@ import heapq
 import itertools
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 SECONDS_PER_SIMULATED = 0.01
 
@@ -20,6 +20,7 @@ class Clock:
         self.lock = lock
         self.time_scale = time_scale
         self._queue: list = []
+        self._running: Optional[int] = None  # the sequence number of the callback running now
         self._seq = itertools.count()
         self._cv = threading.Condition(threading.Lock())
         self._stopped = False
@@ -34,15 +35,19 @@ class Clock:
         due = time.monotonic() + self.real(simulated_seconds)
         with self._cv:
             heapq.heappush(self._queue, (due, next(self._seq), fn))
-            self._cv.notify()
+            self._cv.notify_all()
 
-    def due_now(self) -> None:
-        """Everything scheduled so far is due now (tests: end what they held at a slow time scale)."""
+    def due_now(self, timeout: float = 10.0) -> None:
+        """Everything scheduled so far is due now, and has run when this returns (tests: end what they
+        held at a slow time scale; not to be called holding the sandbox's lock, which callbacks take)."""
         with self._cv:
             now = time.monotonic()
             self._queue = [(min(due, now), seq, fn) for due, seq, fn in self._queue]
             heapq.heapify(self._queue)
-            self._cv.notify()
+            last = max((seq for _, seq, _ in self._queue), default=-1)
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: not any(seq <= last for _, seq, _ in self._queue)
+                              and (self._running is None or self._running > last), timeout)
 
     def clear(self) -> None:
         with self._cv:
@@ -52,7 +57,7 @@ class Clock:
         with self._cv:
             self._stopped = True
             self._queue.clear()
-            self._cv.notify()
+            self._cv.notify_all()
         self._thread.join(timeout=2)
 
     def _run(self) -> None:
@@ -63,7 +68,7 @@ class Clock:
                     self._cv.wait(timeout)
                 if self._stopped:
                     return
-                _, _, fn = heapq.heappop(self._queue)
+                _, self._running, fn = heapq.heappop(self._queue)
             with self.lock:
                 try:
                     fn()
@@ -71,3 +76,6 @@ class Clock:
                     import traceback
 
                     traceback.print_exc()
+            with self._cv:
+                self._running = None
+                self._cv.notify_all()

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from byoc.sandbox.protocol import ServiceError, validation
 
-TYPES = {"model": "models", "endpoint-config": "configs", "endpoint": "endpoints"}
+TYPES = ("model", "endpoint-config", "endpoint")
 
 
 def handles(params: dict) -> bool:

@@ -486,7 +486,8 @@ class SageMaker:
 
         def index() -> None:
             if deleted:
-                reg.tag_index.pop(where, None)
+                if not any(i.arn == where for c in (reg.models, reg.configs, reg.endpoints) for i in c.values()):
+                    reg.tag_index.pop(where, None)  # unless a resource of the same name was made since
             elif snapshot or where in reg.tag_index:
                 reg.tag_index[where] = snapshot
 
